@@ -1,0 +1,191 @@
+"""Projects, images, crops, annotations and leases: the labelling data.
+
+A crop is the unit of labelling, prediction and ranking. Label images (instance masks: uint16,
+0 = background, one id per cell) are stored in the database as 16-bit PNG bytes, so that an
+annotation and its mask commit or roll back together.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    LABELLER = "labeller", "Labeller"
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "Train"
+    VALIDATION = "validation", "Validation"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    # Channel indices of the stored image: which to show, and which to feed the model
+    # (Cellpose takes up to two: cytoplasm, nucleus).
+    display_channels = models.JSONField(default=list, blank=True)
+    model_channels = models.JSONField(default=list, blank=True)
+    crop_size = models.PositiveIntegerField(default=256)
+    crop_overlap = models.PositiveIntegerField(default=0)
+    validation_fraction = models.FloatField(default=0.2)
+    # Model backend and its typed settings (validated by active_learning.backends).
+    backend = models.CharField(max_length=50, default="cellpose")
+    backend_settings = models.JSONField(default=dict, blank=True)
+    # Active learning: which strategy ranks the queue, and the share kept random as a control.
+    strategy = models.CharField(max_length=50, default="combined")
+    random_fraction = models.FloatField(default=0.1)
+    # Retrain automatically after this many new annotations since the active version (0 = off).
+    retrain_after_annotations = models.PositiveIntegerField(default=0)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.LABELLER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="unique_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} ({self.role})"
+
+
+class Image(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="images")
+    sha256 = models.CharField(max_length=64)
+    # Stored once, under its content hash.
+    file = models.FileField(upload_to="images/", max_length=300)
+    original_name = models.CharField(max_length=300)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    channels = models.PositiveSmallIntegerField()
+    dtype = models.CharField(max_length=20)
+    split = models.CharField(max_length=20, choices=Split.choices, default=Split.TRAIN)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "sha256"], name="unique_image_per_project")]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class Tag(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="unique_tag_per_project")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CropStatus(models.TextChoices):
+    UNLABELLED = "unlabelled", "Unlabelled"
+    LEASED = "leased", "Leased"
+    LABELLED = "labelled", "Labelled"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Crop(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="crops")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="crops")
+    x = models.PositiveIntegerField()
+    y = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    # Copied from the image so the queue query needs no join.
+    split = models.CharField(max_length=20, choices=Split.choices, default=Split.TRAIN)
+    status = models.CharField(max_length=20, choices=CropStatus.choices, default=CropStatus.UNLABELLED)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="crops")
+    # Rendered once at ingest (8-bit PNG, percentile contrast), served as a static file.
+    display = models.FileField(upload_to="crops/", max_length=300)
+    # Queue order: pinned first, then admin priority (boost > 0, bury < 0), then the strategy's
+    # score for the active model version (written by active_learning.queue), then oldest.
+    pinned = models.BooleanField(default=False)
+    priority = models.IntegerField(default=0)
+    # Larger is served first; 0 means "not ranked yet". active_learning.queue writes it.
+    queue_score = models.FloatField(default=0.0)
+    queue_reason = models.CharField(max_length=50, blank=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_crops"
+    )
+    leased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="leased_crops"
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "x", "y", "width", "height"], name="unique_crop_window"),
+            models.CheckConstraint(
+                condition=Q(status="leased", leased_by__isnull=False, lease_expires_at__isnull=False)
+                | ~Q(status="leased"),
+                name="leased_crop_has_holder",
+            ),
+        ]
+        indexes = [
+            # Matches annotations.selectors.QUEUE_ORDER column for column.
+            models.Index(
+                F("project"),
+                F("status"),
+                F("pinned").desc(),
+                F("priority").desc(),
+                F("queue_score").desc(),
+                F("id"),
+                name="crop_queue_order",
+            ),
+            models.Index(fields=["project", "status", "lease_expires_at"], name="crop_lease_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.image} [{self.x},{self.y} {self.width}x{self.height}]"
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) in image pixels, end-exclusive."""
+        return (self.x, self.y, self.x + self.width, self.y + self.height)
+
+
+class Annotation(models.Model):
+    """One submitted instance mask for a crop. Never overwritten: each submission is a new
+    version and the newest is current."""
+
+    crop = models.ForeignKey(Crop, on_delete=models.CASCADE, related_name="annotations")
+    version = models.PositiveIntegerField()
+    is_current = models.BooleanField(default=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # 16-bit PNG of the uint16 label image, crop-sized.
+    mask_png = models.BinaryField()
+    n_cells = models.PositiveIntegerField()
+    # Where it came from: the labelling tool, an import, or a simulation.
+    source = models.CharField(max_length=20, default="editor")
+    started_from = models.ForeignKey(
+        "active_learning.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    seconds_spent = models.FloatField(default=0)
+    edit_counts = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["crop", "version"], name="unique_annotation_version"),
+            models.UniqueConstraint(fields=["crop"], condition=Q(is_current=True), name="one_current_annotation"),
+        ]
+        indexes = [models.Index(fields=["crop", "-version"], name="annotation_history")]
+
+    @property
+    def n_edits(self) -> int:
+        return int(sum(self.edit_counts.values()))

@@ -1,0 +1,79 @@
+"""Start the web server, the Celery workers and Celery beat together; Ctrl-C stops them all.
+
+The embedded defaults need no other server: SQLite (WAL) and a filesystem Celery broker.
+Two workers mirror production: `gpu` (model jobs; one at a time, a fresh process per job)
+and `default` (light work).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def commands(host: str, port: str) -> dict[str, list[str]]:
+    celery = [str(BIN / "celery"), "-A", "labelserver"]
+    return {
+        "web": [str(BIN / "gunicorn"), "labelserver.wsgi", "--bind", f"{host}:{port}", "--workers", "2",
+                "--threads", "4", "--access-logfile", "-"],
+        "worker-gpu": celery + ["worker", "-Q", "gpu", "--concurrency", "1", "--max-tasks-per-child", "1",
+                                "--hostname", "gpu@%h", "--loglevel", "INFO"],
+        "worker-default": celery + ["worker", "-Q", "default", "--concurrency", "2", "--hostname", "default@%h",
+                                    "--loglevel", "INFO"],
+        "beat": celery + ["beat", "--loglevel", "INFO"],
+    }
+
+
+def main() -> int:
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = os.environ.get("PORT", "8000")
+    procs: dict[str, subprocess.Popen] = {}
+    for name, cmd in commands(host, port).items():
+        # Each child in its own process group, so Ctrl-C reaches it once, through us.
+        procs[name] = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
+    print(f"\nlabelserver is running at http://{host}:{port}/  (Ctrl-C stops everything)\n", flush=True)
+
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                print(f"{name} exited with code {proc.returncode}; stopping the others", file=sys.stderr)
+                stopping, exit_code = True, 1
+                break
+        time.sleep(0.5)
+    return shutdown(procs) or exit_code
+
+
+def shutdown(procs: dict[str, subprocess.Popen], grace_seconds: float = 20) -> int:
+    for proc in procs.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    for name, proc in procs.items():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"{name} did not stop in {grace_seconds:.0f} s; killing it", file=sys.stderr)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    print("labelserver stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Shared fixtures: named actors, real shipped images, and a settings sandbox per test.
+
+Actors (see tests/factories.py): `admin` (project admin), `labeller` (project member),
+`outsider` (a user of another project), and anonymous clients.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("LABELSERVER_DATA_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "data"
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    """Every test writes uploads, crops and weights under its own temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT.mkdir()
+
+
+@pytest.fixture
+def u2os_pairs() -> list[tuple[Path, Path]]:
+    """The 20 shipped U2OS fluorescence images (520x696, 8-bit) with their uint16 label images."""
+    images = sorted((DATA / "dsb2018_u2os" / "images").glob("*.png"))
+    return [(p, DATA / "dsb2018_u2os" / "masks" / p.name) for p in images]
+
+
+@pytest.fixture
+def brightfield_pairs() -> list[tuple[Path, Path]]:
+    """Four shipped brightfield RGB images (256x320) with their label images."""
+    images = sorted((DATA / "dsb2018_brightfield" / "images").glob("*.png"))
+    return [(p, DATA / "dsb2018_brightfield" / "masks" / p.name) for p in images]
+
+
+from tests.factories import *  # noqa: E402,F401,F403  (fixtures: admin, labeller, outsider, project, clients)
