@@ -6,13 +6,9 @@ Actors (see tests/factories.py): `admin` (project admin), `labeller` (project me
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("LABELSERVER_DATA_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
