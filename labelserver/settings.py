@@ -195,3 +195,8 @@ LOGGING = {
 }
 
 SERVE_MEDIA = envbool("SERVE_MEDIA", True)
+
+# Fixed housekeeping; per-project retraining schedules live in django-celery-beat's tables.
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-jobs": {"task": "active_learning.tasks.reap_stale_jobs", "schedule": 60.0},
+}

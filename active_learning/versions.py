@@ -1,0 +1,89 @@
+"""Model versions: store weights safely, number versions, promote and roll back."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from active_learning.models import ModelVersion, ModelVersionStatus
+from annotations.errors import Conflict
+from annotations.models import Project
+
+# A candidate replaces the active version only when it is better on validation by this much.
+DEFAULT_PROMOTION_MARGIN = 0.0
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def store_weights(project: Project, source: Path) -> tuple[str, str]:
+    """Move a weights file into MEDIA_ROOT/models/<project>/<sha256>.pt; returns (storage name, sha256).
+
+    Copied to a temporary name beside its target and renamed, so a crash never leaves a
+    half-written file under a real name."""
+    sha = file_sha256(source)
+    name = f"models/{project.pk}/{sha}.pt"
+    target = Path(settings.MEDIA_ROOT) / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        partial = target.with_suffix(f".partial-{os.getpid()}")
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+    return name, sha
+
+
+def active_version(project: Project) -> ModelVersion | None:
+    return ModelVersion.objects.filter(project=project, status=ModelVersionStatus.ACTIVE).first()
+
+
+def create_version(project: Project, weights: Path | None, **fields: Any) -> ModelVersion:
+    """Record a new candidate version with the next number for its project."""
+    name, sha = store_weights(project, weights) if weights is not None else ("", "")
+    with transaction.atomic():
+        # Lock the project row so two writers never pick the same number.
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        number = (ModelVersion.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0) + 1
+        return ModelVersion.objects.create(
+            project=project, number=number, weights=name, weights_sha256=sha, **fields
+        )
+
+
+def promote(version: ModelVersion) -> ModelVersion:
+    """Make `version` the project's one active version (also how admins roll back)."""
+    if version.status == ModelVersionStatus.ACTIVE:
+        return version
+    if not version.weights:
+        raise Conflict(f"model version {version.number} has no weights to serve predictions with")
+    with transaction.atomic():
+        ModelVersion.objects.filter(project=version.project, status=ModelVersionStatus.ACTIVE).update(
+            status=ModelVersionStatus.RETIRED
+        )
+        version.status = ModelVersionStatus.ACTIVE
+        version.promoted_at = timezone.now()
+        version.save(update_fields=["status", "promoted_at"])
+    return version
+
+
+def is_better(candidate: dict[str, Any], incumbent: dict[str, Any] | None, margin: float) -> bool:
+    """Compare validation metrics: AP@0.5 first, then AP@0.75 to break ties."""
+    if not incumbent:
+        return True
+    key = ("ap50", "ap75")
+    cand = tuple(candidate.get(k, 0.0) for k in key)
+    inc = tuple(incumbent.get(k, 0.0) for k in key)
+    if cand[0] != inc[0]:
+        return cand[0] > inc[0] + margin
+    return cand[1] > inc[1] + margin
