@@ -21,7 +21,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -230,7 +230,6 @@ def _runner(kind: str) -> Callable[[Job, JobContext], None]:
 
 def run_job(job_id: int, worker: str) -> str | None:
     """Claim and run a job; returns its final status, or None when it was not ours to run."""
-    close_old_connections()
     job = claim_job(job_id, worker)
     if job is None:
         if fail_if_orphaned(job_id, worker):

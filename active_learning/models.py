@@ -118,6 +118,9 @@ class Prediction(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["crop", "model_version"], name="unique_prediction")]
 
+    def __str__(self) -> str:
+        return f"prediction of crop {self.crop_id} by version {self.model_version_id}"
+
 
 class CropScore(models.Model):
     """A strategy's score of a crop under a model version; never recomputed for the same key."""
@@ -134,3 +137,6 @@ class CropScore(models.Model):
             models.UniqueConstraint(fields=["crop", "model_version", "strategy"], name="unique_crop_score")
         ]
         indexes = [models.Index(fields=["model_version", "strategy", "-score"], name="score_ranking")]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} score {self.score:.3f} of crop {self.crop_id}"
