@@ -26,3 +26,27 @@ def _reap_jobs_of_previous_life(sender: object = None, **kwargs: object) -> None
     hostname = getattr(sender, "hostname", None)
     if hostname:
         jobs.reap_stale_jobs(worker=hostname)
+
+
+@shared_task
+def scheduled_retrain(project_id: int) -> int | None:
+    """Fired by beat on a project's schedule; skipped (with a log line) while a training runs."""
+    from active_learning.retraining import start_retraining
+    from annotations.models import Project
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return None
+    job = start_retraining(project, trigger="schedule")
+    return job.pk if job else None
+
+
+@shared_task
+def check_annotation_trigger(project_id: int) -> int | None:
+    """Sent after each submitted annotation: retrain once N new annotations have arrived."""
+    from active_learning.retraining import retrain_if_enough_new_annotations
+    from annotations.models import Project
+
+    project = Project.objects.filter(pk=project_id).first()
+    job = retrain_if_enough_new_annotations(project) if project else None
+    return job.pk if job else None
