@@ -1,0 +1,128 @@
+"""Model jobs and versions over HTTP: thin views that check access and call one service."""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from active_learning import jobs, selectors, services
+from active_learning.api.serializers import (
+    JobDetailSerializer,
+    JobRequestSerializer,
+    JobSerializer,
+    ModelVersionSerializer,
+    RetrainingSerializer,
+    WeightsUploadSerializer,
+)
+from annotations import selectors as annotation_selectors
+from annotations.models import Project
+from annotations.permissions import is_project_admin
+
+
+def _admin_project(request: Request, project_id: int) -> Project:
+    project = annotation_selectors.project_for(request.user, project_id)
+    _require_admin(request, project)
+    return project
+
+
+def _require_admin(request: Request, obj: object) -> None:
+    if not is_project_admin(request.user, obj):
+        raise PermissionDenied("Only an admin of this project can do this.")
+
+
+class ProjectJobsView(APIView):
+    @extend_schema(responses=JobSerializer(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        project = _admin_project(request, project_id)
+        return Response(JobSerializer(selectors.jobs_of(project.pk)[:200], many=True).data)
+
+    @extend_schema(request=JobRequestSerializer, responses={201: JobSerializer})
+    def post(self, request: Request, project_id: int) -> Response:
+        project = _admin_project(request, project_id)
+        data = JobRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = services.start_job(project, **data.validated_data, user=request.user)
+        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class JobDetailView(APIView):
+    @extend_schema(responses=JobDetailSerializer)
+    def get(self, request: Request, job_id: int) -> Response:
+        job = selectors.job_for(request.user, job_id)
+        _require_admin(request, job)
+        return Response(JobDetailSerializer(job).data)
+
+
+class JobCancelView(APIView):
+    @extend_schema(request=None, responses=JobSerializer)
+    def post(self, request: Request, job_id: int) -> Response:
+        job = selectors.job_for(request.user, job_id)
+        _require_admin(request, job)
+        return Response(JobSerializer(jobs.request_cancel(job)).data)
+
+
+class ProjectModelVersionsView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(responses=ModelVersionSerializer(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        project = annotation_selectors.project_for(request.user, project_id)
+        return Response(ModelVersionSerializer(selectors.versions_of(project.pk), many=True).data)
+
+    @extend_schema(request=WeightsUploadSerializer, responses={201: ModelVersionSerializer})
+    def post(self, request: Request, project_id: int) -> Response:
+        project = _admin_project(request, project_id)
+        data = WeightsUploadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = services.upload_weights(project, data.validated_data["weights"], user=request.user,
+                                          promote=data.validated_data["promote"])
+        return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class ModelVersionDetailView(APIView):
+    @extend_schema(responses=ModelVersionSerializer)
+    def get(self, request: Request, version_id: int) -> Response:
+        return Response(ModelVersionSerializer(selectors.version_for(request.user, version_id)).data)
+
+
+class ModelVersionPromoteView(APIView):
+    """Make this version the active one: promotion of a candidate, or a roll-back."""
+
+    @extend_schema(request=None, responses=ModelVersionSerializer)
+    def post(self, request: Request, version_id: int) -> Response:
+        version = selectors.version_for(request.user, version_id)
+        _require_admin(request, version)
+        return Response(ModelVersionSerializer(services.promote_version(version, user=request.user)).data)
+
+
+class ModelVersionWeightsView(APIView):
+    """The weights file, loadable by Cellpose (`--pretrained_model PATH`)."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, version_id: int) -> FileResponse:
+        version = selectors.version_for(request.user, version_id)
+        _require_admin(request, version)
+        services.require_weights(version)
+        filename = f"{version.project.name}-v{version.number}-{version.backend}.pt".replace(" ", "_")
+        return FileResponse(version.weights.open("rb"), as_attachment=True, filename=filename)
+
+
+class RetrainingView(APIView):
+    @extend_schema(responses=RetrainingSerializer)
+    def get(self, request: Request, project_id: int) -> Response:
+        project = _admin_project(request, project_id)
+        return Response(services.retraining_settings(project))
+
+    @extend_schema(request=RetrainingSerializer, responses=RetrainingSerializer)
+    def put(self, request: Request, project_id: int) -> Response:
+        project = _admin_project(request, project_id)
+        data = RetrainingSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(services.update_retraining(project, **data.validated_data))
+

@@ -1,0 +1,58 @@
+"""The crops a job works on, as arrays: labelled examples for training and validation, and
+the crops still waiting for a label, for prediction and ranking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from annotations.imaging import read_crop_pixels
+from django.db.models import QuerySet
+
+from annotations.masks import decode_png
+from annotations.models import Annotation, Crop, CropStatus, Project
+
+
+@dataclass(frozen=True)
+class LabelledCrop:
+    crop: Crop
+    annotation: Annotation
+    image: np.ndarray  # (H, W, C) as stored
+    mask: np.ndarray  # uint16 (H, W)
+
+
+def current_annotations(project: Project, split: str) -> QuerySet[Annotation]:
+    return (
+        Annotation.objects.filter(crop__project=project, crop__split=split, is_current=True)
+        .select_related("crop", "crop__image")
+        .order_by("crop_id")
+    )
+
+
+def labelled_crops(project: Project, split: str) -> list[LabelledCrop]:
+    return [
+        LabelledCrop(crop=a.crop, annotation=a, image=read_crop_pixels(a.crop), mask=decode_png(a.mask_png))
+        for a in current_annotations(project, split)
+    ]
+
+
+def unlabelled_crops(project: Project) -> QuerySet[Crop]:
+    """Crops that may still be served for labelling: everything not labelled yet."""
+    return (
+        Crop.objects.filter(project=project)
+        .exclude(status=CropStatus.LABELLED)
+        .select_related("image")
+        .order_by("image_id", "id")
+    )
+
+
+def batched(crops: QuerySet[Crop], size: int) -> Iterator[list[Crop]]:
+    batch: list[Crop] = []
+    for crop in crops.iterator(chunk_size=500):
+        batch.append(crop)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
