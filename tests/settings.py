@@ -7,3 +7,5 @@ os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("LABELSERVER_DATA_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
 
 from labelserver.settings import *  # noqa: E402,F403
+
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405  (whitenoise warns about a missing folder)
