@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
-from annotations.models import Membership, Project, Role
+from active_learning.models import ModelVersion, ModelVersionStatus, Prediction
+from annotations.masks import count_cells, encode_png
+from annotations.models import Crop, Image, Membership, Project, Role, Split
 
 User = get_user_model()
 PASSWORD = "correct horse battery staple"
 
 
+@functools.cache
+def _password_hash() -> str:
+    """PASSWORD hashed once per test run: the real hasher, without its cost in every test."""
+    return make_password(PASSWORD)
+
+
 def make_user(username: str, *, staff: bool = False) -> User:
-    return User.objects.create_user(username=username, password=PASSWORD, is_staff=staff)
+    return User.objects.create(username=username, password=_password_hash(), is_staff=staff)
 
 
 def make_project(name: str = "nuclei", **fields: object) -> Project:
@@ -80,3 +98,116 @@ def outsider_client(outsider) -> APIClient:
 @pytest.fixture
 def anon_client() -> APIClient:
     return APIClient()
+
+
+# --- Images, crops, predictions with real pixels ------------------------------------------------
+# Built straight into the database and MEDIA_ROOT (as annotations.ingest would leave them), so the
+# API tests do not depend on the ingestion code.
+
+U2OS = Path(__file__).resolve().parent.parent / "data" / "dsb2018_u2os"
+
+
+def u2os_sources() -> list[Path]:
+    return sorted((U2OS / "images").glob("*.png"))
+
+
+def _display_png(pixels: np.ndarray) -> bytes:
+    """8-bit greyscale with 1-99 percentile contrast, as the display renderer makes it."""
+    low, high = np.percentile(pixels, (1, 99))
+    scaled = np.clip((pixels.astype(np.float32) - low) / max(float(high - low), 1e-6), 0, 1)
+    buffer = io.BytesIO()
+    PILImage.fromarray((scaled * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _grey(path: Path) -> np.ndarray:
+    with PILImage.open(path) as image:
+        pixels = np.array(image)
+    return pixels if pixels.ndim == 2 else pixels[..., 0]
+
+
+def _windows(height: int, width: int, size: int) -> list[tuple[int, int, int, int]]:
+    starts = [(x, y) for y in range(0, height, size) for x in range(0, width, size)]
+    return [(x, y, min(size, width - x), min(size, height - y)) for x, y in starts]
+
+
+def make_image(
+    project: Project,
+    *,
+    source: int = 0,
+    crop_size: int | None = None,
+    n_crops: int | None = None,
+    split: str = Split.TRAIN,
+    copy: int = 0,
+) -> Image:
+    """A shipped U2OS image (520x696) tiled into crops of `crop_size` (default: the project's),
+    each with its display PNG in MEDIA_ROOT. `n_crops` keeps only the first tiles; `copy` lets
+    one source appear more than once in a project."""
+    path = u2os_sources()[source]
+    pixels = _grey(path)
+    data = path.read_bytes()
+    sha = hashlib.sha256(data + str(copy).encode()).hexdigest()
+    image = Image.objects.create(
+        project=project, sha256=sha, file=default_storage.save(f"images/{sha}.png", ContentFile(data)),
+        original_name=path.name, width=pixels.shape[1], height=pixels.shape[0], channels=1,
+        dtype=str(pixels.dtype), split=split,
+    )
+    windows = _windows(*pixels.shape, crop_size or project.crop_size)[:n_crops]
+    Crop.objects.bulk_create([_crop(image, pixels, window) for window in windows])
+    return image
+
+
+def _crop(image: Image, pixels: np.ndarray, window: tuple[int, int, int, int]) -> Crop:
+    x, y, w, h = window
+    display = ContentFile(_display_png(pixels[y : y + h, x : x + w]))
+    name = default_storage.save(f"crops/{image.sha256[:16]}_{x}_{y}.png", display)
+    return Crop(project=image.project, image=image, x=x, y=y, width=w, height=h, split=image.split, display=name)
+
+
+def make_crops(project: Project, n: int, *, crop_size: int = 32, split: str = Split.TRAIN) -> list[Crop]:
+    """`n` crops of real pixels (small tiles, so many fit in one image), oldest first."""
+    per_image = len(_windows(520, 696, crop_size))
+    for done in range(0, n, per_image):
+        source, left = (done // per_image) % 20, min(per_image, n - done)
+        make_image(project, source=source, crop_size=crop_size, n_crops=left, split=split, copy=done)
+    return list(Crop.objects.filter(project=project).order_by("-id")[:n])[::-1]
+
+
+def true_mask(crop: Crop) -> np.ndarray:
+    """The shipped ground-truth label image under the crop."""
+    with PILImage.open(U2OS / "masks" / crop.image.original_name) as mask:
+        labels = np.array(mask)
+    x0, y0, x1, y1 = crop.bbox
+    return labels[y0:y1, x0:x1].astype(np.uint16)
+
+
+def make_model_version(project: Project, number: int = 1, status: str = ModelVersionStatus.ACTIVE) -> ModelVersion:
+    return ModelVersion.objects.create(project=project, number=number, status=status, origin="pretrained:nuclei")
+
+
+def make_prediction(crop: Crop, version: ModelVersion, mask: np.ndarray | None = None) -> Prediction:
+    mask = true_mask(crop) if mask is None else mask
+    return Prediction.objects.create(
+        crop=crop, model_version=version, mask_png=encode_png(mask), n_cells=count_cells(mask)
+    )
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return make_user("stella", staff=True)
+
+
+@pytest.fixture
+def staff_client(staff) -> APIClient:
+    return client_for(staff)
+
+
+@pytest.fixture
+def image(project) -> Image:
+    """One U2OS image in `project`, tiled into 128-px crops (24 of them)."""
+    return make_image(project, crop_size=128)
+
+
+@pytest.fixture
+def crop(image) -> Crop:
+    return image.crops.order_by("id").first()

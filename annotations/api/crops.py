@@ -1,0 +1,76 @@
+"""Crops: list with filters, detail, admin queue edits, and annotation history."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotations import selectors, services
+from annotations.api.common import load, parse
+from annotations.api.serializers import (
+    AnnotationInput,
+    AnnotationOutput,
+    AnnotationSummaryOutput,
+    CropDetailOutput,
+    CropFilterInput,
+    CropOutput,
+    CropUpdateInput,
+)
+from annotations.permissions import IsProjectAdminOrReadOnly
+
+
+class CropListView(ListAPIView):
+    """A project's crops, filtered by status, split, tag, image or assignee, oldest first."""
+
+    serializer_class = CropOutput
+
+    def get_queryset(self):
+        project = load(self, self.request, selectors.project_for, self.kwargs["project_id"])
+        filters = parse(CropFilterInput, self.request.query_params)
+        return selectors.project_crops(project, image_id=filters.pop("image", None), **filters)
+
+    @extend_schema(parameters=[CropFilterInput])
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class CropDetailView(APIView):
+    permission_classes = [IsAuthenticated, IsProjectAdminOrReadOnly]
+
+    @extend_schema(responses=CropDetailOutput)
+    def get(self, request: Request, crop_id: int) -> Response:
+        crop = load(self, request, selectors.crop_for, crop_id)
+        return Response(CropDetailOutput(selectors.crop_detail(crop.pk)).data)
+
+    @extend_schema(request=CropUpdateInput, responses=CropDetailOutput)
+    def patch(self, request: Request, crop_id: int) -> Response:
+        crop = load(self, request, selectors.crop_for, crop_id)
+        services.update_crop(crop=crop, **parse(CropUpdateInput, request.data))
+        return Response(CropDetailOutput(selectors.crop_detail(crop.pk)).data)
+
+
+class CropAnnotationsView(APIView):
+    """A crop's annotation versions, newest first; a lease holder submits a new one."""
+
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(responses=AnnotationOutput(many=True))
+    def get(self, request: Request, crop_id: int) -> Response:
+        crop = load(self, request, selectors.crop_for, crop_id)
+        return Response(AnnotationOutput(selectors.annotation_history(crop), many=True).data)
+
+    @extend_schema(request=AnnotationInput, responses={201: AnnotationSummaryOutput})
+    def post(self, request: Request, crop_id: int) -> Response:
+        crop = load(self, request, selectors.crop_for, crop_id)
+        data = parse(AnnotationInput, request.data)
+        mask = services.submitted_mask(crop, rle=data.pop("mask", None), file=data.pop("mask_file", None))
+        annotation = services.submit_annotation(
+            crop=crop, user=request.user, mask=mask, started_from_id=data.pop("started_from"), **data
+        )
+        return Response(AnnotationSummaryOutput(annotation).data, status=status.HTTP_201_CREATED)

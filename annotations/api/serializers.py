@@ -1,0 +1,264 @@
+"""Input and output shapes of the REST API. Inputs validate; outputs render; neither writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from active_learning.models import Prediction
+from annotations import selectors
+from annotations.masks import decode_png, encode_rle
+from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project, Role, Split
+from annotations.permissions import is_project_admin
+
+# --- Masks ------------------------------------------------------------------------------------
+
+
+class RleMask(serializers.Serializer):
+    """A label image (0 = background, one id per cell), row-major run-length encoded."""
+
+    encoding = serializers.ChoiceField(choices=["rle"])
+    height = serializers.IntegerField(min_value=0)
+    width = serializers.IntegerField(min_value=0)
+    runs = serializers.ListField(
+        child=serializers.IntegerField(min_value=0), help_text="Flat [id, length, id, length, ...] over the rows."
+    )
+
+
+@extend_schema_field(RleMask)
+class MaskField(serializers.JSONField):
+    """RLE JSON, checked by annotations.masks.decode_rle (field-by-field DRF validation of
+    tens of thousands of runs would cost more than the request)."""
+
+
+def mask_of(row: Annotation | Prediction) -> dict[str, Any]:
+    return encode_rle(decode_png(row.mask_png))
+
+
+# --- Auth and users ---------------------------------------------------------------------------
+
+
+class TokenInput(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class UserOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    is_staff = serializers.BooleanField()
+
+
+class TokenOutput(serializers.Serializer):
+    token = serializers.CharField()
+    user = UserOutput()
+
+
+# --- Projects and members ---------------------------------------------------------------------
+
+
+class ProjectSettingsInput(serializers.Serializer):
+    """Settings an admin may change. crop_size and crop_overlap apply to images ingested later."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(allow_blank=True, required=False)
+    display_channels = serializers.ListField(child=serializers.IntegerField(min_value=0), required=False)
+    model_channels = serializers.ListField(child=serializers.IntegerField(min_value=0), max_length=2, required=False)
+    crop_size = serializers.IntegerField(min_value=16, max_value=4096, required=False)
+    crop_overlap = serializers.IntegerField(min_value=0, required=False)
+    validation_fraction = serializers.FloatField(min_value=0, max_value=1, required=False)
+    backend = serializers.CharField(max_length=50, required=False)
+    backend_settings = serializers.DictField(required=False, help_text="The model backend's settings (JSON object).")
+    strategy = serializers.CharField(max_length=50, required=False)
+    random_fraction = serializers.FloatField(min_value=0, max_value=1, required=False)
+    retrain_after_annotations = serializers.IntegerField(min_value=0, required=False)
+
+
+class ProjectOutput(serializers.ModelSerializer):
+    role = serializers.CharField(source="user_role", allow_null=True, read_only=True)
+    is_admin = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = [
+            "id", "name", "description", "role", "is_admin", "display_channels", "model_channels", "crop_size",
+            "crop_overlap", "validation_fraction", "backend", "backend_settings", "strategy", "random_fraction",
+            "retrain_after_annotations", "created_at",
+        ]
+
+    def get_is_admin(self, project: Project) -> bool:
+        return is_project_admin(self.context["request"].user, project)
+
+
+class CropCounts(serializers.Serializer):
+    unlabelled = serializers.IntegerField()
+    leased = serializers.IntegerField()
+    labelled = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+
+
+class ProjectDetailOutput(ProjectOutput):
+    crop_counts = serializers.SerializerMethodField()
+
+    class Meta(ProjectOutput.Meta):
+        fields = [*ProjectOutput.Meta.fields, "crop_counts"]
+
+    @extend_schema_field(CropCounts)
+    def get_crop_counts(self, project: Project) -> dict[str, int]:
+        return selectors.crop_counts(project)
+
+
+class MemberInput(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.LABELLER)
+
+
+class MemberRoleInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MemberOutput(serializers.ModelSerializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField(source="user.username")
+
+    class Meta:
+        model = Membership
+        fields = ["user_id", "username", "role"]
+
+
+# --- Images -----------------------------------------------------------------------------------
+
+
+class ImageUploadInput(serializers.Serializer):
+    file = serializers.FileField(help_text="PNG, JPEG or TIFF (16-bit, multi-channel, OME-TIFF).")
+    mask = serializers.FileField(required=False, help_text="Optional label image of the same size (PNG or TIFF).")
+
+
+class ImageSplitInput(serializers.Serializer):
+    split = serializers.ChoiceField(choices=Split.choices)
+
+
+class ImageOutput(serializers.ModelSerializer):
+    n_crops = serializers.IntegerField(read_only=True)
+    n_labelled = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Image
+        fields = [
+            "id", "project", "original_name", "sha256", "width", "height", "channels", "dtype", "split",
+            "uploaded_by", "created_at", "n_crops", "n_labelled",
+        ]
+
+
+class ImageUploadOutput(serializers.Serializer):
+    image = ImageOutput()
+    crops = serializers.IntegerField(help_text="How many crops the image was tiled into.")
+    created = serializers.BooleanField(help_text="False when the same file was uploaded before.")
+
+
+# --- Crops, predictions and annotations -------------------------------------------------------
+
+
+class CropFilterInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=CropStatus.choices, required=False)
+    split = serializers.ChoiceField(choices=Split.choices, required=False)
+    tag = serializers.CharField(required=False)
+    image = serializers.IntegerField(required=False)
+    assigned_to = serializers.IntegerField(required=False)
+
+
+class CropUpdateInput(serializers.Serializer):
+    pinned = serializers.BooleanField(required=False)
+    priority = serializers.IntegerField(required=False, help_text="> 0 boosts, < 0 buries, 0 is neutral.")
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+    assigned_to = serializers.IntegerField(required=False, allow_null=True, help_text="A member's user id, or null.")
+
+
+class NextCropInput(serializers.Serializer):
+    split = serializers.ChoiceField(
+        choices=Split.choices, default=Split.TRAIN, help_text="validation: project admins only."
+    )
+
+
+class AnnotationInput(serializers.Serializer):
+    mask = MaskField(required=False, help_text="The label image as RLE JSON (or send `mask_file`).")
+    mask_file = serializers.FileField(required=False, help_text="The label image as a 16-bit PNG or TIFF.")
+    seconds_spent = serializers.FloatField(min_value=0, default=0.0)
+    edit_counts = serializers.JSONField(default=dict, help_text='Edits by kind, e.g. {"delete": 2, "draw": 5}.')
+    started_from = serializers.IntegerField(allow_null=True, default=None, help_text="Model version id or null.")
+    source = serializers.ChoiceField(choices=["editor", "script", "simulation"], default="editor")
+
+    def validate_edit_counts(self, value: Any) -> dict[str, int]:
+        ok = isinstance(value, dict) and all(isinstance(n, int) and n >= 0 for n in value.values())
+        if not ok:
+            raise serializers.ValidationError("edit_counts must map edit kinds to counts (whole numbers >= 0)")
+        return value
+
+
+class CropOutput(serializers.ModelSerializer):
+    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    display_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Crop
+        fields = [
+            "id", "project", "image", "x", "y", "width", "height", "split", "status", "tags", "pinned", "priority",
+            "queue_score", "queue_reason", "assigned_to", "leased_by", "lease_expires_at", "display_url",
+        ]
+
+    def get_display_url(self, crop: Crop) -> str:
+        return crop.display.url
+
+
+class ModelVersionRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class PredictionOutput(serializers.ModelSerializer):
+    model_version = ModelVersionRef()
+    mask = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Prediction
+        fields = ["id", "model_version", "n_cells", "cell_uncertainty", "mask", "created_at"]
+
+    @extend_schema_field(RleMask)
+    def get_mask(self, prediction: Prediction) -> dict[str, Any]:
+        return mask_of(prediction)
+
+
+class AnnotationSummaryOutput(serializers.ModelSerializer):
+    author_name = serializers.CharField(source="author.username", default=None, allow_null=True)
+
+    class Meta:
+        model = Annotation
+        fields = [
+            "id", "crop", "version", "is_current", "author", "author_name", "n_cells", "source", "started_from",
+            "seconds_spent", "edit_counts", "created_at",
+        ]
+
+
+class AnnotationOutput(AnnotationSummaryOutput):
+    mask = serializers.SerializerMethodField()
+
+    class Meta(AnnotationSummaryOutput.Meta):
+        fields = [*AnnotationSummaryOutput.Meta.fields, "mask"]
+
+    @extend_schema_field(RleMask)
+    def get_mask(self, annotation: Annotation) -> dict[str, Any]:
+        return mask_of(annotation)
+
+
+class CropDetailOutput(CropOutput):
+    """A crop as the editor needs it: selectors.crop_detail sets the two extra attributes."""
+
+    image_name = serializers.CharField(source="image.original_name")
+    current_annotation = AnnotationOutput(allow_null=True)
+    prediction = PredictionOutput(allow_null=True, help_text="The active model's prediction, else the newest.")
+
+    class Meta(CropOutput.Meta):
+        fields = [*CropOutput.Meta.fields, "image_name", "current_annotation", "prediction"]

@@ -1,0 +1,164 @@
+"""Reads: what a user may see, the labelling queue, and what a crop shows to its labeller.
+
+Every lookup by id goes through a `*_for(user, id)` selector that only finds rows of projects the
+user belongs to (staff see every project), so another project's objects answer 404, never 403.
+Each row comes annotated with `user_role` (the user's Membership role, or None for staff who are
+not members), which annotations.permissions reads without another query.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+
+from active_learning.models import ModelVersionStatus, Prediction
+from annotations.errors import NotFound
+from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project, Split
+
+# The labelling queue's order, column for column the index `crop_queue_order` in
+# annotations/models.py (after its equality columns project and status). Crops assigned to the
+# asking labeller come before all of these (see `queue_candidate_ids`).
+QUEUE_ORDER: tuple[str, ...] = ("-pinned", "-priority", "-queue_score", "id")
+
+
+def _role_subquery(user: AbstractBaseUser, project_ref: str) -> Subquery:
+    roles = Membership.objects.filter(project=OuterRef(project_ref), user=user).values("role")[:1]
+    return Subquery(roles)
+
+
+def _visible(queryset: QuerySet, user: AbstractBaseUser, project_ref: str) -> QuerySet:
+    queryset = queryset.annotate(user_role=_role_subquery(user, project_ref))
+    return queryset if user.is_staff else queryset.filter(user_role__isnull=False)
+
+
+def _get(queryset: QuerySet, pk: int, what: str):
+    row = queryset.filter(pk=pk).first()
+    if row is None:
+        raise NotFound(f"{what} {pk} does not exist or is not in one of your projects")
+    return row
+
+
+# --- Projects and members ---------------------------------------------------------------------
+
+
+def projects_for(user: AbstractBaseUser) -> QuerySet[Project]:
+    return _visible(Project.objects.all(), user, "pk").order_by("name")
+
+
+def project_for(user: AbstractBaseUser, project_id: int) -> Project:
+    return _get(projects_for(user), project_id, "Project")
+
+
+def role_in(user: AbstractBaseUser, project: Project) -> str | None:
+    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+
+
+def crop_counts(project: Project) -> dict[str, int]:
+    rows = Crop.objects.filter(project=project).values("status").annotate(n=Count("id")).order_by()
+    counts = {status: 0 for status in CropStatus.values}
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+def project_members(project: Project) -> QuerySet[Membership]:
+    return Membership.objects.filter(project=project).select_related("user").order_by("user__username")
+
+
+# --- Images -----------------------------------------------------------------------------------
+
+
+def _with_crop_counts(images: QuerySet[Image]) -> QuerySet[Image]:
+    return images.annotate(
+        n_crops=Count("crops"), n_labelled=Count("crops", filter=Q(crops__status=CropStatus.LABELLED))
+    )
+
+
+def image_for(user: AbstractBaseUser, image_id: int) -> Image:
+    return _get(_with_crop_counts(_visible(Image.objects.all(), user, "project_id")), image_id, "Image")
+
+
+def project_images(project: Project) -> QuerySet[Image]:
+    return _with_crop_counts(Image.objects.filter(project=project)).order_by("id")
+
+
+def image_with_counts(image_id: int) -> Image:
+    return _with_crop_counts(Image.objects.filter(pk=image_id)).get()
+
+
+# --- Crops ------------------------------------------------------------------------------------
+
+
+def crop_for(user: AbstractBaseUser, crop_id: int) -> Crop:
+    crops = _visible(Crop.objects.select_related("project", "image"), user, "project_id")
+    return _get(crops, crop_id, "Crop")
+
+
+def project_crops(
+    project: Project,
+    *,
+    status: str | None = None,
+    split: str | None = None,
+    tag: str | None = None,
+    image_id: int | None = None,
+    assigned_to: int | None = None,
+) -> QuerySet[Crop]:
+    filters = {"status": status, "split": split, "tags__name": tag, "image_id": image_id, "assigned_to": assigned_to}
+    crops = Crop.objects.filter(project=project, **{k: v for k, v in filters.items() if v is not None})
+    return crops.prefetch_related("tags").order_by("id")
+
+
+def crop_detail(crop_id: int) -> Crop:
+    """A crop with what the labeller sees: tags, its current annotation and its newest prediction."""
+    crop = Crop.objects.select_related("image").prefetch_related("tags").get(pk=crop_id)
+    crop.current_annotation = current_annotation(crop)
+    crop.prediction = newest_prediction(crop)
+    return crop
+
+
+def current_annotation(crop: Crop) -> Annotation | None:
+    return Annotation.objects.filter(crop=crop, is_current=True).select_related("author").first()
+
+
+def newest_prediction(crop: Crop) -> Prediction | None:
+    """The active model version's prediction if there is one, else the newest model's."""
+    is_active = When(model_version__status=ModelVersionStatus.ACTIVE, then=Value(0))
+    active_first = Case(is_active, default=Value(1), output_field=IntegerField())
+    predictions = Prediction.objects.filter(crop=crop).select_related("model_version")
+    return predictions.order_by(active_first, "-model_version__number").first()
+
+
+def annotation_history(crop: Crop) -> QuerySet[Annotation]:
+    return Annotation.objects.filter(crop=crop).select_related("author").order_by("-version")
+
+
+# --- The labelling queue ----------------------------------------------------------------------
+
+
+def held_crop_id(*, project: Project, user: AbstractBaseUser, now: datetime) -> int | None:
+    """The queue crop this user holds a live lease on, if any."""
+    held = Crop.objects.filter(project=project, status=CropStatus.LEASED, leased_by=user, lease_expires_at__gt=now)
+    return held.order_by(*QUEUE_ORDER).values_list("id", flat=True).first()
+
+
+def assigned_queue(*, project: Project, user: AbstractBaseUser) -> QuerySet[Crop]:
+    """Crops an admin assigned to this user: served first, whatever their split."""
+    return Crop.objects.filter(project=project, status=CropStatus.UNLABELLED, assigned_to=user).order_by(*QUEUE_ORDER)
+
+
+def open_queue(*, project: Project, split: str = Split.TRAIN) -> QuerySet[Crop]:
+    """Unassigned crops of one split, best first; walks the index `crop_queue_order`."""
+    crops = Crop.objects.filter(project=project, status=CropStatus.UNLABELLED, split=split, assigned_to__isnull=True)
+    return crops.order_by(*QUEUE_ORDER)
+
+
+def queue_candidate_ids(*, project: Project, user: AbstractBaseUser, split: str, limit: int) -> list[int]:
+    """The first few crops this user may be served, locked on PostgreSQL (SKIP LOCKED: a crop
+    another transaction is claiming is passed over, not waited for; a no-op on SQLite, whose
+    IMMEDIATE transactions already serialise claims)."""
+    for queue in (assigned_queue(project=project, user=user), open_queue(project=project, split=split)):
+        ids = list(queue.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
+        if ids:
+            return ids
+    return []
