@@ -204,7 +204,7 @@ def staff_client(staff) -> APIClient:
 
 @pytest.fixture
 def image(project) -> Image:
-    """One U2OS image in `project`, tiled into 128-px crops (24 of them)."""
+    """One U2OS image in `project`, tiled into 128-px crops (30, the last row and column cut short)."""
     return make_image(project, crop_size=128)
 
 
