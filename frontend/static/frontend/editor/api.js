@@ -1,0 +1,237 @@
+// The one module that knows the REST API's URLs and JSON shapes. Everything else in the editor
+// works with the types below; when the API changes, only this file changes.
+//
+// As annotations/api/ serves them (read leniently while that API settles):
+//   POST /api/projects/{id}/next/       -> 200 crop JSON (below), or 204 when the queue is empty
+//   POST /api/crops/{id}/lease/         -> 200 crop JSON: lease (again) a crop, e.g. after a lease ran out
+//   POST /api/crops/{id}/skip/          -> 204 (the crop goes back to the queue)
+//   POST /api/crops/{id}/annotations/   <- {"mask": RLE, "seconds_spent", "edit_counts", "started_from"} -> 201
+//   errors: {"detail": "...", "code": "..."} (annotations/api/errors.py); 409 codes: no_lease,
+//           lease_expired (lease it again and resubmit), leased_by_other (someone else has it now)
+// Crop JSON:
+//   {"id", "width", "height", "display_url", "image_name"?, "queue_score"?, "queue_reason"?, "rank"?,
+//    "lease_expires_at"?, "current_annotation": null | {"version", "mask": RLE},
+//    "prediction": null | {"mask": RLE, "model_version": {"id", "number"} | id,
+//                          "cell_uncertainty"?: {"<cell id>": score}}}
+
+import { decodeRle, encodeRle } from "./codec.js";
+
+/** @typedef {import("./labelmap.js").LabelMap} LabelMap */
+
+/**
+ * @typedef {Object} Prediction
+ * @property {LabelMap} labelMap
+ * @property {number | null} modelVersionId
+ * @property {string} modelVersionName
+ * @property {number[]} uncertainCells cells the model is least sure of
+ */
+
+/**
+ * @typedef {Object} Crop
+ * @property {number} id
+ * @property {{labelMap: LabelMap, version: number} | null} currentAnnotation the crop's saved mask, when it has one
+ * @property {number} width
+ * @property {number} height
+ * @property {string} imageUrl
+ * @property {string} imageName
+ * @property {number | null} rank
+ * @property {number | null} score
+ * @property {string} reason
+ * @property {string | null} leaseExpiresAt
+ * @property {Prediction | null} prediction
+ */
+
+/**
+ * @typedef {Object} Submission
+ * @property {LabelMap} labelMap
+ * @property {number} secondsSpent
+ * @property {Record<string, number>} editCounts
+ * @property {number | null} startedFrom model version the prediction came from
+ */
+
+/** A failed request, with what happened and what the labeller can do, in plain words. */
+export class ApiError extends Error {
+  name = "ApiError";
+
+  /**
+   * @param {"network" | "expired" | "taken" | "auth" | "invalid" | "server" | "not_found"} kind
+   *   expired: the lease ran out, lease it again and resubmit; taken: another labeller has the crop
+   * @param {string} message what happened
+   * @param {string} advice what to do
+   * @param {number} [status] HTTP status (0 for network failures)
+   * @param {string} [code] the server's error code
+   */
+  constructor(kind, message, advice, status = 0, code = "") {
+    super(message);
+    this.kind = kind;
+    this.advice = advice;
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * @param {{fetch?: typeof fetch, baseUrl?: string, cookies?: () => string}} [options]
+ *   cookies: the document's cookie string (for the CSRF token); tests pass their own
+ */
+export function createApi({ fetch: fetchImpl = globalThis.fetch.bind(globalThis), baseUrl = "", cookies = () => globalThis.document?.cookie ?? "" } = {}) {
+  /** @param {string} path @param {unknown} [body] */
+  const post = async (path, body) => {
+    let response;
+    try {
+      response = await fetchImpl(baseUrl + path, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken(cookies()) },
+        body: JSON.stringify(body ?? {}),
+      });
+    } catch (error) {
+      throw new ApiError("network", `Could not reach the server (${errorText(error)}).`,
+        "Check your connection, then try again. Your edits are still here.");
+    }
+    if (!response.ok) throw await failure(response);
+    if (response.status === 204) return null;
+    const text = await response.text();
+    return text ? JSON.parse(text) : null;
+  };
+
+  return {
+    /** The next crop to label, or null when the queue is empty. @param {number | string} projectId @returns {Promise<Crop | null>} */
+    async nextCrop(projectId) {
+      const json = await post(`/api/projects/${projectId}/next/`);
+      const crop = json && "crop" in json ? json.crop : json;
+      return crop ? cropFromJson(crop) : null;
+    },
+    /** @param {number} cropId @param {Submission} submission */
+    async submit(cropId, submission) {
+      return post(`/api/crops/${cropId}/annotations/`, submissionToJson(submission));
+    },
+    /** @param {number} cropId */
+    async skip(cropId) {
+      return post(`/api/crops/${cropId}/skip/`);
+    },
+    /** Lease this crop again (after the lease ran out). @param {number} cropId @returns {Promise<Crop>} */
+    async lease(cropId) {
+      return cropFromJson(await post(`/api/crops/${cropId}/lease/`));
+    },
+  };
+}
+
+/** @typedef {ReturnType<typeof createApi>} Api */
+
+/** @param {any} json @returns {Crop} */
+export function cropFromJson(json) {
+  const width = Number(json.width), height = Number(json.height);
+  const prediction = json.prediction;
+  const annotation = json.current_annotation;
+  return {
+    id: json.id,
+    currentAnnotation: annotation?.mask ? { labelMap: decodeRle(annotation.mask, { width, height }), version: annotation.version } : null,
+    width,
+    height,
+    imageUrl: json.display_url ?? json.image_url,
+    imageName: json.image_name ?? "",
+    rank: json.rank ?? null,
+    score: json.queue_score ?? json.score ?? null,
+    reason: json.queue_reason ?? json.reason ?? "",
+    leaseExpiresAt: json.lease_expires_at ?? null,
+    prediction: prediction ? predictionFromJson(prediction, { width, height }) : null,
+  };
+}
+
+/** @param {any} json @param {{width: number, height: number}} shape @returns {Prediction} */
+function predictionFromJson(json, shape) {
+  const version = json.model_version;
+  const ref = typeof version === "object" && version !== null ? version : { id: version };
+  const name = ref.name ?? (ref.number != null ? `model v${ref.number}` : ref.id != null ? `model ${ref.id}` : "");
+  return {
+    labelMap: decodeRle(json.mask, shape),
+    modelVersionId: ref.id ?? null,
+    modelVersionName: name,
+    uncertainCells: mostUncertain(json.cell_uncertainty ?? json.uncertain_cells),
+  };
+}
+
+/** Share of a crop's cells pointed out as doubtful (at least one, at most MAX_FLAGGED). */
+export const FLAGGED_SHARE = 0.1;
+export const MAX_FLAGGED = 20;
+
+/**
+ * The cells the model is least sure of: a list of ids as is, or from {"<id>": score} the top
+ * FLAGGED_SHARE by score.
+ * @param {unknown} scores @returns {number[]}
+ */
+export function mostUncertain(scores) {
+  if (Array.isArray(scores)) return scores.map(Number);
+  if (!scores || typeof scores !== "object") return [];
+  const ranked = Object.entries(scores)
+    .map(([id, score]) => [Number(id), Number(score)])
+    .filter(([id, score]) => id > 0 && Number.isFinite(score))
+    .sort((a, b) => b[1] - a[1]);
+  const n = Math.min(MAX_FLAGGED, Math.max(1, Math.round(ranked.length * FLAGGED_SHARE)));
+  return ranked.slice(0, n).map(([id]) => id);
+}
+
+/** @param {Submission} submission */
+export function submissionToJson({ labelMap, secondsSpent, editCounts, startedFrom }) {
+  return {
+    mask: encodeRle(labelMap),
+    seconds_spent: Math.round(secondsSpent * 10) / 10,
+    edit_counts: editCounts,
+    started_from: startedFrom,
+  };
+}
+
+/** Django's CSRF token from the csrftoken cookie ("" when absent). @param {string} cookieString */
+export function csrfToken(cookieString) {
+  for (const part of cookieString.split(";")) {
+    const [name, ...rest] = part.trim().split("=");
+    if (name === "csrftoken") return decodeURIComponent(rest.join("="));
+  }
+  return "";
+}
+
+/** @param {Response} response @returns {Promise<ApiError>} */
+async function failure(response) {
+  let detail = "", code = "";
+  try {
+    const body = await response.json();
+    detail = typeof body?.detail === "string" ? body.detail : JSON.stringify(body);
+    code = typeof body?.code === "string" ? body.code : "";
+  } catch {
+    detail = "";
+  }
+  const status = response.status;
+  const said = detail ? ` The server said: ${detail}.` : "";
+  if (status === 409 && code === "leased_by_other") {
+    return new ApiError("taken", `Another labeller has this crop now.${said}`,
+      "Download your mask to keep your work, then open the next crop.", status, code);
+  }
+  if (status === 409 && (code === "lease_expired" || code === "no_lease")) {
+    return new ApiError("expired", `Your hold on this crop ran out.${said}`,
+      "Your edits are still here: press \"Take the crop back and submit\".", status, code);
+  }
+  if (status === 409) {
+    return new ApiError("invalid", `The server refused: the crop changed meanwhile.${said}`,
+      "Your edits are still here. Press Try again; if it fails again, download your mask and open the next crop.", status, code);
+  }
+  if (status === 401 || status === 403) {
+    return new ApiError("auth", `The server refused: you are logged out or not a member of this project.${said}`,
+      "Log in again in another tab, then come back and press Try again. Your edits are still here.", status, code);
+  }
+  if (status === 404) {
+    return new ApiError("not_found", `The server does not know this crop or project.${said}`,
+      "Download your mask to keep your work, then reload the page.", status, code);
+  }
+  if (status >= 500) {
+    return new ApiError("server", `The server failed (error ${status}).${said}`,
+      "Wait a moment and press Try again. Your edits are still here.", status, code);
+  }
+  return new ApiError("invalid", `The server did not accept this (error ${status}).${said}`,
+    "Your edits are still here. Download your mask and tell the project admin.", status, code);
+}
+
+/** @param {unknown} error */
+function errorText(error) {
+  return error instanceof Error ? error.message : String(error);
+}

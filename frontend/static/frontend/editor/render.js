@@ -1,0 +1,203 @@
+// Draws the crop and its cells on a canvas. Two off-screen layers at the crop's own resolution
+// (the display-adjusted image, and the cell overlay) are composed onto the visible canvas with the
+// view transform. An edit recomputes only the overlay pixels inside its changed rectangle (plus
+// one pixel for the outlines next to it) and uploads just that rectangle; panning and zooming only
+// recompose.
+
+import { growRect, unionRect } from "./labelmap.js";
+import { adjustImage, intensityLut, isGrey, makePalette, paintOverlay } from "./overlay.js";
+
+/** @typedef {import("./store.js").EditorStore} EditorStore */
+/** @typedef {import("./store.js").StoreEvent} StoreEvent */
+/** @typedef {import("./labelmap.js").Rect} Rect */
+
+export class CanvasRenderer {
+  /** @param {HTMLCanvasElement} canvas @param {EditorStore} store */
+  constructor(canvas, store) {
+    this.canvas = canvas;
+    this.store = store;
+    this.ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+    this.palette = makePalette();
+    this.imageLayer = document.createElement("canvas");
+    this.overlayLayer = document.createElement("canvas");
+    /** @type {ImageData | null} original pixels of the crop image */ this.source = null;
+    /** @type {ImageData | null} */ this.overlay = null;
+    /** @type {Uint32Array} */ this.overlayWords = new Uint32Array(0);
+    this.grey = true;
+    /** @type {Set<number>} cells to mark, e.g. the ones the model is least sure of */
+    this.flagged = new Set();
+    this._frame = 0;
+    /** Milliseconds of the last overlay update and of the last composition (for the benchmark). */
+    this.stats = { overlayMs: 0, composeMs: 0, overlayPixels: 0 };
+    this._unsubscribe = store.subscribe((event) => this._onEvent(event));
+    this._resizeObserver = new ResizeObserver(() => this.resize());
+    this._resizeObserver.observe(canvas);
+  }
+
+  /** Use a loaded image as the crop (its size must be the label map's). @param {CanvasImageSource} image */
+  setImage(image, width, height) {
+    const scratch = document.createElement("canvas");
+    scratch.width = width;
+    scratch.height = height;
+    const sctx = /** @type {CanvasRenderingContext2D} */ (scratch.getContext("2d", { willReadFrequently: true }));
+    sctx.drawImage(image, 0, 0, width, height);
+    this.source = sctx.getImageData(0, 0, width, height);
+    this.grey = isGrey(this.source.data);
+    this.imageLayer.width = width;
+    this.imageLayer.height = height;
+    this._redrawImage();
+  }
+
+  /** @param {Iterable<number>} ids */
+  setFlagged(ids) {
+    this.flagged = new Set(ids);
+    this._redrawOverlay(null);
+  }
+
+  /** Match the canvas's backing store to its on-screen size and the device pixel ratio. */
+  resize() {
+    const ratio = globalThis.devicePixelRatio || 1;
+    const width = Math.max(1, Math.round(this.canvas.clientWidth * ratio));
+    const height = Math.max(1, Math.round(this.canvas.clientHeight * ratio));
+    if (this.canvas.width !== width || this.canvas.height !== height) {
+      this.canvas.width = width;
+      this.canvas.height = height;
+    }
+    this.draw();
+  }
+
+  /** Compose now (tests and the benchmark); normally frames are scheduled. */
+  draw() {
+    const started = performance.now();
+    this._frame = 0;
+    const { ctx, canvas, store } = this;
+    const ratio = globalThis.devicePixelRatio || 1;
+    const { scale, offsetX, offsetY } = store.view;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.setTransform(ratio * scale, 0, 0, ratio * scale, ratio * offsetX, ratio * offsetY);
+    ctx.imageSmoothingEnabled = scale < 1;
+    ctx.imageSmoothingQuality = "high";
+    if (this.source) ctx.drawImage(this.imageLayer, 0, 0);
+    if (this.overlay && store.display.masksVisible) {
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(this.overlayLayer, 0, 0);
+    }
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    this._drawDraft();
+    this.stats.composeMs = performance.now() - started;
+  }
+
+  destroy() {
+    this._unsubscribe();
+    this._resizeObserver.disconnect();
+    if (this._frame) cancelAnimationFrame(this._frame);
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  /** @param {StoreEvent} event */
+  _onEvent(event) {
+    const { store } = this;
+    switch (event.type) {
+      case "loaded":
+        this._resetOverlay();
+        break;
+      case "labels":
+        if (event.rect) this._redrawOverlay(growRect(event.rect, 1, store.map.width, store.map.height));
+        break;
+      case "selection":
+      case "hover":
+        this._redrawOverlay(unionRect(this._cellRect(event.previous), this._cellRect(event.current)), false);
+        break;
+      case "display":
+        if (event.what === "image") this._redrawImage();
+        else this._redrawOverlay(null);
+        break;
+      case "view":
+      case "draft":
+        this._schedule();
+        break;
+      default:
+        return;
+    }
+  }
+
+  _schedule() {
+    if (!this._frame) this._frame = requestAnimationFrame(() => this.draw());
+  }
+
+  _resetOverlay() {
+    const { width, height } = this.store.map;
+    this.overlayLayer.width = width;
+    this.overlayLayer.height = height;
+    this.overlay = width && height ? new ImageData(width, height) : null;
+    this.overlayWords = this.overlay ? new Uint32Array(this.overlay.data.buffer) : new Uint32Array(0);
+    this._redrawOverlay(null);
+  }
+
+  /**
+   * Recompute and upload the overlay inside `rect` (everything when null).
+   * @param {Rect | null} rect @param {boolean} [timed] record in stats (edits, not hover)
+   */
+  _redrawOverlay(rect, timed = true) {
+    if (!this.overlay) return;
+    const started = performance.now();
+    const { map, display, selected, hover } = this.store;
+    const area = rect ?? map.bounds;
+    if (area.x1 <= area.x0 || area.y1 <= area.y0) return;
+    const style = { ...display, selected, hover, flagged: this.flagged };
+    paintOverlay(this.overlayWords, map, area, style, this.palette);
+    const octx = /** @type {CanvasRenderingContext2D} */ (this.overlayLayer.getContext("2d"));
+    octx.putImageData(this.overlay, 0, 0, area.x0, area.y0, area.x1 - area.x0, area.y1 - area.y0);
+    if (timed) {
+      this.stats.overlayMs = performance.now() - started;
+      this.stats.overlayPixels = (area.x1 - area.x0) * (area.y1 - area.y0);
+    }
+    this._schedule();
+  }
+
+  _redrawImage() {
+    if (!this.source) return;
+    const { display } = this.store;
+    const adjusted = new ImageData(this.source.width, this.source.height);
+    const channels = this.grey ? [true, true, true] : display.channels;
+    adjustImage(this.source.data, adjusted.data, intensityLut(display), channels);
+    /** @type {CanvasRenderingContext2D} */ (this.imageLayer.getContext("2d")).putImageData(adjusted, 0, 0);
+    this._schedule();
+  }
+
+  /** @param {number} id @returns {Rect | null} */
+  _cellRect(id) {
+    return id ? this.store.index.box(id) : null;
+  }
+
+  /** The shape being drawn and the brush cursor, in screen pixels. */
+  _drawDraft() {
+    const { draft, view } = this.store;
+    if (!draft) return;
+    const { ctx } = this;
+    const toScreen = (p) => [p.x * view.scale + view.offsetX, p.y * view.scale + view.offsetY];
+    ctx.beginPath();
+    if (draft.type === "circle") {
+      const [x, y] = toScreen(draft.center);
+      ctx.arc(x, y, Math.max(1, draft.radius * view.scale), 0, 2 * Math.PI);
+    } else {
+      draft.points.forEach((p, k) => (k ? ctx.lineTo(...toScreen(p)) : ctx.moveTo(...toScreen(p))));
+      if (draft.cursor) ctx.lineTo(...toScreen(draft.cursor));
+      if (draft.closed) ctx.closePath();
+    }
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = "rgba(0, 0, 0, 0.7)";
+    ctx.stroke();
+    ctx.lineWidth = 1.5;
+    ctx.strokeStyle = "#fff";
+    ctx.stroke();
+    if (draft.type === "path" && !draft.closed && draft.cursor && draft.points.length >= 3) {
+      const [x, y] = toScreen(draft.points[0]);
+      ctx.beginPath();
+      ctx.arc(x, y, 6, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
+  }
+}
