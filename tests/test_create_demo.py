@@ -1,0 +1,85 @@
+"""`manage.py create_demo`: the demo project, its labels in both splits, its accounts, and a
+second run that changes nothing."""
+
+from __future__ import annotations
+
+import shutil
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from annotations.management.commands import create_demo
+from annotations.models import Annotation, Crop, Image, Membership, Project, Role, Split
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("create_demo", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def snapshot(settings) -> dict[str, object]:
+    media = Path(settings.MEDIA_ROOT)
+    return {
+        "rows": [list(model.objects.order_by("pk").values()) for model in
+                 (Project, Image, Crop, Annotation, Membership, get_user_model())],
+        "files": sorted((str(p.relative_to(media)), p.stat().st_mtime_ns) for p in media.rglob("*") if p.is_file()),
+    }
+
+
+@pytest.fixture
+def hook_calls(monkeypatch) -> list[Project]:
+    calls: list[Project] = []
+    monkeypatch.setattr(create_demo, "after_demo_created", calls.append)
+    return calls
+
+
+def test_it_creates_a_labelled_demo_and_a_second_run_changes_nothing(settings, hook_calls):
+    out = run()
+
+    project = Project.objects.get(name="Demo: U2OS nuclei")
+    assert project.crop_size == 256 and project.backend_settings == {}
+    assert project.images.count() == 20 and project.crops.count() == 20 * 9
+    labelled_images = Image.objects.filter(crops__status="labelled").distinct()
+    assert labelled_images.count() == 6
+    for split in (Split.TRAIN, Split.VALIDATION):
+        assert project.crops.filter(status="labelled", split=split).exists()
+    assert project.crops.filter(status="unlabelled").count() == 14 * 9
+    assert set(Annotation.objects.values_list("source", flat=True)) == {"import"}
+    assert hook_calls == [project]
+    assert "admin-demo-password" in out and "labeller-demo-password" in out and "http://" in out
+
+    before = snapshot(settings)
+    again = run()
+
+    assert snapshot(settings) == before
+    assert hook_calls == [project]
+    assert "already existed" in again
+
+
+def test_it_creates_the_accounts_from_the_environment(monkeypatch, hook_calls, u2os_pairs, tmp_path):
+    for folder, index in (("images", 0), ("masks", 1)):
+        (tmp_path / folder).mkdir()
+        for pair in u2os_pairs[:2]:
+            shutil.copy(pair[index], tmp_path / folder / pair[0].name)
+    monkeypatch.setenv("DEMO_ADMIN_USER", "curator")
+    monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "a-long-curator-password")
+    monkeypatch.setenv("DEMO_LABELLER_USER", "student")
+    monkeypatch.setenv("DEMO_LABELLER_PASSWORD", "a-long-student-password")
+
+    out = run("--data-dir", str(tmp_path))
+
+    users = get_user_model().objects
+    curator, student = users.get(username="curator"), users.get(username="student")
+    assert curator.is_staff and curator.check_password("a-long-curator-password")
+    assert not student.is_staff and student.check_password("a-long-student-password")
+    project = Project.objects.get()
+    assert Membership.objects.get(project=project, user=curator).role == Role.ADMIN
+    assert Membership.objects.get(project=project, user=student).role == Role.LABELLER
+    assert "curator" in out and "a-long-student-password" in out
+    assert project.images.count() == 2 and not project.crops.filter(status="unlabelled").exists()
