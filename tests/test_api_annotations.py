@@ -15,6 +15,9 @@ from annotations.masks import decode_png, encode_rle
 from annotations.models import Annotation, Crop, CropStatus
 from tests.factories import add_member, client_for, make_model_version, make_project, make_user, true_mask
 
+# The queue and versioning rules must hold on PostgreSQL too (`make test` runs these there again).
+pytestmark = pytest.mark.postgres
+
 
 def url(crop):
     return f"/api/crops/{crop.id}/annotations/"

@@ -19,6 +19,9 @@ from tests.factories import (
     true_mask,
 )
 
+# The queue and versioning rules must hold on PostgreSQL too (`make test` runs these there again).
+pytestmark = pytest.mark.postgres
+
 
 def next_crop(client, project, **body):
     return client.post(f"/api/projects/{project.id}/next/", body, format="json")
