@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from annotations.management.commands import create_demo
+from active_learning.models import Job, JobKind
 from annotations.models import Annotation, Crop, Image, Membership, Project, Role, Split
 
 pytestmark = pytest.mark.django_db
@@ -32,14 +32,11 @@ def snapshot(settings) -> dict[str, object]:
     }
 
 
-@pytest.fixture
-def hook_calls(monkeypatch) -> list[Project]:
-    calls: list[Project] = []
-    monkeypatch.setattr(create_demo, "after_demo_created", calls.append)
-    return calls
+def demo_trainings() -> list[tuple[str, str]]:
+    return list(Job.objects.filter(kind=JobKind.TRAIN).values_list("status", "trigger"))
 
 
-def test_it_creates_a_labelled_demo_and_a_second_run_changes_nothing(settings, hook_calls):
+def test_it_creates_a_labelled_demo_and_a_second_run_changes_nothing(settings):
     out = run()
 
     project = Project.objects.get(name="Demo: U2OS nuclei")
@@ -51,18 +48,19 @@ def test_it_creates_a_labelled_demo_and_a_second_run_changes_nothing(settings, h
         assert project.crops.filter(status="labelled", split=split).exists()
     assert project.crops.filter(status="unlabelled").count() == 14 * 9
     assert set(Annotation.objects.values_list("source", flat=True)) == {"import"}
-    assert hook_calls == [project]
+    assert demo_trainings() == [("queued", "demo")]
+    assert "Queued training job" in out
     assert "admin-demo-password" in out and "labeller-demo-password" in out and "http://" in out
 
     before = snapshot(settings)
     again = run()
 
     assert snapshot(settings) == before
-    assert hook_calls == [project]
+    assert demo_trainings() == [("queued", "demo")]
     assert "already existed" in again
 
 
-def test_it_creates_the_accounts_from_the_environment(monkeypatch, hook_calls, u2os_pairs, tmp_path):
+def test_it_creates_the_accounts_from_the_environment(monkeypatch, u2os_pairs, tmp_path):
     for folder, index in (("images", 0), ("masks", 1)):
         (tmp_path / folder).mkdir()
         for pair in u2os_pairs[:2]:

@@ -39,11 +39,21 @@ DEFAULT_ACCOUNTS = {
 }
 
 
-def after_demo_created(project: Project) -> None:
-    """HOOK - called at the end of create_demo when this run created anything.
+def queue_first_training(project: Project, stdout: Any) -> None:
+    """Train the demo's first model in the background, unless it has one or one is on its way.
 
-    The model-jobs work will queue the first training here (the demo has labelled train and
-    validation crops by now). Left empty until that work is wired in."""
+    The demo has labelled train and validation crops by now, so the worker trains, evaluates,
+    promotes and then predicts the unlabelled crops, with no one asking."""
+    from active_learning.models import Job, JobKind, ModelVersion
+    from active_learning.retraining import start_retraining
+
+    if ModelVersion.objects.filter(project=project).exists():
+        return
+    if Job.objects.filter(project=project, kind=JobKind.TRAIN, status__in=["queued", "running", "succeeded"]).exists():
+        return
+    job = start_retraining(project, trigger="demo")
+    if job is not None:
+        stdout.write(f"Queued training job {job.pk}: the first model trains in the background.")
 
 
 def demo_pairs(data_dir: Path) -> list[tuple[Path, Path]]:
@@ -79,17 +89,15 @@ class Command(BaseCommand):
         parser.add_argument("--data-dir", type=Path, default=DEMO_DATA, help="images/ + masks/ folder to ingest")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        project, created = Project.objects.get_or_create(
+        project, _ = Project.objects.get_or_create(
             name=DEMO_PROJECT, defaults={"description": DEMO_DESCRIPTION, "crop_size": 256}
         )
         accounts = {role: self._account(role) for role in DEFAULT_ACCOUNTS}
-        created |= self._join(project, accounts["admin"][0], Role.ADMIN)
-        created |= self._join(project, accounts["labeller"][0], Role.LABELLER)
-        created |= self._ingest(project, options["data_dir"], accounts["admin"][0])
-        if ensure_labelled_validation(project) is not None:
-            created = True
-        if created or any(new for _, _, new in accounts.values()):
-            after_demo_created(project)
+        self._join(project, accounts["admin"][0], Role.ADMIN)
+        self._join(project, accounts["labeller"][0], Role.LABELLER)
+        self._ingest(project, options["data_dir"], accounts["admin"][0])
+        ensure_labelled_validation(project)
+        queue_first_training(project, self.stdout)
         self._print_summary(project, accounts)
 
     def _account(self, role: str) -> tuple[Any, str, bool]:
