@@ -69,3 +69,14 @@ describe("RLE codec (twin of annotations/masks.py)", () => {
     assert.throws(() => decodeRle(rle, { width: 4, height: 2 }), /mask is 3x2 but the crop is 4x2/);
   });
 });
+
+describe("the browser's masks, as the server will read them", () => {
+  it("a replayed editing session still makes exactly fixtures/editor_edits.json", async () => {
+    const { replayEdits } = await import("./fixture_edits.mjs");
+    const { result } = replayEdits();
+    const saved = fixture("editor_edits.json");
+    assert.deepEqual(result.labels, saved.labels, "regenerate with node frontend/tests/fixtures/make_js_fixture.mjs if the change is intended");
+    assert.deepEqual(result.rle, saved.rle);
+    assert.deepEqual(result.edit_counts, saved.edit_counts);
+  });
+});

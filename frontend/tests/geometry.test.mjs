@@ -29,9 +29,12 @@ describe("raster geometry", () => {
   });
 
   it("draws a brush disc of the given radius", () => {
-    assert.deepEqual(xy(discPixels(centre(4, 4), 1, W, H)), [[4, 3], [3, 4], [4, 4], [5, 4], [4, 5]]);
-    assert.equal(discPixels(centre(4, 4), 0.5, W, H).length, 1);
-    assert.equal(discPixels(centre(0, 0), 1, W, H).length, 3); // clipped at the corner
+    assert.deepEqual(xy(discPixels(centre(4, 4), 1, W, H)), [[4, 4]]);
+    assert.deepEqual(xy(discPixels(centre(4, 4), 1.2, W, H)), [[4, 3], [3, 4], [4, 4], [5, 4], [4, 5]]);
+    assert.equal(discPixels(centre(4, 4), 2, W, H).length, 9);
+    assert.equal(discPixels(centre(4, 4), 3, W, H).length, 25);
+    assert.equal(discPixels(centre(4, 4), 4, 10, 10).length, 45);
+    assert.equal(discPixels(centre(0, 0), 1.2, W, H).length, 3); // clipped at the corner
   });
 
   it("leaves no gap between brush dabs far apart", () => {

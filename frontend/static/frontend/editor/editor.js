@@ -368,7 +368,7 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
       return;
     }
     if (session.busy && name !== "?") return;
-    if (activeTool().key?.(contextFor(event), name)) {
+    if (activeTool().onKey?.(contextFor(event), name)) {
       event.preventDefault();
       return;
     }

@@ -66,12 +66,13 @@ export function shapePixels(points, width, height) {
 }
 
 /**
- * Pixels whose centres are within `radius` of the segment p..q (a brush dab when p = q).
+ * Pixels whose centres are nearer than `radius` to the segment p..q (a brush dab when p = q):
+ * radius 1 is the one pixel under the pointer, 2 a 3x3 block, 3 a 5x5 block, larger ones round.
  * @param {Point} p @param {Point} q @param {number} radius @param {number} width @param {number} height
  * @returns {Uint32Array}
  */
 export function capsulePixels(p, q, radius, width, height) {
-  const r = Math.max(0.5, radius);
+  const r = Math.max(0.5, radius); // never less than the pixel under the pointer
   const x0 = Math.max(0, Math.floor(Math.min(p.x, q.x) - r));
   const x1 = Math.min(width - 1, Math.ceil(Math.max(p.x, q.x) + r));
   const y0 = Math.max(0, Math.floor(Math.min(p.y, q.y) - r));
@@ -87,7 +88,7 @@ export function capsulePixels(p, q, radius, width, height) {
       let t = len2 ? ((cx - p.x) * dx + (cy - p.y) * dy) / len2 : 0;
       t = t < 0 ? 0 : t > 1 ? 1 : t;
       const ex = cx - (p.x + t * dx), ey = cy - (p.y + t * dy);
-      if (ex * ex + ey * ey <= r2) out.push(y * width + x);
+      if (ex * ex + ey * ey < r2) out.push(y * width + x);
     }
   }
   return Uint32Array.from(out);

@@ -79,5 +79,6 @@ export function helpRows(tools) {
 
 /** @param {string} key */
 function prettyKey(key) {
-  return key.split("+").map((part) => (part.length === 1 ? part.toUpperCase() : part[0].toUpperCase() + part.slice(1))).join("+");
+  const parts = key === "+" ? ["+"] : key.split("+");
+  return parts.map((part) => (part.length === 1 ? part.toUpperCase() : part[0].toUpperCase() + part.slice(1))).join("+");
 }

@@ -40,7 +40,7 @@ export function createPolygonTool() {
       cursor = p;
       if (points.length) show(ctx);
     },
-    key(ctx, key) {
+    onKey(ctx, key) {
       if (!points.length) return false;
       if (key === "enter" || key === "shift+enter") {
         close(ctx);

@@ -26,7 +26,7 @@
  * @property {(ctx: ToolContext, p: Point) => void} [move]   pointer moved with the button down
  * @property {(ctx: ToolContext, p: Point) => void} [up]
  * @property {(ctx: ToolContext, p: Point) => void} [hover]  pointer moved with no button down
- * @property {(ctx: ToolContext, key: string) => boolean} [key]  a key while active; true if it used it
+ * @property {(ctx: ToolContext, key: string) => boolean} [onKey]  a key (shortcuts.keyName) while active; true if it used it
  * @property {(ctx: ToolContext) => void} [cancel]  Escape, or another tool chosen
  */
 

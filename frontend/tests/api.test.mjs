@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { ApiError, createApi, csrfToken, mostUncertain, submissionToJson } from "../static/frontend/editor/api.js";
+import { decodeRle } from "../static/frontend/editor/codec.js";
+import { labelMapToRows } from "../static/frontend/editor/labelmap.js";
+import { fixture } from "./helpers.mjs";
+
+/** A fetch that records requests and answers from a list. */
+function fakeFetch(...answers) {
+  const calls = [];
+  const fetch = async (url, init) => {
+    calls.push({ url, init, body: init.body ? JSON.parse(init.body) : undefined });
+    const answer = answers.shift();
+    if (answer instanceof Error) throw answer;
+    const { status = 200, json } = answer;
+    return new Response(json === undefined ? null : JSON.stringify(json), { status, headers: { "Content-Type": "application/json" } });
+  };
+  return { fetch, calls };
+}
+
+const cropJson = () => {
+  const { rle } = fixture("u2os_crop.json");
+  return {
+    id: 12, project: 3, width: rle.width, height: rle.height, display_url: "/media/crops/12.png",
+    image_name: "a.png", queue_score: 0.75, queue_reason: "uncertainty", lease_expires_at: "2026-01-01T00:00:00Z",
+    current_annotation: null,
+    prediction: { id: 5, model_version: { id: 7, number: 3, status: "active" }, n_cells: 11, mask: rle,
+      cell_uncertainty: { 189: 0.9, 304: 0.1, 100: 0.5 } },
+  };
+};
+
+describe("API adapter", () => {
+  it("asks for the next crop with the CSRF token and reads it, prediction decoded", async () => {
+    const { fetch, calls } = fakeFetch({ json: cropJson() });
+    const api = createApi({ fetch, cookies: () => "sessionid=abc; csrftoken=t0k%3Den" });
+    const crop = await api.nextCrop(3);
+    assert.equal(calls[0].url, "/api/projects/3/next/");
+    assert.equal(calls[0].init.method, "POST");
+    assert.equal(calls[0].init.headers["X-CSRFToken"], "t0k=en");
+    assert.equal(calls[0].init.credentials, "same-origin");
+    assert.deepEqual([crop.id, crop.imageUrl, crop.score, crop.reason], [12, "/media/crops/12.png", 0.75, "uncertainty"]);
+    assert.equal(crop.prediction.modelVersionId, 7);
+    assert.equal(crop.prediction.modelVersionName, "model v3");
+    assert.deepEqual(crop.prediction.uncertainCells, [189]);
+    assert.deepEqual(labelMapToRows(crop.prediction.labelMap), fixture("u2os_crop.json").labels);
+    assert.equal(crop.currentAnnotation, null);
+  });
+
+  it("reads an empty queue (204) as null", async () => {
+    const { fetch } = fakeFetch({ status: 204 });
+    assert.equal(await createApi({ fetch, cookies: () => "" }).nextCrop(1), null);
+  });
+
+  it("starts from the crop's saved mask when it has one", async () => {
+    const json = { ...cropJson(), current_annotation: { version: 2, mask: { encoding: "rle", height: 40, width: 48, runs: [5, 1920] } } };
+    const { fetch } = fakeFetch({ json });
+    const crop = await createApi({ fetch, cookies: () => "" }).nextCrop(1);
+    assert.equal(crop.currentAnnotation.version, 2);
+    assert.equal(crop.currentAnnotation.labelMap.data[100], 5);
+  });
+
+  it("submits the mask as RLE with time, edit counts and the model version it started from", async () => {
+    const { fetch, calls } = fakeFetch({ status: 201, json: { id: 1, version: 1 } });
+    const labelMap = decodeRle(fixture("u2os_crop.json").rle);
+    await createApi({ fetch, cookies: () => "csrftoken=x" }).submit(12, {
+      labelMap, secondsSpent: 42.123, editCounts: { delete: 2, lasso: 1 }, startedFrom: 7,
+    });
+    assert.equal(calls[0].url, "/api/crops/12/annotations/");
+    assert.deepEqual(calls[0].body, {
+      mask: fixture("u2os_crop.json").rle, seconds_spent: 42.1, edit_counts: { delete: 2, lasso: 1 }, started_from: 7,
+    });
+  });
+
+  const failures = [
+    [new TypeError("Failed to fetch"), "network", /Could not reach the server/, /connection/],
+    [{ status: 409, json: { detail: "your lease on crop 12 expired at ...", code: "lease_expired" } }, "expired", /ran out.*lease on crop 12 expired/, /Take the crop back/],
+    [{ status: 409, json: { detail: "crop 12 is leased by another labeller", code: "leased_by_other" } }, "taken", /Another labeller/, /Download/],
+    [{ status: 403, json: { detail: "Authentication credentials were not provided." } }, "auth", /logged out/, /Log in again/],
+    [{ status: 500 }, "server", /error 500/, /Try again/],
+    [{ status: 400, json: { detail: "mask runs cover 3 pixels, expected 4", code: "bad_mask" } }, "invalid", /cover 3 pixels/, /Download/],
+  ];
+  for (const [answer, kind, message, advice] of failures) {
+    it(`says what happened and what to do on ${kind} failures`, async () => {
+      const { fetch } = fakeFetch(answer);
+      const api = createApi({ fetch, cookies: () => "" });
+      const labelMap = decodeRle({ encoding: "rle", height: 1, width: 1, runs: [0, 1] });
+      await assert.rejects(api.submit(1, { labelMap, secondsSpent: 1, editCounts: {}, startedFrom: null }), (error) => {
+        assert.ok(error instanceof ApiError);
+        assert.equal(error.kind, kind);
+        assert.match(error.message, message);
+        assert.match(error.advice, advice);
+        return true;
+      });
+    });
+  }
+
+  it("skips and leases crops", async () => {
+    const { fetch, calls } = fakeFetch({ status: 204 }, { json: cropJson() });
+    const api = createApi({ fetch, cookies: () => "" });
+    await api.skip(12);
+    const crop = await api.lease(12);
+    assert.deepEqual(calls.map((c) => c.url), ["/api/crops/12/skip/", "/api/crops/12/lease/"]);
+    assert.equal(crop.id, 12);
+  });
+
+  it("reads the CSRF cookie and picks the most uncertain cells", () => {
+    assert.equal(csrfToken("a=1; csrftoken=abc; b=2"), "abc");
+    assert.equal(csrfToken(""), "");
+    const scores = Object.fromEntries(Array.from({ length: 30 }, (_, k) => [k + 1, k / 30]));
+    assert.deepEqual(mostUncertain(scores), [30, 29, 28]);
+    assert.deepEqual(mostUncertain([4, 5]), [4, 5]);
+    assert.deepEqual(mostUncertain(null), []);
+    assert.equal(submissionToJson({ labelMap: decodeRle({ encoding: "rle", height: 1, width: 2, runs: [3, 2] }), secondsSpent: 1, editCounts: {}, startedFrom: null }).mask.runs[0], 3);
+  });
+});
