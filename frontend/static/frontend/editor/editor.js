@@ -198,7 +198,9 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
     const p = crop.prediction;
     if (crop.currentAnnotation) parts.push(`correcting saved version ${crop.currentAnnotation.version}`);
     else parts.push(p ? `prediction by ${p.modelVersionName || "the model"}` : "no prediction yet: draw the cells");
-    if (p && p.uncertainCells.length) parts.push(`${p.uncertainCells.length} cells the model is least sure of are outlined in red`);
+    const doubtful = p?.uncertainCells.length ?? 0;
+    if (doubtful === 1) parts.push("the cell the model is least sure of is outlined in red");
+    if (doubtful > 1) parts.push(`the ${doubtful} cells the model is least sure of are outlined in red`);
     ui.info.textContent = parts.join(" · ");
   }
 
@@ -295,17 +297,26 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
     return screenToImage(store.view, event.clientX - rect.left, event.clientY - rect.top);
   }
 
+  /** Keep getting moves while the button is down, even outside the canvas. @param {PointerEvent} event */
+  function capturePointer(event) {
+    try {
+      ui.canvas.setPointerCapture(event.pointerId);
+    } catch {
+      // synthetic events (tests, benchmarks) have no active pointer to capture
+    }
+  }
+
   listen(ui.canvas, "pointerdown", (/** @type {PointerEvent} */ event) => {
     timer.poke();
     ui.canvas.focus();
     if (event.button === 1 || event.button === 2 || session.spaceHeld) {
       session.panFrom = { x: event.clientX, y: event.clientY };
-      ui.canvas.setPointerCapture(event.pointerId);
+      capturePointer(event);
       event.preventDefault();
       return;
     }
     if (event.button !== 0 || session.busy || !session.crop) return;
-    ui.canvas.setPointerCapture(event.pointerId);
+    capturePointer(event);
     session.drawing = true;
     activeTool().down?.(contextFor(event), imagePoint(event));
   });

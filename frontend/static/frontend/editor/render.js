@@ -1,8 +1,9 @@
-// Draws the crop and its cells on a canvas. Two off-screen layers at the crop's own resolution
-// (the display-adjusted image, and the cell overlay) are composed onto the visible canvas with the
-// view transform. An edit recomputes only the overlay pixels inside its changed rectangle (plus
-// one pixel for the outlines next to it) and uploads just that rectangle; panning and zooming only
-// recompose.
+// Draws the crop and its cells. Two canvases at the crop's own resolution, the display-adjusted
+// image and the cell overlay, are stacked in the stage and placed with a CSS transform (the view),
+// so panning and zooming are left to the browser's compositor and cost no drawing at all. An edit
+// recomputes only the overlay pixels inside its changed rectangle (plus one pixel for the outlines
+// next to it) and writes just that rectangle. A third canvas, screen-sized and on top, shows what
+// is being drawn (lasso path, polygon, brush cursor) and takes the pointer events.
 
 import { growRect, unionRect } from "./labelmap.js";
 import { adjustImage, intensityLut, isGrey, makePalette, paintOverlay } from "./overlay.js";
@@ -11,8 +12,13 @@ import { adjustImage, intensityLut, isGrey, makePalette, paintOverlay } from "./
 /** @typedef {import("./store.js").StoreEvent} StoreEvent */
 /** @typedef {import("./labelmap.js").Rect} Rect */
 
+const LAYER_STYLE = "position:absolute;left:0;top:0;transform-origin:0 0;pointer-events:none;";
+
 export class CanvasRenderer {
-  /** @param {HTMLCanvasElement} canvas @param {EditorStore} store */
+  /**
+   * @param {HTMLCanvasElement} canvas the screen-sized top canvas, inside a positioned stage element
+   * @param {EditorStore} store
+   */
   constructor(canvas, store) {
     this.canvas = canvas;
     this.store = store;
@@ -20,6 +26,13 @@ export class CanvasRenderer {
     this.palette = makePalette();
     this.imageLayer = document.createElement("canvas");
     this.overlayLayer = document.createElement("canvas");
+    for (const layer of [this.imageLayer, this.overlayLayer]) {
+      layer.style.cssText = LAYER_STYLE;
+      layer.width = layer.height = 0;
+      canvas.before(layer);
+    }
+    this.imageContext = /** @type {CanvasRenderingContext2D} */ (this.imageLayer.getContext("2d"));
+    this.overlayContext = /** @type {CanvasRenderingContext2D} */ (this.overlayLayer.getContext("2d"));
     /** @type {ImageData | null} original pixels of the crop image */ this.source = null;
     /** @type {ImageData | null} */ this.overlay = null;
     /** @type {Uint32Array} */ this.overlayWords = new Uint32Array(0);
@@ -27,7 +40,7 @@ export class CanvasRenderer {
     /** @type {Set<number>} cells to mark, e.g. the ones the model is least sure of */
     this.flagged = new Set();
     this._frame = 0;
-    /** Milliseconds of the last overlay update and of the last composition (for the benchmark). */
+    /** Milliseconds of the last overlay update (pixels + upload) and of the last frame's work. */
     this.stats = { overlayMs: 0, composeMs: 0, overlayPixels: 0 };
     this._unsubscribe = store.subscribe((event) => this._onEvent(event));
     this._resizeObserver = new ResizeObserver(() => this.resize());
@@ -54,7 +67,7 @@ export class CanvasRenderer {
     this._redrawOverlay(null);
   }
 
-  /** Match the canvas's backing store to its on-screen size and the device pixel ratio. */
+  /** Match the top canvas's backing store to its on-screen size and the device pixel ratio. */
   resize() {
     const ratio = globalThis.devicePixelRatio || 1;
     const width = Math.max(1, Math.round(this.canvas.clientWidth * ratio));
@@ -66,24 +79,23 @@ export class CanvasRenderer {
     this.draw();
   }
 
-  /** Compose now (tests and the benchmark); normally frames are scheduled. */
+  /** Place the layers and draw the draft now (tests and the benchmark); normally frames are scheduled. */
   draw() {
     const started = performance.now();
     this._frame = 0;
-    const { ctx, canvas, store } = this;
-    const ratio = globalThis.devicePixelRatio || 1;
-    const { scale, offsetX, offsetY } = store.view;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    ctx.setTransform(ratio * scale, 0, 0, ratio * scale, ratio * offsetX, ratio * offsetY);
-    ctx.imageSmoothingEnabled = scale < 1;
-    ctx.imageSmoothingQuality = "high";
-    if (this.source) ctx.drawImage(this.imageLayer, 0, 0);
-    if (this.overlay && store.display.masksVisible) {
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(this.overlayLayer, 0, 0);
+    const { scale, offsetX, offsetY } = this.store.view;
+    const transform = `translate(${offsetX}px, ${offsetY}px) scale(${scale})`;
+    // Crisp pixels when zoomed in; smooth when the crop is shrunk to fit.
+    const rendering = scale >= 1 ? "pixelated" : "auto";
+    for (const layer of [this.imageLayer, this.overlayLayer]) {
+      if (layer.style.transform !== transform) layer.style.transform = transform;
+      if (layer.style.imageRendering !== rendering) layer.style.imageRendering = rendering;
     }
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    this.overlayLayer.style.visibility = this.store.display.masksVisible ? "visible" : "hidden";
+    const ratio = globalThis.devicePixelRatio || 1;
+    this.ctx.setTransform(1, 0, 0, 1, 0, 0);
+    this.ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    this.ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     this._drawDraft();
     this.stats.composeMs = performance.now() - started;
   }
@@ -92,6 +104,8 @@ export class CanvasRenderer {
     this._unsubscribe();
     this._resizeObserver.disconnect();
     if (this._frame) cancelAnimationFrame(this._frame);
+    this.imageLayer.remove();
+    this.overlayLayer.remove();
   }
 
   // ---- internals --------------------------------------------------------------------------------
@@ -137,7 +151,7 @@ export class CanvasRenderer {
   }
 
   /**
-   * Recompute and upload the overlay inside `rect` (everything when null).
+   * Recompute and write the overlay inside `rect` (everything when null).
    * @param {Rect | null} rect @param {boolean} [timed] record in stats (edits, not hover)
    */
   _redrawOverlay(rect, timed = true) {
@@ -148,13 +162,11 @@ export class CanvasRenderer {
     if (area.x1 <= area.x0 || area.y1 <= area.y0) return;
     const style = { ...display, selected, hover, flagged: this.flagged };
     paintOverlay(this.overlayWords, map, area, style, this.palette);
-    const octx = /** @type {CanvasRenderingContext2D} */ (this.overlayLayer.getContext("2d"));
-    octx.putImageData(this.overlay, 0, 0, area.x0, area.y0, area.x1 - area.x0, area.y1 - area.y0);
+    this.overlayContext.putImageData(this.overlay, 0, 0, area.x0, area.y0, area.x1 - area.x0, area.y1 - area.y0);
     if (timed) {
       this.stats.overlayMs = performance.now() - started;
       this.stats.overlayPixels = (area.x1 - area.x0) * (area.y1 - area.y0);
     }
-    this._schedule();
   }
 
   _redrawImage() {
@@ -163,8 +175,7 @@ export class CanvasRenderer {
     const adjusted = new ImageData(this.source.width, this.source.height);
     const channels = this.grey ? [true, true, true] : display.channels;
     adjustImage(this.source.data, adjusted.data, intensityLut(display), channels);
-    /** @type {CanvasRenderingContext2D} */ (this.imageLayer.getContext("2d")).putImageData(adjusted, 0, 0);
-    this._schedule();
+    this.imageContext.putImageData(adjusted, 0, 0);
   }
 
   /** @param {number} id @returns {Rect | null} */

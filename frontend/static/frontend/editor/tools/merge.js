@@ -2,14 +2,16 @@ import { mergeCells } from "../edits.js";
 import { cellAt } from "./tool.js";
 
 /**
- * Two clicks: the first cell, then the cell to merge into it. Choosing the tool clears the
- * selection, so a cell selected earlier (say, one just drawn) never takes part by surprise.
+ * Two clicks: the first cell, then the cell to merge into it; the merged cell stays selected, so
+ * further clicks merge more fragments into it (Esc or a click on the background starts afresh).
+ * Choosing the tool clears the selection, so a cell selected earlier (say, one just drawn) never
+ * takes part by surprise.
  * @returns {import("./tool.js").Tool}
  */
 export function createMergeTool() {
   return {
     name: "merge", label: "Merge", key: "m", type: "mode", cursor: "copy",
-    help: "Click a cell, then the cell to merge into it (the merged cell keeps the first one's id)",
+    help: "Click a cell, then each cell to merge into it (it keeps the first one's id); Esc starts a new pair",
     activate(ctx) {
       ctx.store.select(0);
       ctx.store.say("Merge: click the first cell, then the cell to merge into it.");
