@@ -19,7 +19,7 @@ from annotations.models import Annotation, Crop, CropStatus, Image, Membership, 
 
 # The labelling queue's order, column for column the index `crop_queue_order` in
 # annotations/models.py (after its equality columns project and status). Crops assigned to the
-# asking labeller come before all of these (see `queue_candidate_ids`).
+# asking labeller come before all of these (see `my_queue`).
 QUEUE_ORDER: tuple[str, ...] = ("-pinned", "-priority", "-queue_score", "id")
 
 
@@ -136,15 +136,19 @@ def annotation_history(crop: Crop) -> QuerySet[Annotation]:
 # --- The labelling queue ----------------------------------------------------------------------
 
 
-def held_crop_id(*, project: Project, user: AbstractBaseUser, now: datetime) -> int | None:
-    """The queue crop this user holds a live lease on, if any."""
-    held = Crop.objects.filter(project=project, status=CropStatus.LEASED, leased_by=user, lease_expires_at__gt=now)
-    return held.order_by(*QUEUE_ORDER).values_list("id", flat=True).first()
+def my_queue(*, project: Project, user: AbstractBaseUser, now: datetime) -> tuple[int | None, list[int]]:
+    """In one query: the queue crop this user holds a live lease on (if any), and the unlabelled
+    crops an admin assigned to them (served first, whatever their split), best first.
 
-
-def assigned_queue(*, project: Project, user: AbstractBaseUser) -> QuerySet[Crop]:
-    """Crops an admin assigned to this user: served first, whatever their split."""
-    return Crop.objects.filter(project=project, status=CropStatus.UNLABELLED, assigned_to=user).order_by(*QUEUE_ORDER)
+    The query names only the user's columns (leased_by, assigned_to), so the database reads the
+    user's few rows through those two indexes; with project_id in the WHERE clause SQLite would
+    walk every unlabelled crop of the project instead. The project is picked out here."""
+    held = Q(status=CropStatus.LEASED, leased_by=user, lease_expires_at__gt=now)
+    assigned = Q(status=CropStatus.UNLABELLED, assigned_to=user)
+    rows = Crop.objects.filter(held | assigned).order_by(*QUEUE_ORDER).values_list("id", "project_id", "status")
+    mine = [(crop_id, status) for crop_id, project_id, status in rows if project_id == project.pk]
+    held_ids = [crop_id for crop_id, status in mine if status == CropStatus.LEASED]
+    return (held_ids[0] if held_ids else None), [crop_id for crop_id, status in mine if status != CropStatus.LEASED]
 
 
 def open_queue(*, project: Project, split: str = Split.TRAIN) -> QuerySet[Crop]:
@@ -153,12 +157,9 @@ def open_queue(*, project: Project, split: str = Split.TRAIN) -> QuerySet[Crop]:
     return crops.order_by(*QUEUE_ORDER)
 
 
-def queue_candidate_ids(*, project: Project, user: AbstractBaseUser, split: str, limit: int) -> list[int]:
-    """The first few crops this user may be served, locked on PostgreSQL (SKIP LOCKED: a crop
-    another transaction is claiming is passed over, not waited for; a no-op on SQLite, whose
-    IMMEDIATE transactions already serialise claims)."""
-    for queue in (assigned_queue(project=project, user=user), open_queue(project=project, split=split)):
-        ids = list(queue.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
-        if ids:
-            return ids
-    return []
+def open_queue_candidates(*, project: Project, split: str, limit: int) -> list[int]:
+    """The first few unassigned crops, locked on PostgreSQL with SKIP LOCKED (a crop another
+    transaction is claiming is passed over, not waited for); a no-op on SQLite, whose IMMEDIATE
+    transactions already serialise claims."""
+    crops = open_queue(project=project, split=split).select_for_update(skip_locked=True)
+    return list(crops.values_list("id", flat=True)[:limit])

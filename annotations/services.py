@@ -197,14 +197,18 @@ def _claim(crop_id: int, user: AbstractBaseUser, expires: datetime) -> bool:
     return Crop.objects.filter(free).update(status=CropStatus.LEASED, leased_by=user, lease_expires_at=expires) == 1
 
 
-def _claim_next(project: Project, user: AbstractBaseUser, split: str, expires: datetime) -> int | None:
+def _claim_first(crop_ids: list[int], user: AbstractBaseUser, expires: datetime) -> int | None:
+    return next((crop_id for crop_id in crop_ids if _claim(crop_id, user, expires)), None)
+
+
+def _claim_from_open_queue(project: Project, user: AbstractBaseUser, split: str, expires: datetime) -> int | None:
     for _ in range(CLAIM_ROUNDS):
-        candidates = selectors.queue_candidate_ids(project=project, user=user, split=split, limit=CLAIM_BATCH)
+        candidates = selectors.open_queue_candidates(project=project, split=split, limit=CLAIM_BATCH)
         if not candidates:
             return None
-        for crop_id in candidates:
-            if _claim(crop_id, user, expires):
-                return crop_id
+        crop_id = _claim_first(candidates, user, expires)
+        if crop_id is not None:
+            return crop_id
     raise Conflict("the queue is very busy; ask again", code="queue_busy")
 
 
@@ -223,11 +227,11 @@ def lease_next_crop(
         expires = now + lease_duration()
         _serialise_labeller(project, user)
         release_expired_leases(project=project, now=now)
-        crop_id = selectors.held_crop_id(project=project, user=user, now=now)
-        if crop_id is not None:
-            Crop.objects.filter(id=crop_id, leased_by=user).update(lease_expires_at=expires)
-            return crop_id
-        return _claim_next(project, user, split, expires)
+        held, assigned = selectors.my_queue(project=project, user=user, now=now)
+        if held is not None:
+            Crop.objects.filter(id=held, leased_by=user).update(lease_expires_at=expires)
+            return held
+        return _claim_first(assigned, user, expires) or _claim_from_open_queue(project, user, split, expires)
 
 
 def _check_may_lease(crop: Crop, user: AbstractBaseUser) -> None:

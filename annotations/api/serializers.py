@@ -197,16 +197,31 @@ class AnnotationInput(serializers.Serializer):
         return value
 
 
-class CropOutput(serializers.ModelSerializer):
-    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+class CropOutput(serializers.Serializer):
+    """A crop in lists. Plain fields, not a ModelSerializer: `next` renders one per request and
+    field introspection would cost more than its queries."""
+
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    image = serializers.IntegerField(source="image_id")
+    x = serializers.IntegerField()
+    y = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    split = serializers.ChoiceField(choices=Split.choices)
+    status = serializers.ChoiceField(choices=CropStatus.choices)
+    tags = serializers.SerializerMethodField()
+    pinned = serializers.BooleanField()
+    priority = serializers.IntegerField()
+    queue_score = serializers.FloatField()
+    queue_reason = serializers.CharField()
+    assigned_to = serializers.IntegerField(source="assigned_to_id", allow_null=True)
+    leased_by = serializers.IntegerField(source="leased_by_id", allow_null=True)
+    lease_expires_at = serializers.DateTimeField(allow_null=True)
     display_url = serializers.SerializerMethodField()
 
-    class Meta:
-        model = Crop
-        fields = [
-            "id", "project", "image", "x", "y", "width", "height", "split", "status", "tags", "pinned", "priority",
-            "queue_score", "queue_reason", "assigned_to", "leased_by", "lease_expires_at", "display_url",
-        ]
+    def get_tags(self, crop: Crop) -> list[str]:
+        return sorted(tag.name for tag in crop.tags.all())
 
     def get_display_url(self, crop: Crop) -> str:
         return crop.display.url
@@ -259,6 +274,3 @@ class CropDetailOutput(CropOutput):
     image_name = serializers.CharField(source="image.original_name")
     current_annotation = AnnotationOutput(allow_null=True)
     prediction = PredictionOutput(allow_null=True, help_text="The active model's prediction, else the newest.")
-
-    class Meta(CropOutput.Meta):
-        fields = [*CropOutput.Meta.fields, "image_name", "current_annotation", "prediction"]
