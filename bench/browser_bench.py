@@ -46,7 +46,8 @@ def main() -> None:
     url = f"http://127.0.0.1:{server.server_port}/bench/editor_bench.html?size={args.size}&cells={args.cells}&runs={args.runs}"
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS)
+            chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
