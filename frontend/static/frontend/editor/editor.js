@@ -76,7 +76,7 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
   function openCrop(crop, image) {
     session.crop = crop;
     renderer.setImage(image, crop.width, crop.height);
-    renderer.setFlagged(crop.prediction?.uncertainCells ?? []);
+    renderer.flagged = new Set(crop.currentAnnotation ? [] : crop.prediction?.uncertainCells ?? []);
     store.load(startingMap(crop));
     ui.channels.hidden = renderer.grey;
     fit();
@@ -327,11 +327,11 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
       session.panFrom = { x: event.clientX, y: event.clientY };
       return;
     }
+    timer.poke(); // looking closely is work too
     const p = imagePoint(event);
     store.setHover(store.map.idAt(p.x, p.y));
     const tool = activeTool();
     if (session.drawing) {
-      timer.poke();
       const events = event.getCoalescedEvents?.() ?? [];
       for (const e of events.length ? events : [event]) tool.move?.(contextFor(event), imagePoint(e));
     } else {
@@ -411,7 +411,10 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
   listen(ui.helpOverlay, "click", (event) => { if (event.target === ui.helpOverlay) toggleHelp(false); });
   listen(ui.radius, "input", () => store.setRadius(Number(ui.radius.value)));
   listen(ui.opacity, "input", () => store.setDisplay({ opacity: Number(ui.opacity.value) / 100 }));
-  listen(ui.style, "change", () => setStyle(ui.style.value));
+  listen(ui.style, "change", () => {
+    setStyle(ui.style.value);
+    ui.style.blur(); // a focused <select> would keep the keyboard shortcuts from working
+  });
   listen(ui.masks, "change", () => store.setDisplay({ masksVisible: ui.masks.checked }));
   listen(ui.brightness, "input", () => store.setDisplay({ brightness: Number(ui.brightness.value) / 100 }));
   listen(ui.contrast, "input", () => store.setDisplay({ contrast: Number(ui.contrast.value) / 100 }));

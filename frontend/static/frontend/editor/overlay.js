@@ -44,31 +44,52 @@ export function makePalette() {
  */
 export function paintOverlay(out, map, rect, style, palette) {
   const { data, width, height } = map;
+  const { fill, edge } = colourTables(style, palette);
+  const { selected, hover } = style;
   const fillAlpha = style.showFill ? Math.round(style.opacity * 255) : 0;
-  const strongAlpha = style.showFill ? Math.min(255, fillAlpha + 70) : 0;
-  const outlineAlpha = style.showOutline ? 255 : 0;
-  const selected = style.selected, hover = style.hover, flagged = style.flagged;
-  const WHITE = 0xffffff, YELLOW = 0x00ffff;
+  const strong = Math.min(255, fillAlpha + 70);
+  // The selected and hovered cells stand out: white / yellow outline, stronger fill.
+  const selectedEdge = 0xffffffff, selectedFill = style.showFill ? (((strong << 24) | palette[selected]) >>> 0) : 0;
+  const hoverEdge = 0xff00ffff, hoverFill = style.showFill ? (((strong << 24) | palette[hover]) >>> 0) : 0;
+  const last = width - 1;
   for (let y = rect.y0; y < rect.y1; y++) {
-    const row = y * width;
-    for (let x = rect.x0, i = row + rect.x0; x < rect.x1; x++, i++) {
+    const rim = y === 0 || y === height - 1;
+    for (let x = rect.x0, i = y * width + rect.x0; x < rect.x1; x++, i++) {
       const id = data[i];
       if (id === 0) { out[i] = 0; continue; }
-      const edge = x === 0 || data[i - 1] !== id || x === width - 1 || data[i + 1] !== id ||
-        y === 0 || data[i - width] !== id || y === height - 1 || data[i + width] !== id;
-      let rgb = palette[id];
-      let alpha = fillAlpha;
-      if (edge) {
-        alpha = outlineAlpha || fillAlpha;
-        if (id === selected) { rgb = WHITE; alpha = 255; }
-        else if (id === hover) { rgb = YELLOW; alpha = 255; }
-        else if (flagged && flagged.has(id)) { rgb = 0x0000ff; alpha = 255; }
-      } else if (id === selected || id === hover) {
-        alpha = strongAlpha;
-      }
-      out[i] = ((alpha << 24) | rgb) >>> 0;
+      const onEdge = rim || x === 0 || x === last || data[i - 1] !== id || data[i + 1] !== id ||
+        data[i - width] !== id || data[i + width] !== id;
+      if (id === selected) out[i] = onEdge ? selectedEdge : selectedFill;
+      else if (id === hover) out[i] = onEdge ? hoverEdge : hoverFill;
+      else out[i] = onEdge ? edge[id] : fill[id];
     }
   }
+}
+
+/** @type {WeakMap<Uint32Array, {key: string, flagged: Set<number> | undefined, fill: Uint32Array, edge: Uint32Array}>} */
+const tableCache = new WeakMap();
+
+/**
+ * RGBA words per id for fill and outline pixels under this style; cached per palette until the
+ * style's opacity, fill/outline switches or flagged cells change.
+ * @param {OverlayStyle} style @param {Uint32Array} palette
+ */
+function colourTables(style, palette) {
+  const key = `${style.showFill}|${style.showOutline}|${style.opacity}`;
+  const cached = tableCache.get(palette);
+  if (cached && cached.key === key && cached.flagged === style.flagged) return cached;
+  const fillAlpha = style.showFill ? Math.round(style.opacity * 255) : 0;
+  const edgeAlpha = style.showOutline ? 255 : fillAlpha;
+  const fill = new Uint32Array(palette.length);
+  const edge = new Uint32Array(palette.length);
+  for (let id = 1; id < palette.length; id++) {
+    fill[id] = fillAlpha ? ((fillAlpha << 24) | palette[id]) >>> 0 : 0;
+    edge[id] = edgeAlpha ? ((edgeAlpha << 24) | palette[id]) >>> 0 : 0;
+  }
+  for (const id of style.flagged ?? []) if (id > 0 && id < edge.length) edge[id] = 0xff0000ff; // red outline
+  const tables = { key, flagged: style.flagged, fill, edge };
+  tableCache.set(palette, tables);
+  return tables;
 }
 
 /**

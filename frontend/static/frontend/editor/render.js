@@ -40,6 +40,7 @@ export class CanvasRenderer {
     /** @type {Set<number>} cells to mark, e.g. the ones the model is least sure of */
     this.flagged = new Set();
     this._frame = 0;
+    this._pending = { image: false, overlay: false };
     /** Milliseconds of the last overlay update (pixels + upload) and of the last frame's work. */
     this.stats = { overlayMs: 0, composeMs: 0, overlayPixels: 0 };
     this._unsubscribe = store.subscribe((event) => this._onEvent(event));
@@ -83,6 +84,8 @@ export class CanvasRenderer {
   draw() {
     const started = performance.now();
     this._frame = 0;
+    if (this._pending.image) this._redrawImage();
+    if (this._pending.overlay) this._redrawOverlay(null);
     const { scale, offsetX, offsetY } = this.store.view;
     const transform = `translate(${offsetX}px, ${offsetY}px) scale(${scale})`;
     // Crisp pixels when zoomed in; smooth when the crop is shrunk to fit.
@@ -125,8 +128,10 @@ export class CanvasRenderer {
         this._redrawOverlay(unionRect(this._cellRect(event.previous), this._cellRect(event.current)), false);
         break;
       case "display":
-        if (event.what === "image") this._redrawImage();
-        else this._redrawOverlay(null);
+        // Sliders send many events a frame: redo the whole layer once, in the next frame.
+        if (event.what === "image") this._pending.image = true;
+        else this._pending.overlay = true;
+        this._schedule();
         break;
       case "view":
       case "draft":
@@ -155,6 +160,7 @@ export class CanvasRenderer {
    * @param {Rect | null} rect @param {boolean} [timed] record in stats (edits, not hover)
    */
   _redrawOverlay(rect, timed = true) {
+    if (!rect) this._pending.overlay = false;
     if (!this.overlay) return;
     const started = performance.now();
     const { map, display, selected, hover } = this.store;
@@ -170,6 +176,7 @@ export class CanvasRenderer {
   }
 
   _redrawImage() {
+    this._pending.image = false;
     if (!this.source) return;
     const { display } = this.store;
     const adjusted = new ImageData(this.source.width, this.source.height);

@@ -40,7 +40,7 @@ export function buildLayout(root, tools) {
     toolButtons.set(tool.name, button);
     toolbar.append(button);
   }
-  const radius = slider("Size", { min: 1, max: 60, step: 1, value: 6, "aria-label": "Brush and eraser radius" });
+  const radius = slider("Size", { min: 1, max: 100, step: 1, value: 6, "aria-label": "Brush and eraser radius" });
   const undo = h("button", { type: "button", title: "Undo (Ctrl+Z)", disabled: true }, "Undo");
   const redo = h("button", { type: "button", title: "Redo (Ctrl+Shift+Z)", disabled: true }, "Redo");
   toolbar.append(radius.el, undo, redo);
