@@ -1,0 +1,77 @@
+"""Diversity-aware batch selection: the head of the queue should not be ten near-identical crops.
+
+Crops are compared by the model's style vector (Cellpose's 256-d, unit-norm image embedding),
+stored per crop as a short random projection (see `compress_style`)."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+
+# Style vectors are stored projected to this many dimensions (float16): random projections keep
+# distances to within ~1/sqrt(dims), plenty to tell near-copies from different crops.
+STYLE_DIMS = 64
+_PROJECTION_SEED = 20240611
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x, dtype=np.float64), where=norms > 0)
+
+
+def _projection(dims_in: int) -> np.ndarray:
+    rng = np.random.default_rng(_PROJECTION_SEED + dims_in)
+    return rng.standard_normal((dims_in, STYLE_DIMS)) / np.sqrt(STYLE_DIMS)
+
+
+def compress_style(style: np.ndarray) -> str:
+    """A style vector as base64 float16 of its unit-norm random projection (~170 characters)."""
+    style = np.asarray(style, dtype=np.float64).ravel()
+    projected = unit_rows((style @ _projection(style.size))[None, :])[0]
+    return base64.b64encode(projected.astype(np.float16).tobytes()).decode("ascii")
+
+
+def expand_style(encoded: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(encoded), dtype=np.float16).astype(np.float64)
+
+
+def cosine_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return 1.0 - unit_rows(x) @ unit_rows(y).T
+
+
+def greedy_k_centre(embeddings: np.ndarray, k: int, first: int = 0) -> list[int]:
+    """Farthest-first traversal: each pick is the point farthest from all points picked so far."""
+    picked = [first]
+    nearest = cosine_distances(embeddings, embeddings[[first]])[:, 0]
+    while len(picked) < min(k, len(embeddings)):
+        nearest[picked] = -np.inf
+        picked.append(int(np.argmax(nearest)))
+        nearest = np.minimum(nearest, cosine_distances(embeddings, embeddings[[picked[-1]]])[:, 0])
+    return picked
+
+
+def _scaled(values: np.ndarray) -> np.ndarray:
+    span = values.max() - values.min()
+    return (values - values.min()) / span if span > 0 else np.ones_like(values)
+
+
+def diverse_order(utility: np.ndarray, embeddings: np.ndarray, k: int, diversity: float = 0.5) -> list[int]:
+    """Pick up to `k` candidates in order. The first is the most useful; each next one maximises
+    (1 - diversity) * utility + diversity * (distance to the nearest crop already picked), both
+    scaled to [0, 1] over the candidates. diversity=0 is plain utility order; 1 is k-centre."""
+    k = min(k, len(utility))
+    if k == 0:
+        return []
+    useful = _scaled(np.asarray(utility, dtype=np.float64))
+    picked = [int(np.argmax(useful))]
+    nearest = cosine_distances(embeddings, embeddings[[picked[0]]])[:, 0]
+    available = np.ones(len(useful), dtype=bool)
+    available[picked[0]] = False
+    while len(picked) < k:
+        spread = nearest / nearest[available].max() if nearest[available].max() > 0 else np.zeros_like(nearest)
+        value = np.where(available, (1 - diversity) * useful + diversity * spread, -np.inf)
+        picked.append(int(np.argmax(value)))
+        available[picked[-1]] = False
+        nearest = np.minimum(nearest, cosine_distances(embeddings, embeddings[[picked[-1]]])[:, 0])
+    return picked

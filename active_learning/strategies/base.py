@@ -1,0 +1,48 @@
+"""What a scoring strategy is: a model version's outputs on one crop in, a score out (higher =
+more useful to label). Arrays only, no Django; the ranking (active_learning.queue) turns the
+stored scores of a whole pool into the queue's order through `utility`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from active_learning.backends.base import CropPrediction
+
+
+@dataclass(frozen=True)
+class ScoringInput:
+    crop_id: int
+    prediction: CropPrediction
+    augmented: tuple[CropPrediction, ...] = ()  # predictions of flipped copies, mapped back to the crop's frame
+    previous_masks: np.ndarray | None = None  # the previous model version's masks on this crop
+    flow_errors: Mapping[int, float] | None = None  # per cell id, from the model backend
+
+
+@dataclass(frozen=True)
+class Score:
+    value: float
+    details: dict[str, float] = field(default_factory=dict)
+    cells: dict[int, float] = field(default_factory=dict)  # per-cell uncertainty in [0, 1], by cell id
+
+
+class Strategy(ABC):
+    name: ClassVar[str]
+    # Inputs beyond the prediction itself: "augmented", "previous_masks", "flow_errors".
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def score(self, item: ScoringInput) -> Score | None:
+        """The crop's score, or None when an input it needs is missing."""
+
+    def components(self) -> Mapping[str, float]:
+        """The per-crop scores the ranking reads (strategy name -> weight)."""
+        return {self.name: 1.0}
+
+    def utility(self, crop_ids: np.ndarray, columns: Mapping[str, np.ndarray], seed: int) -> np.ndarray:
+        """Pool-level usefulness, one value per crop (NaN = not scored); the queue sorts on it."""
+        return columns[self.name]

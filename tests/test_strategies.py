@@ -1,0 +1,336 @@
+"""Scoring strategies, the blank-crop guard, diversity selection, and storing scores.
+
+Fast tests drive the strategies with hand-made arrays; the `slow` tests score real U2OS crops
+with a small Cellpose model trained in a session fixture (see `small_model`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from active_learning import diversity, scoring
+from active_learning.backends.base import CropPrediction
+from active_learning.models import CropScore, ModelVersionStatus, Prediction
+from active_learning.strategies import STRATEGIES, ScoringInput, UnknownStrategy, get_strategy, scored_strategies
+from active_learning.strategies.combined import percentile_rank, weighted_mix
+from active_learning.strategies.maps import agreement
+from active_learning.strategies.random import uniform_hash
+from active_learning.strategies.tta import flip_image, unflip
+from annotations.errors import DomainError
+from tests.conftest import DATA
+from tests.factories import make_crops, make_model_version, make_prediction, true_mask
+
+U2OS = DATA / "dsb2018_u2os"
+
+
+def disc_mask(shape=(64, 64), centres=((20, 20), (44, 40)), radius=8) -> np.ndarray:
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    mask = np.zeros(shape, np.uint16)
+    for cell, (cy, cx) in enumerate(centres, start=1):
+        mask[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = cell
+    return mask
+
+
+def prediction(masks: np.ndarray, logit: float = 8.0, style: np.ndarray | None = None) -> CropPrediction:
+    """A prediction that is `logit`-sure of its own masks (0 = a coin toss everywhere)."""
+    cellprob = np.where(masks > 0, logit, -logit).astype(np.float32)
+    flows = np.zeros((2, *masks.shape), np.float32)
+    style = style if style is not None else np.eye(256, dtype=np.float32)[0]
+    return CropPrediction(masks=masks, cellprob=cellprob, flows=flows, style=style)
+
+
+def score(name: str, **inputs) -> float | None:
+    result = get_strategy(name).score(ScoringInput(crop_id=1, **inputs))
+    return None if result is None else result.value
+
+
+# --- The registry --------------------------------------------------------------------------------
+
+
+def test_it_finds_every_registered_strategy_by_name():
+    for name in STRATEGIES:
+        assert get_strategy(name).name == name
+
+
+def test_it_refuses_an_unknown_strategy_with_a_domain_error():
+    with pytest.raises(UnknownStrategy, match="known: cellprob, combined") as caught:
+        get_strategy("entropy-ish")
+    assert isinstance(caught.value, DomainError)
+
+
+def test_it_lists_the_scores_a_strategy_ranks_with():
+    assert [s.name for s in scored_strategies("combined")] == ["cellprob", "flow_error", "version_disagreement"]
+    assert "tta" in [s.name for s in scored_strategies("combined_tta")]
+    assert scored_strategies("random") == []
+    assert [s.name for s in scored_strategies("cellprob")] == ["cellprob"]
+
+
+# --- Each strategy on arrays ---------------------------------------------------------------------
+
+
+def test_cellprob_scores_a_sure_map_near_zero_and_a_coin_toss_near_one():
+    masks = disc_mask()
+    assert score("cellprob", prediction=prediction(masks, logit=12.0)) < 0.001
+    assert score("cellprob", prediction=prediction(masks, logit=0.0)) == pytest.approx(1.0)
+
+
+def test_cellprob_flags_the_cell_the_model_is_unsure_of():
+    masks = disc_mask()
+    p = prediction(masks)
+    cellprob = p.cellprob.copy()
+    cellprob[masks == 2] = 0.2  # cell 2 is a coin toss
+    result = get_strategy("cellprob").score(ScoringInput(1, CropPrediction(masks, cellprob, p.flows, p.style)))
+    assert set(result.cells) == {1, 2}
+    assert result.cells[2] > 0.5 > result.cells[1]
+    assert 0 < result.details["ambiguous_fraction"] < 1
+
+
+def test_flow_error_averages_the_cells_errors_and_scales_each_cell():
+    masks = disc_mask()
+    result = get_strategy("flow_error").score(
+        ScoringInput(1, prediction(masks), flow_errors={1: 0.02, 2: 0.3})
+    )
+    assert result.value == pytest.approx(0.16)
+    assert result.cells == {1: pytest.approx(0.05), 2: pytest.approx(0.75)}
+    assert result.details["max"] == pytest.approx(0.3)
+
+
+def test_flow_error_is_zero_without_cells_and_missing_without_errors():
+    assert score("flow_error", prediction=prediction(np.zeros((32, 32), np.uint16)), flow_errors={}) == 0.0
+    assert score("flow_error", prediction=prediction(disc_mask())) is None
+
+
+def test_agreement_of_instance_masks():
+    masks = disc_mask()
+    assert agreement(masks, masks)[0] == 1.0
+    assert agreement(np.zeros_like(masks), np.zeros_like(masks))[0] == 1.0
+    assert agreement(masks, np.zeros_like(masks)) == (0.0, {1: 0.0, 2: 0.0})
+    one_cell = np.where(masks == 1, 1, 0).astype(np.uint16)
+    value, best = agreement(masks, one_cell)
+    assert value == pytest.approx(0.5)  # 1 matched cell with IoU 1, over 2 + 1 - 1 cells
+    assert best == {1: 1.0, 2: 0.0}
+
+
+def test_unflip_maps_a_flipped_prediction_back_and_turns_the_flows_round():
+    masks = disc_mask(centres=((20, 12),))
+    flows = np.stack([np.full(masks.shape, 0.5), np.full(masks.shape, 0.25)]).astype(np.float32)
+    flipped = CropPrediction(np.flip(masks, 1).copy(), np.zeros(masks.shape, np.float32), flows, np.zeros(4))
+    back = unflip(flipped, axis=1)
+    assert np.array_equal(back.masks, masks)
+    assert back.flows[0].mean() == pytest.approx(0.5) and back.flows[1].mean() == pytest.approx(-0.25)
+    assert flip_image(np.arange(6).reshape(1, 3, 2), 1)[0, 0].tolist() == [4, 5]
+
+
+def test_tta_is_zero_when_flips_agree_and_high_when_they_do_not():
+    masks = disc_mask()
+    same = prediction(masks)
+    assert score("tta", prediction=same, augmented=(same,)) == 0.0
+    shifted = prediction(np.roll(masks, 6, axis=1))
+    assert score("tta", prediction=same, augmented=(shifted,)) > 0.3
+    assert score("tta", prediction=same) is None
+
+
+def test_version_disagreement_compares_with_the_previous_masks():
+    masks = disc_mask()
+    assert score("version_disagreement", prediction=prediction(masks), previous_masks=masks) == 0.0
+    merged = (masks > 0).astype(np.uint16)
+    assert score("version_disagreement", prediction=prediction(masks), previous_masks=merged) > 0.5
+    assert score("version_disagreement", prediction=prediction(masks)) is None
+
+
+def test_random_is_uniform_fixed_per_seed_and_different_across_seeds():
+    ids = np.arange(1, 20001)
+    values = uniform_hash(ids, seed=3)
+    assert np.array_equal(values, uniform_hash(ids, seed=3))
+    assert not np.array_equal(values, uniform_hash(ids, seed=4))
+    assert 0 <= values.min() and values.max() < 1
+    assert np.histogram(values, bins=10, range=(0, 1))[0].min() > 1800
+
+
+# --- The combined score --------------------------------------------------------------------------
+
+
+def test_percentile_rank_keeps_missing_values_missing():
+    ranks = percentile_rank(np.array([0.3, np.nan, 0.1, 0.3]))
+    assert np.isnan(ranks[1])
+    assert ranks[[0, 2, 3]].tolist() == pytest.approx([5 / 6, 1 / 3, 5 / 6])
+
+
+def test_combined_mixes_normalised_components_and_uses_what_a_crop_has():
+    columns = {
+        "cellprob": np.array([0.30, 0.02, 0.10, np.nan]),  # entropy, in bits
+        "flow_error": np.array([0.35, 0.01, 0.02, np.nan]),  # errors, another scale
+        "version_disagreement": np.array([np.nan, np.nan, 0.9, np.nan]),
+    }
+    utility = weighted_mix(columns, {"cellprob": 1, "flow_error": 1, "version_disagreement": 0.5}, 4)
+    assert np.isnan(utility[3])
+    assert utility[0] == 1.0 and utility[1] == pytest.approx(1 / 3)
+    assert utility[0] > utility[2] > utility[1]
+
+
+# --- Diversity -----------------------------------------------------------------------------------
+
+
+def test_k_centre_spreads_its_picks():
+    points = np.array([[1, 0, 0], [0.99, 0.01, 0], [0, 1, 0], [0, 0.99, 0.01], [0, 0, 1]], dtype=float)
+    picks = diversity.greedy_k_centre(points, 3)
+    assert sorted(picks) in ([0, 2, 4], [0, 3, 4])
+
+
+def test_diverse_order_does_not_put_near_copies_at_the_top():
+    copies = np.tile([1.0, 0.0, 0.0], (5, 1)) + np.random.default_rng(0).normal(0, 1e-3, (5, 3))
+    others = np.array([[0, 1.0, 0], [0, 0, 1.0]])
+    utility = np.array([1.0, 0.99, 0.98, 0.97, 0.96, 0.7, 0.6])
+    order = diversity.diverse_order(utility, np.vstack([copies, others]), k=3)
+    assert order[0] == 0 and set(order[1:]) == {5, 6}
+    assert diversity.diverse_order(utility, np.vstack([copies, others]), k=3, diversity=0.0) == [0, 1, 2]
+
+
+def test_diverse_order_falls_back_to_utility_without_styles():
+    assert diversity.diverse_order(np.array([0.2, 0.9, 0.5]), np.zeros((3, 8)), k=3) == [1, 2, 0]
+
+
+def test_compressed_styles_keep_distances():
+    rng = np.random.default_rng(1)
+    styles = diversity.unit_rows(rng.normal(size=(6, 256)))
+    styles[1] = diversity.unit_rows((styles[0] + 0.01 * rng.normal(size=256))[None])[0]
+    packed = np.stack([diversity.expand_style(diversity.compress_style(s)) for s in styles])
+    assert len(diversity.compress_style(styles[0])) < 200
+    full, small = diversity.cosine_distances(styles, styles), diversity.cosine_distances(packed, packed)
+    assert (np.abs(full - small) <= 0.35 * full + 0.01).all()  # random projection: relative error
+    assert small[0, 1] < 0.05 < 0.5 < small[0, 2]
+
+
+# --- The blank-crop guard ------------------------------------------------------------------------
+
+
+def u2os(index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    path = sorted((U2OS / "images").glob("*.png"))[index]
+    with PILImage.open(path) as image, PILImage.open(U2OS / "masks" / path.name) as mask:
+        pixels = np.array(image)
+        return (pixels if pixels.ndim == 2 else pixels[..., 0]), np.array(mask).astype(np.uint16)
+
+
+def window_with_cells(index: int, size: int = 128, least: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    image, mask = u2os(index)
+    for y in range(0, image.shape[0] - size + 1, size // 2):
+        for x in range(0, image.shape[1] - size + 1, size // 2):
+            if len(np.unique(mask[y : y + size, x : x + size])) - 1 >= least:
+                return image[y : y + size, x : x + size], mask[y : y + size, x : x + size]
+    raise AssertionError("no window with cells")
+
+
+def blank_like(image: np.ndarray, sigma: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Background of the same level, with camera noise and a gentle illumination gradient."""
+    rng = np.random.default_rng(seed)
+    gradient = np.linspace(0, 6, image.shape[1])[None, :]
+    return np.clip(np.median(image) + gradient + rng.normal(0, sigma, image.shape), 0, 255).astype(np.uint8)
+
+
+def degraded(image: np.ndarray, contrast: float = 0.5, sigma: float = 6.0, seed: int = 0) -> np.ndarray:
+    """The same crop with its contrast dropped and noise added."""
+    rng = np.random.default_rng(seed)
+    level = np.median(image)
+    noisy = contrast * image.astype(np.float64) + (1 - contrast) * level + rng.normal(0, sigma, image.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def test_a_blank_crop_has_no_content_and_a_crop_with_cells_has_full_content():
+    cells, _ = window_with_cells(0)
+    assert scoring.content_weight(cells)[0] == 1.0
+    for sigma in (0.5, 2.0, 8.0):
+        assert scoring.content_weight(blank_like(cells, sigma))[0] == 0.0
+    assert scoring.content_weight(np.full((64, 64), 7, np.uint8))[0] == 0.0
+
+
+def test_a_noisy_low_contrast_crop_keeps_its_content():
+    cells, _ = window_with_cells(0)
+    assert scoring.content_weight(degraded(cells, 0.5, 6.0))[0] == 1.0
+    assert scoring.content_weight(degraded(cells, 0.3, 10.0))[0] > 0.5
+    rgb = np.repeat(cells[..., None], 3, axis=2)
+    assert scoring.content_weight(rgb)[0] == 1.0
+
+
+# --- Storing scores ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def crops(project):
+    return make_crops(project, 4, crop_size=64)
+
+
+@pytest.fixture
+def version(project):
+    return make_model_version(project, 1)
+
+
+def outputs_for(crops, logit: float = 8.0) -> list[CropPrediction]:
+    return [prediction(true_mask(crop), logit=logit) for crop in crops]
+
+
+def images_for(crops) -> list[np.ndarray]:
+    image, _ = u2os(0)
+    return [image[c.y : c.y + c.height, c.x : c.x + c.width] for c in crops]
+
+
+def test_it_stores_each_score_once_per_crop_version_and_strategy(crops, version):
+    outputs = outputs_for(crops)
+    added = scoring.score_predictions(version, crops, outputs, strategies=["cellprob"])
+    assert added == 2 * len(crops)  # cellprob + the crop descriptor
+    assert scoring.score_predictions(version, crops, outputs, strategies=["cellprob"]) == 0
+    CropScore.objects.filter(strategy="cellprob").update(score=0.123)
+    scoring.score_predictions(version, crops, outputs_for(crops, logit=0.0), strategies=["cellprob"])
+    assert set(CropScore.objects.filter(strategy="cellprob").values_list("score", flat=True)) == {0.123}
+
+
+def test_it_scores_a_new_strategy_beside_the_stored_ones(crops, version):
+    scoring.score_predictions(version, crops, outputs_for(crops), strategies=["cellprob"])
+    assert scoring.score_predictions(version, crops, outputs_for(crops), strategies=["cellprob", "tta"]) == 0
+    assert not CropScore.objects.filter(strategy="tta").exists()  # no backend to predict the flips
+
+
+def test_it_marks_version_disagreement_unavailable_without_a_previous_version(crops, version):
+    scoring.score_predictions(version, crops, outputs_for(crops), strategies=["version_disagreement"])
+    rows = CropScore.objects.filter(strategy="version_disagreement")
+    assert rows.count() == len(crops)
+    assert set(rows.values_list("score", flat=True)) == {scoring.UNAVAILABLE}
+
+
+def test_version_disagreement_reads_the_previous_versions_prediction(project, crops, version):
+    old = make_model_version(project, 2, status=ModelVersionStatus.RETIRED)
+    from django.utils import timezone
+
+    old.promoted_at = timezone.now() - timezone.timedelta(days=1)
+    old.save()
+    version.promoted_at = timezone.now()
+    version.save()
+    make_prediction(crops[0], old)
+    make_prediction(crops[1], old, mask=np.zeros((64, 64), np.uint16))
+    scoring.score_predictions(version, crops[:2], outputs_for(crops[:2]), strategies=["version_disagreement"])
+    scores = dict(CropScore.objects.filter(strategy="version_disagreement").values_list("crop_id", "score"))
+    assert scores[crops[0].pk] == 0.0
+    assert scores[crops[1].pk] == (1.0 if true_mask(crops[1]).any() else 0.0)
+
+
+def test_it_weighs_scores_by_content_so_blank_crops_score_zero(crops, version):
+    images = images_for(crops)
+    images[1] = blank_like(images[1])
+    scoring.score_predictions(version, crops[:2], outputs_for(crops[:2], logit=0.0), images=images[:2],
+                              strategies=["cellprob"])
+    rows = {row.crop_id: row for row in CropScore.objects.filter(strategy="cellprob")}
+    assert rows[crops[0].pk].score == pytest.approx(1.0)
+    assert rows[crops[1].pk].score == 0.0
+    assert rows[crops[1].pk].details["raw"] == pytest.approx(1.0)
+    descriptor = CropScore.objects.get(crop=crops[1], strategy=scoring.DESCRIPTOR)
+    assert descriptor.score == 0.0 and len(diversity.expand_style(descriptor.details["style"])) == 64
+
+
+def test_it_stores_per_cell_uncertainty_on_the_prediction(crops, version):
+    crop = next(c for c in crops if true_mask(c).max() > 0)
+    make_prediction(crop, version)
+    out = prediction(true_mask(crop))
+    scoring.score_predictions(version, [crop], [out], strategies=["cellprob"])
+    cells = Prediction.objects.get(crop=crop, model_version=version).cell_uncertainty
+    assert set(cells) == {str(i) for i in np.unique(true_mask(crop)) if i > 0}
+    assert all(0 <= v <= 1 for v in cells.values())
