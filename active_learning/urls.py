@@ -13,5 +13,8 @@ urlpatterns = [
          name="model-version-promote"),
     path("model-versions/<int:version_id>/weights/", views.ModelVersionWeightsView.as_view(),
          name="model-version-weights"),
+    path("projects/<int:project_id>/report/", views.ProjectReportView.as_view(), name="project-report"),
+    path("model-versions/<int:version_id>/report/", views.ModelVersionReportView.as_view(),
+         name="model-version-report"),
     path("projects/<int:project_id>/retraining/", views.RetrainingView.as_view(), name="project-retraining"),
 ]

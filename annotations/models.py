@@ -177,6 +177,9 @@ class Annotation(models.Model):
     )
     seconds_spent = models.FloatField(default=0)
     edit_counts = models.JSONField(default=dict, blank=True)
+    # Why the queue served this crop (Crop.queue_reason at submission): the strategy's pick, the
+    # random control group, a pin... so the payoff of active learning can be measured.
+    queue_reason = models.CharField(max_length=50, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

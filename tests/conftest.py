@@ -6,12 +6,23 @@ Actors (see tests/factories.py): `admin` (project admin), `labeller` (project me
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_run_data_dir():
+    """The run's own data folder (tests/settings.py) goes when the run ends."""
+    yield
+    from django.conf import settings
+
+    if settings.DATA_DIR.name.startswith("run-"):
+        shutil.rmtree(settings.DATA_DIR, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from active_learning import jobs, selectors, services
+from active_learning import jobs, reports, selectors, services
 from active_learning.api.serializers import (
     JobDetailSerializer,
     JobRequestSerializer,
@@ -126,3 +126,23 @@ class RetrainingView(APIView):
         data.is_valid(raise_exception=True)
         return Response(services.update_retraining(project, **data.validated_data))
 
+
+
+class ProjectReportView(APIView):
+    """Counts by status, labelled cells, the active version, the learning curve, the payoff of
+    active learning so far, and per-labeller figures."""
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request, project_id: int) -> Response:
+        project = _admin_project(request, project_id)
+        return Response(reports.project_overview(project))
+
+
+class ModelVersionReportView(APIView):
+    """A version's metrics, training history, and the validation crops it gets most wrong."""
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request, version_id: int) -> Response:
+        version = selectors.version_for(request.user, version_id)
+        _require_admin(request, version)
+        return Response(reports.version_report(version))
