@@ -9,8 +9,9 @@ image_filter="_img", mask_filter="_masks")` and Cellpose's GUI/CLI read the fold
 Import (`find_pairs`): a folder of images and label images matched by name:
 * Cellpose: ``<name>_img.<ext>`` or ``<name>.<ext>`` beside ``<name>_masks.<ext>`` (also
   ``_cp_masks``, Cellpose's saved predictions, and ``_labels``/``_label``);
-* a label folder: ``images/<name>.<ext>`` with ``masks/`` (or ``labels/``) holding
-  ``<name>.<ext>`` (the layout of this project's data/ folder and of the label-TIFF export).
+* a label folder: ``masks/`` (or ``labels/``) holding ``<name>.<ext>`` (or ``<name>_masks.<ext>``),
+  with the images in ``images/`` or beside the label folder (the layout of this project's data/
+  folder and of the label-TIFF export).
 Cellpose ``_seg.npy`` files are not read (loading them runs pickled code): save masks as PNG or
 TIFF from the Cellpose GUI instead.
 """
@@ -149,8 +150,8 @@ def find_pairs(folder: Path) -> tuple[list[LabelPair], list[Path]]:
 
     A label image whose image is not in the folder comes with `image=None` and `name` its base
     name: the caller looks for that image in the project."""
-    images = folder / "images"
     label_folder = _label_folder(folder)
-    if images.is_dir() and label_folder is not None:
-        return _pairs_in_label_folder(images, label_folder)
+    if label_folder is not None:
+        images = folder / "images"
+        return _pairs_in_label_folder(images if images.is_dir() else folder, label_folder)
     return _pairs_side_by_side(folder)

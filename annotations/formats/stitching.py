@@ -2,7 +2,8 @@
 
 Crops are pasted onto an empty canvas one at a time, **oldest annotation first**, and each crop
 overwrites its whole window (background included): where crops overlap, the newest annotation
-wins every pixel. Cell ids are unique across the image (uint32; renumbered 1..N at the end).
+wins every pixel. Cell ids are unique across the image (uint32), numbered 1..N in the order cells first
+appear row by row (`renumber_by_position`).
 
 A cell that continues a cell of a crop pasted earlier takes that cell's id instead of becoming a
 second cell. Two rules decide "continues":
@@ -33,7 +34,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from skimage.segmentation import relabel_sequential
 
 MIN_OVERLAP_SHARE = 0.5
 MIN_CONTACT_FRACTION = 0.5
@@ -74,8 +74,17 @@ def stitch(shape: tuple[int, int], pieces: Iterable[Piece]) -> Stitched:
         mapping, next_id, n_joined = _assign_ids(canvas, covered, piece, next_id)
         _paste(canvas, covered, piece, mapping)
         joined += n_joined
-    labels, _, _ = relabel_sequential(canvas)
-    return Stitched(labels=labels.astype(np.uint32, copy=False), covered=covered, joined=joined)
+    return Stitched(labels=renumber_by_position(canvas), covered=covered, joined=joined)
+
+
+def renumber_by_position(labels: np.ndarray, dtype: type = np.uint32) -> np.ndarray:
+    """Cells numbered 1..N in the order they first appear, row by row: one label image per
+    partition into cells, whatever ids it came with."""
+    ids, first, inverse = np.unique(labels.ravel(), return_index=True, return_inverse=True)
+    rank = np.zeros(ids.size, dtype=np.int64)
+    cells = ids != 0
+    rank[cells] = np.argsort(np.argsort(first[cells], kind="stable"), kind="stable") + 1
+    return rank[inverse].reshape(labels.shape).astype(dtype)
 
 
 def _check_piece(piece: Piece, shape: tuple[int, int]) -> None:

@@ -1,0 +1,180 @@
+"""Which annotations an export takes: at most one annotation version per crop.
+
+Filters (all optional; query parameters of the export API and options of `export_project`):
+
+* ``split``: "train" or "validation" (the crop's split).
+* ``tag``: crops carrying this tag.
+* ``since`` / ``until``: the annotation was saved in this range, inclusive. A date without a
+  time means the whole day (``until=2025-03-01`` takes annotations of March 1st).
+* ``reviewed``: only annotations a person saved in the labelling tool (source "editor"), which
+  leaves out label images imported as they were and simulated labels.
+* ``source``: only annotations of these sources (comma-separated: editor, import, simulation).
+* ``current_only`` (default true): each crop's current version, if it passes the filters. With
+  false, each crop's newest version that passes them: ``until`` then gives the project as it
+  was at that moment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from annotations.errors import DomainError
+from annotations.models import Annotation, Image, Project, Split
+
+EDITOR_SOURCE = "editor"
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+class FilterError(DomainError):
+    code = "bad_filter"
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    split: str | None = None
+    tag: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sources: tuple[str, ...] = ()
+    current_only: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["since"] = self.since.isoformat() if self.since else None
+        data["until"] = self.until.isoformat() if self.until else None
+        data["sources"] = list(self.sources)
+        return data
+
+
+# --- Parsing ----------------------------------------------------------------------------------
+
+
+def parse_bool(value: Any, name: str, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise FilterError(f"{name} must be true or false, got {value!r}")
+
+
+def _moment(value: Any, name: str, *, end_of_day: bool) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = str(value).strip()
+        moment = _parse_moment(text, end_of_day)
+        if moment is None:
+            raise FilterError(f"{name} must be a date (2025-03-01) or a date and time (2025-03-01T14:30), got {text!r}")
+    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+
+
+def _parse_moment(text: str, end_of_day: bool) -> datetime | None:
+    try:
+        moment = parse_datetime(text)
+        day = None if moment else parse_date(text)
+    except ValueError:
+        return None
+    if moment is None and isinstance(day, date):
+        moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
+        if end_of_day:
+            moment -= timedelta(microseconds=1)
+    return moment
+
+
+def _sources(params: Mapping[str, Any]) -> tuple[str, ...]:
+    sources = [s.strip() for s in str(params.get("source") or "").split(",") if s.strip()]
+    if parse_bool(params.get("reviewed"), "reviewed", False):
+        if sources and EDITOR_SOURCE not in sources:
+            raise FilterError(f"reviewed=true takes annotations of source {EDITOR_SOURCE!r}; source asks for {sources}")
+        sources = [EDITOR_SOURCE]
+    return tuple(sources)
+
+
+def parse_filters(params: Mapping[str, Any]) -> ExportFilters:
+    """Filters from query parameters or command options; refuses bad values, naming them."""
+    split = params.get("split") or None
+    if split is not None and split not in Split.values:
+        raise FilterError(f"split must be one of {', '.join(Split.values)}, got {split!r}")
+    filters = ExportFilters(
+        split=split,
+        tag=(params.get("tag") or "").strip() or None,
+        since=_moment(params.get("since"), "since", end_of_day=False),
+        until=_moment(params.get("until"), "until", end_of_day=True),
+        sources=_sources(params),
+        current_only=parse_bool(params.get("current_only"), "current_only", True),
+    )
+    if filters.since and filters.until and filters.since > filters.until:
+        raise FilterError(f"since ({filters.since.isoformat()}) is after until ({filters.until.isoformat()})")
+    return filters
+
+
+# --- Selecting --------------------------------------------------------------------------------
+
+
+def matching_annotations(project: Project, filters: ExportFilters) -> QuerySet[Annotation]:
+    """Every annotation version that passes the filters (several per crop when current_only is off)."""
+    annotations = Annotation.objects.filter(crop__project=project)
+    if filters.current_only:
+        annotations = annotations.filter(is_current=True)
+    if filters.split:
+        annotations = annotations.filter(crop__split=filters.split)
+    if filters.tag:
+        annotations = annotations.filter(crop__tags__name=filters.tag)
+    if filters.since:
+        annotations = annotations.filter(created_at__gte=filters.since)
+    if filters.until:
+        annotations = annotations.filter(created_at__lte=filters.until)
+    if filters.sources:
+        annotations = annotations.filter(source__in=filters.sources)
+    return annotations
+
+
+def selected_annotations(project: Project, filters: ExportFilters) -> QuerySet[Annotation]:
+    """One annotation per crop: its newest version that passes the filters."""
+    matching = matching_annotations(project, filters)
+    if filters.current_only:
+        return matching  # at most one current version per crop
+    newest = matching.filter(crop=OuterRef("crop")).order_by("-version").values("id")[:1]
+    return matching.filter(id=Subquery(newest))
+
+
+def annotations_by_image(project: Project, filters: ExportFilters, *, batch: int = 500
+                         ) -> Iterator[tuple[Image, list[Annotation]]]:
+    """(image, its selected annotations oldest first) for every image with any, in image order.
+
+    Rows (with their masks) are read in batches, so big projects stream."""
+    rows = (
+        selected_annotations(project, filters)
+        .select_related("crop", "crop__image", "author", "started_from")
+        .order_by("crop__image_id", "created_at", "id")
+    )
+    current: Image | None = None
+    group: list[Annotation] = []
+    for annotation in rows.iterator(chunk_size=batch):
+        if current is not None and annotation.crop.image_id != current.id:
+            yield current, group
+            group = []
+        current = annotation.crop.image
+        group.append(annotation)
+    if current is not None:
+        yield current, group
+
+
+def count_images(project: Project, filters: ExportFilters) -> int:
+    return selected_annotations(project, filters).values("crop__image_id").distinct().count()
