@@ -12,6 +12,9 @@ import numpy as np
 # Style vectors are stored projected to this many dimensions (float16): random projections keep
 # distances to within ~1/sqrt(dims), plenty to tell near-copies from different crops.
 STYLE_DIMS = 64
+# Cosine distances below this are "the same kind of crop" (Cellpose styles: <= 0.006 between a
+# crop and a noisy copy, 0.07-0.13 between different crops): spread is scaled by at least this.
+SAME_CROP_DISTANCE = 0.02
 _PROJECTION_SEED = 20240611
 
 
@@ -69,7 +72,7 @@ def diverse_order(utility: np.ndarray, embeddings: np.ndarray, k: int, diversity
     available = np.ones(len(useful), dtype=bool)
     available[picked[0]] = False
     while len(picked) < k:
-        spread = nearest / nearest[available].max() if nearest[available].max() > 0 else np.zeros_like(nearest)
+        spread = np.clip(nearest, 0, None) / max(float(nearest[available].max()), SAME_CROP_DISTANCE)
         value = np.where(available, (1 - diversity) * useful + diversity * spread, -np.inf)
         picked.append(int(np.argmax(value)))
         available[picked[-1]] = False

@@ -1,0 +1,418 @@
+"""The labelling queue's ranking, and what admins do to the queue.
+
+`rank_queue` turns the stored scores of a model version into each waiting crop's `queue_score`
+(larger is served first, 0 = not ranked) and `queue_reason`. The next-crop query
+(annotations.selectors.QUEUE_ORDER, index `crop_queue_order`) then serves pins first, then admin
+boosts (focus is a boost of the matching crops), then this ranking; it never sorts the pool.
+
+The order of a split's waiting crops:
+- train: the strategy's order, its head re-picked for diversity (so the top is not ten
+  near-identical crops), with a `random_fraction` of the slots, spread evenly down the queue,
+  given to crops drawn at random from the whole pool ("random-control"), so that the payoff of
+  active learning over random sampling can be measured on what labellers actually label; crops
+  no version scored yet follow in random order ("random-unscored"). Before any model has scored
+  anything the whole queue is random ("random-cold-start"), which is a sound first seed set.
+- validation: always random ("random-validation"): labelling validation crops in an uncertainty
+  order would bias the evaluation that decides promotions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, QuerySet
+
+from active_learning.diversity import diverse_order, expand_style
+from active_learning.models import CropScore, ModelVersion
+from active_learning.scoring import DESCRIPTOR
+from active_learning.strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy, UnknownStrategy, get_strategy
+from active_learning.strategies.random import uniform_hash
+from active_learning.versions import active_version
+from annotations import selectors
+from annotations import services as crop_services
+from annotations.errors import DomainError
+from annotations.models import Crop, CropStatus, Project, Split
+
+logger = logging.getLogger(__name__)
+
+# The top of the train queue is picked for diversity among this many times as many candidates.
+DIVERSE_HEAD = 50
+DIVERSE_POOL_FACTOR = 4
+DIVERSITY = 0.5
+# Admin focus on an image, tag or split is a priority boost of its crops (above the ranking).
+FOCUS_PRIORITY = 10
+WRITE_CHUNK = 5000
+
+REASON_CONTROL = "random-control"
+REASON_UNSCORED = "random-unscored"
+REASON_COLD_START = "random-cold-start"
+REASON_VALIDATION = "random-validation"
+
+
+# --- Ranking -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RankingSummary:
+    strategy: str
+    model_version: int | None  # the version number whose scores ranked the queue
+    ranked: int
+    by_reason: dict[str, int] = field(default_factory=dict)
+    written: int = 0
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        version = f"version {self.model_version}" if self.model_version else "no model scores"
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.by_reason.items()))
+        return f"ranked {self.ranked} crops with {self.strategy} ({version}): {reasons}; {self.written} rows written"
+
+
+@dataclass
+class _Pool:
+    ids: np.ndarray  # crop ids, ascending
+    split: np.ndarray
+    old_score: np.ndarray
+    old_reason: np.ndarray
+
+
+def project_strategy(project: Project) -> Strategy:
+    try:
+        return get_strategy(project.strategy)
+    except UnknownStrategy:
+        logger.warning("project %s has unknown strategy %r; ranking with %s", project.pk, project.strategy,
+                       DEFAULT_STRATEGY)
+        return get_strategy(DEFAULT_STRATEGY)
+
+
+def ranking_version(project: Project) -> ModelVersion | None:
+    """The version whose scores rank the queue: the active one once it has scored crops; until
+    then (while its scoring runs) the latest version that served before it and has scores."""
+    scored = Exists(CropScore.objects.filter(model_version=OuterRef("pk"), strategy=DESCRIPTOR))
+    active = active_version(project)
+    if active is not None and ModelVersion.objects.filter(pk=active.pk).filter(scored).exists():
+        return active
+    served = ModelVersion.objects.filter(project=project, promoted_at__isnull=False).filter(scored)
+    return served.order_by("-promoted_at").first()
+
+
+def _pool(project: Project) -> _Pool:
+    rows = Crop.objects.filter(project=project).exclude(status=CropStatus.LABELLED).order_by("id")
+    columns = list(zip(*rows.values_list("id", "split", "queue_score", "queue_reason"), strict=True))
+    if not columns:
+        columns = [(), (), (), ()]
+    return _Pool(
+        ids=np.array(columns[0], dtype=np.int64),
+        split=np.array(columns[1], dtype=object),
+        old_score=np.array(columns[2], dtype=np.float64),
+        old_reason=np.array(columns[3], dtype=object),
+    )
+
+
+def _columns(version: ModelVersion | None, names: Iterable[str], ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Each component's stored score per pool crop (NaN: not scored, or unavailable)."""
+    columns = {name: np.full(len(ids), np.nan) for name in names}
+    if version is None or not len(ids):
+        return columns
+    for name in columns:
+        rows = CropScore.objects.filter(model_version=version, strategy=name, score__gte=0)
+        crop_ids, scores = _arrays(rows.values_list("crop_id", "score"))
+        at = np.minimum(np.searchsorted(ids, crop_ids), len(ids) - 1)
+        in_pool = ids[at] == crop_ids  # scores of crops labelled since are left out
+        columns[name][at[in_pool]] = scores[in_pool]
+    return columns
+
+
+def _arrays(pairs: Iterable[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
+    rows = list(pairs)
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    crop_ids, scores = zip(*rows, strict=True)
+    return np.array(crop_ids, dtype=np.int64), np.array(scores, dtype=np.float64)
+
+
+def _embeddings(version: ModelVersion, crop_ids: np.ndarray) -> np.ndarray:
+    """Compressed style vectors of the given crops (zeros where none is stored)."""
+    rows = CropScore.objects.filter(model_version=version, strategy=DESCRIPTOR, crop_id__in=crop_ids.tolist())
+    styles = {crop_id: expand_style(details["style"]) for crop_id, details in rows.values_list("crop_id", "details")
+              if details.get("style")}
+    dims = len(next(iter(styles.values()))) if styles else 1
+    return np.stack([styles.get(int(c), np.zeros(dims)) for c in crop_ids]) if len(crop_ids) else np.zeros((0, dims))
+
+
+def _strategy_order(utility: np.ndarray, ids: np.ndarray, version: ModelVersion | None) -> np.ndarray:
+    """Indices of scored crops, best first, the head re-picked for diversity."""
+    scored = np.flatnonzero(~np.isnan(utility))
+    order = scored[np.lexsort((ids[scored], -utility[scored]))]
+    head = order[: DIVERSE_HEAD * DIVERSE_POOL_FACTOR]
+    if version is None or len(head) <= 1:
+        return order
+    picks = diverse_order(utility[head], _embeddings(version, ids[head]), DIVERSE_HEAD, DIVERSITY)
+    first = head[picks]
+    return np.concatenate([first, order[~np.isin(order, first)]])
+
+
+def _is_control_slot(n: int, fraction: float) -> np.ndarray:
+    """Slot i goes to the control group when it completes another `fraction` of the queue, so
+    every prefix of the queue holds round(fraction * length) control crops."""
+    slots = np.arange(n)
+    return np.floor((slots + 1) * fraction) > np.floor(slots * fraction)
+
+
+def _interleave(ranked: np.ndarray, shuffled: np.ndarray, fraction: float) -> tuple[list[int], list[bool]]:
+    """Fill control slots from `shuffled`, the rest from `ranked`; each crop once."""
+    taken: set[int] = set()
+    sources = {True: iter(shuffled), False: iter(ranked)}
+    order, control = [], []
+    for is_control in _is_control_slot(len(ranked), fraction):
+        for index in sources[bool(is_control)]:
+            if index not in taken:
+                taken.add(int(index))
+                order.append(int(index))
+                control.append(bool(is_control))
+                break
+    return order, control
+
+
+def _train_order(pool: _Pool, members: np.ndarray, strategy: Strategy, version: ModelVersion | None,
+                 fraction: float, seed: int) -> tuple[np.ndarray, list[str]]:
+    ids = pool.ids[members]
+    columns = _columns(version, strategy.components(), ids)
+    utility = strategy.utility(ids, columns, seed)
+    shuffled = np.argsort(uniform_hash(ids, seed + 1), kind="stable")
+    if np.isnan(utility).all():
+        return members[shuffled], [REASON_COLD_START] * len(ids)
+    ranked = _strategy_order(utility, ids, version)
+    unscored = shuffled[np.isnan(utility[shuffled])]
+    fraction = fraction if strategy.components() else 0.0  # the random strategy is all control
+    order, control = _interleave(np.concatenate([ranked, unscored]), shuffled, fraction)
+    scored = ~np.isnan(utility)
+    reasons = [REASON_CONTROL if c else (f"strategy:{strategy.name}" if scored[i] else REASON_UNSCORED)
+               for i, c in zip(order, control, strict=True)]
+    return members[np.array(order, dtype=np.int64)], reasons
+
+
+def _validation_order(pool: _Pool, members: np.ndarray, seed: int) -> tuple[np.ndarray, list[str]]:
+    shuffled = np.argsort(uniform_hash(pool.ids[members], seed + 2), kind="stable")
+    return members[shuffled], [REASON_VALIDATION] * len(members)
+
+
+def _queue_scores(n: int) -> np.ndarray:
+    """Position i of n gets (n - i) / n: in (0, 1], larger first, 0 left for unranked crops."""
+    return (n - np.arange(n)) / max(n, 1)
+
+
+def _seed(project: Project, version: ModelVersion | None) -> int:
+    return project.pk * 7919 + (version.number if version else 0)
+
+
+def rank_queue(project: Project) -> RankingSummary:
+    """Rewrite queue_score and queue_reason of the project's waiting crops (see module doc)."""
+    started = time.perf_counter()
+    strategy, version = project_strategy(project), ranking_version(project)
+    pool, seed = _pool(project), _seed(project, version)
+    new_score, new_reason = np.zeros(len(pool.ids)), np.empty(len(pool.ids), dtype=object)
+    train = np.flatnonzero(pool.split != Split.VALIDATION)
+    validation = np.flatnonzero(pool.split == Split.VALIDATION)
+    fraction = float(np.clip(project.random_fraction, 0.0, 1.0))
+    for order, reasons in (_train_order(pool, train, strategy, version, fraction, seed),
+                           _validation_order(pool, validation, seed)):
+        new_score[order] = _queue_scores(len(order))
+        new_reason[order] = reasons
+    written = _write_changes(pool, new_score, new_reason)
+    reasons, counts = np.unique(new_reason.astype(str), return_counts=True) if len(pool.ids) else ((), ())
+    return RankingSummary(strategy.name, version.number if version else None, len(pool.ids),
+                          {str(r): int(n) for r, n in zip(reasons, counts, strict=True)}, written,
+                          time.perf_counter() - started)
+
+
+def _write_changes(pool: _Pool, score: np.ndarray, reason: np.ndarray) -> int:
+    changed = np.flatnonzero((pool.old_score != score) | (pool.old_reason != reason))
+    rows = [(int(pool.ids[i]), float(score[i]), str(reason[i])) for i in changed]
+    for start in range(0, len(rows), WRITE_CHUNK):
+        write_queue_scores(rows[start : start + WRITE_CHUNK])
+    return len(rows)
+
+
+def write_queue_scores(rows: Sequence[tuple[int, float, str]]) -> None:
+    """Set (crop id, queue_score, queue_reason) for many crops in one statement on PostgreSQL
+    (UPDATE ... FROM unnest(arrays)), one prepared statement on SQLite."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(Crop._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            ids, scores, reasons = (list(column) for column in zip(*rows, strict=True))
+            cursor.execute(
+                f"UPDATE {table} AS c SET queue_score = v.score, queue_reason = v.reason "
+                "FROM unnest(%s::bigint[], %s::float8[], %s::text[]) AS v(id, score, reason) WHERE c.id = v.id",
+                [ids, scores, reasons],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET queue_score = %s, queue_reason = %s WHERE id = %s",
+                [(score, reason, crop_id) for crop_id, score, reason in rows],
+            )
+
+
+# --- Queue settings ----------------------------------------------------------------------------
+
+
+def queue_settings(project: Project) -> dict[str, Any]:
+    version = ranking_version(project)
+    return {
+        "strategy": project.strategy,
+        "random_fraction": project.random_fraction,
+        "strategies": sorted(STRATEGIES),
+        "ranked_with_version": version.number if version else None,
+    }
+
+
+def set_queue_settings(project: Project, *, strategy: str | None = None,
+                       random_fraction: float | None = None) -> RankingSummary:
+    """Choose the project's strategy and random control fraction, then re-rank the queue."""
+    changes: dict[str, Any] = {}
+    if strategy is not None:
+        get_strategy(strategy)  # an unknown name is refused (400) before anything changes
+        changes["strategy"] = strategy
+    if random_fraction is not None:
+        if not 0.0 <= random_fraction <= 1.0:
+            raise DomainError(f"random_fraction must be between 0 and 1, not {random_fraction}")
+        changes["random_fraction"] = random_fraction
+    Project.objects.filter(pk=project.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(project, name, value)
+    return rank_queue(project)
+
+
+# --- Admin operations on crops -------------------------------------------------------------------
+
+
+def top_of_queue(project: Project, n: int, split: str = Split.TRAIN) -> list[int]:
+    """The first `n` crops the open queue would serve (a batch to pin, tag or assign)."""
+    return list(selectors.open_queue(project=project, split=split).values_list("id", flat=True)[:n])
+
+
+def skip_crops(*, project: Project, crop_ids: Iterable[int]) -> int:
+    """Take waiting crops out of the queue (a leased crop stays with its labeller)."""
+    crops = Crop.objects.filter(project=project, id__in=list(crop_ids), status=CropStatus.UNLABELLED)
+    return crops.update(status=CropStatus.SKIPPED)
+
+
+def focus_queue(*, project: Project, image_id: int | None = None, tag: str | None = None,
+                split: str | None = None, priority: int = FOCUS_PRIORITY) -> int:
+    """Serve the waiting crops of one image, tag or split before the ranking: a priority boost of
+    the matching crops (priority 0 clears the focus). Pins still come first."""
+    if image_id is None and tag is None and split is None:
+        raise DomainError("say what to focus on: an image, a tag or a split")
+    crops = Crop.objects.filter(project=project).exclude(status=CropStatus.LABELLED)
+    filters = {"image_id": image_id, "tags__name": tag, "split": split}
+    crops = crops.filter(**{k: v for k, v in filters.items() if v is not None})
+    return crop_services.prioritise_crops(project=project, crop_ids=crops.values_list("id", flat=True),
+                                          priority=priority)
+
+
+QUEUE_ACTIONS = ("pin", "unpin", "boost", "bury", "reset_priority", "skip", "requeue", "tag", "untag", "assign",
+                 "unassign")
+
+
+def apply_action(project: Project, action: str, crop_ids: Sequence[int], *, priority: int | None = None,
+                 tags: Sequence[str] = (), user_id: int | None = None) -> int:
+    """One admin action on a batch of crops; returns how many crops it changed."""
+    ids = list(crop_ids)
+    if action in ("pin", "unpin"):
+        return crop_services.pin_crops(project=project, crop_ids=ids, pinned=action == "pin")
+    if action in ("boost", "bury", "reset_priority"):
+        return crop_services.prioritise_crops(project=project, crop_ids=ids, priority=_priority(action, priority))
+    if action == "skip":
+        return skip_crops(project=project, crop_ids=ids)
+    if action == "requeue":
+        return crop_services.requeue_crops(project=project, crop_ids=ids)
+    if action in ("tag", "untag"):
+        return _tag(project, action, ids, tags)
+    if action in ("assign", "unassign"):
+        if action == "assign" and user_id is None:
+            raise DomainError("assign needs user_id: the member the crops go to")
+        member = user_id if action == "assign" else None
+        return crop_services.assign_crops(project=project, crop_ids=ids, user_id=member)
+    raise DomainError(f"unknown queue action {action!r}; known: {', '.join(QUEUE_ACTIONS)}")
+
+
+def _priority(action: str, priority: int | None) -> int:
+    if action == "reset_priority":
+        return 0
+    magnitude = abs(priority) if priority is not None else 1
+    if magnitude == 0:
+        raise DomainError(f"{action} needs a priority other than 0")
+    return magnitude if action == "boost" else -magnitude
+
+
+def _tag(project: Project, action: str, ids: list[int], tags: Sequence[str]) -> int:
+    if not tags:
+        raise DomainError(f"{action} needs tags")
+    add, remove = (tags, ()) if action == "tag" else ((), tags)
+    crop_services.tag_crops(project=project, crop_ids=ids, add=add, remove=remove)
+    return Crop.objects.filter(project=project, id__in=ids).count()
+
+
+# --- The ranked queue, as admins see it ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    crop: Crop
+    rank: int
+    reason: str
+    scores: dict[str, float]
+    model_version: int | None
+
+
+def shown_reason(crop: Crop) -> str:
+    """Why the crop is where it is: an admin's pin or priority outranks the strategy's reason."""
+    if crop.pinned:
+        return "pinned"
+    if crop.priority > 0:
+        return f"boost:{crop.priority}"
+    if crop.priority < 0:
+        return f"buried:{crop.priority}"
+    return crop.queue_reason or "unranked"
+
+
+def queue_crops(project: Project, *, split: str = Split.TRAIN, statuses: Sequence[str] = (CropStatus.UNLABELLED,
+                CropStatus.LEASED), tag: str | None = None, image_id: int | None = None,
+                assigned_to: int | None = None) -> QuerySet[Crop]:
+    crops = Crop.objects.filter(project=project, split=split, status__in=list(statuses))
+    filters = {"tags__name": tag, "image_id": image_id, "assigned_to_id": assigned_to}
+    crops = crops.filter(**{k: v for k, v in filters.items() if v is not None})
+    return crops.select_related("leased_by", "assigned_to", "image").prefetch_related("tags").order_by(
+        *selectors.QUEUE_ORDER
+    )
+
+
+def queue_page(crops: QuerySet[Crop], project: Project, *, offset: int = 0, limit: int = 50) -> list[QueueEntry]:
+    """One page of the ranked queue with each crop's rank (its position in this order), reason,
+    and the scores the ranking version stored for it."""
+    page = list(crops[offset : offset + limit])
+    version = ranking_version(project)
+    number = version.number if version else None
+    scores = _scores_of(version, [crop.pk for crop in page])
+    return [
+        QueueEntry(crop, offset + i + 1, shown_reason(crop), scores.get(crop.pk, {}), number)
+        for i, crop in enumerate(page)
+    ]
+
+
+def _scores_of(version: ModelVersion | None, crop_ids: list[int]) -> dict[int, dict[str, float]]:
+    if version is None or not crop_ids:
+        return {}
+    rows = CropScore.objects.filter(model_version=version, crop_id__in=crop_ids).exclude(strategy=DESCRIPTOR)
+    scores: dict[int, dict[str, float]] = {}
+    for crop_id, strategy, score in rows.values_list("crop_id", "strategy", "score"):
+        if score >= 0:
+            scores.setdefault(crop_id, {})[strategy] = score
+    return scores

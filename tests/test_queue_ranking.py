@@ -1,0 +1,294 @@
+"""Ranking the queue from stored scores, and the order the next-crop query then serves.
+
+Scores are written straight into CropScore (with the crop descriptors the ranking reads for
+diversity), so these tests need no model."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from active_learning import queue
+from active_learning.diversity import compress_style
+from active_learning.models import CropScore, ModelVersionStatus
+from active_learning.scoring import DESCRIPTOR, UNAVAILABLE
+from annotations import services
+from annotations.errors import DomainError
+from annotations.models import Crop, CropStatus, Split
+from tests.factories import add_member, make_crops, make_image, make_model_version, make_user
+
+
+def style(direction: int, jitter: float = 0.0, seed: int = 0) -> np.ndarray:
+    vector = np.eye(256)[direction] + np.random.default_rng(seed).normal(0, jitter, 256)
+    return vector / np.linalg.norm(vector)
+
+
+def store_scores(version, scores: dict[int, float], strategy: str = "cellprob", styles: dict | None = None) -> None:
+    """Scores of crops (by id) under a version, with each crop's descriptor (one style for all
+    unless `styles` says otherwise, so diversity leaves the order alone)."""
+    CropScore.objects.bulk_create(
+        [CropScore(crop_id=crop_id, model_version=version, strategy=strategy, score=s) for crop_id, s in scores.items()]
+        + [
+            CropScore(crop_id=crop_id, model_version=version, strategy=DESCRIPTOR, score=1.0,
+                      details={"style": compress_style((styles or {}).get(crop_id, style(0)))})
+            for crop_id in scores
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def queue_order(project, split: str = Split.TRAIN) -> list[int]:
+    crops = Crop.objects.filter(project=project, split=split, status=CropStatus.UNLABELLED)
+    return list(crops.order_by("-pinned", "-priority", "-queue_score", "id").values_list("id", flat=True))
+
+
+def reasons(project) -> dict[int, str]:
+    return dict(Crop.objects.filter(project=project).values_list("id", "queue_reason"))
+
+
+@pytest.fixture
+def crops(project):
+    project.strategy, project.random_fraction = "cellprob", 0.0
+    project.save()
+    return make_crops(project, 40, crop_size=64)
+
+
+@pytest.fixture
+def version(project):
+    version = make_model_version(project, 1)
+    version.promoted_at = timezone.now()
+    version.save()
+    return version
+
+
+# --- The ranking ---------------------------------------------------------------------------------
+
+
+def test_it_serves_a_random_first_batch_before_any_model_has_scored(project, crops):
+    summary = queue.rank_queue(project)
+    assert summary.model_version is None and summary.by_reason == {queue.REASON_COLD_START: 40}
+    scores = [c.queue_score for c in Crop.objects.filter(project=project)]
+    assert min(scores) > 0 and len(set(scores)) == 40
+    assert queue_order(project) != sorted(c.pk for c in crops)
+
+
+def test_it_ranks_by_the_strategys_score_larger_first(project, crops, version):
+    rng = np.random.default_rng(0)
+    scores = {c.pk: float(v) for c, v in zip(crops, rng.random(len(crops)), strict=True)}
+    store_scores(version, scores)
+    summary = queue.rank_queue(project)
+    assert summary.model_version == 1 and summary.by_reason == {"strategy:cellprob": 40}
+    assert queue_order(project) == sorted(scores, key=lambda c: -scores[c])
+
+
+def test_the_top_of_the_queue_is_not_a_row_of_near_copies(project, crops, version):
+    # Ten crops look alike (one style) and score highest; the rest differ from them and each other.
+    alike = {c.pk: style(0, 0.001, seed=i) for i, c in enumerate(crops[:10])}
+    styles = {**alike, **{c.pk: style(i + 1) for i, c in enumerate(crops[10:])}}
+    scores = {c.pk: 1.0 - 0.001 * i for i, c in enumerate(crops[:10])}
+    scores.update({c.pk: 0.5 - 0.001 * i for i, c in enumerate(crops[10:])})
+    store_scores(version, scores, styles=styles)
+    queue.rank_queue(project)
+    top = queue_order(project)[:5]
+    assert top[0] == crops[0].pk
+    assert sum(crop_id in alike for crop_id in top) <= 2
+
+
+def test_it_keeps_a_random_control_group_spread_down_the_queue(project, crops, version):
+    project.random_fraction = 0.1
+    store_scores(version, {c.pk: 1.0 - i / 100 for i, c in enumerate(crops)})
+    summary = queue.rank_queue(project)
+    assert summary.by_reason == {queue.REASON_CONTROL: 4, "strategy:cellprob": 36}
+    order, why = queue_order(project), reasons(project)
+    controls = [i for i, crop_id in enumerate(order) if why[crop_id] == queue.REASON_CONTROL]
+    assert controls == [9, 19, 29, 39]  # one in every ten served
+
+
+def test_control_crops_are_drawn_from_the_whole_pool(project, version):
+    project.strategy, project.random_fraction = "cellprob", 0.2
+    crops = make_crops(project, 200, crop_size=32)
+    store_scores(version, {c.pk: 1.0 - i / 1000 for i, c in enumerate(crops)})
+    queue.rank_queue(project)
+    order, why = queue_order(project), reasons(project)
+    ranked_by_score = {c.pk: i for i, c in enumerate(crops)}
+    controls = [ranked_by_score[crop_id] for crop_id in order if why[crop_id] == queue.REASON_CONTROL]
+    assert len(controls) == 40
+    assert min(controls) < 60 and max(controls) > 140  # from the best- and the worst-scored crops alike
+
+
+def test_the_random_strategy_is_all_random_and_needs_no_model(project, crops):
+    project.strategy, project.random_fraction = "random", 0.5
+    summary = queue.rank_queue(project)
+    assert summary.by_reason == {"strategy:random": 40}
+    first = queue_order(project)
+    queue.rank_queue(project)
+    assert queue_order(project) == first  # the same order until the version changes
+
+
+def test_crops_without_scores_follow_the_scored_ones_at_random(project, crops, version):
+    store_scores(version, {c.pk: 0.5 for c in crops[:10]})
+    queue.rank_queue(project)
+    order, why = queue_order(project), reasons(project)
+    assert set(order[:10]) == {c.pk for c in crops[:10]}
+    assert {why[crop_id] for crop_id in order[10:]} == {queue.REASON_UNSCORED}
+    assert min(Crop.objects.filter(project=project).values_list("queue_score", flat=True)) > 0
+
+
+def test_unavailable_scores_count_as_missing(project, crops, version):
+    store_scores(version, {c.pk: 0.5 for c in crops[:10]})
+    store_scores(version, {c.pk: UNAVAILABLE for c in crops[10:]})
+    queue.rank_queue(project)
+    assert {reasons(project)[c.pk] for c in crops[10:]} == {queue.REASON_UNSCORED}
+
+
+def test_combined_ranks_a_crop_doubtful_on_every_signal_first(project, crops, version):
+    project.strategy = "combined"
+    sure, doubtful, mixed = crops[0], crops[1], crops[2]
+    entropy = {sure.pk: 0.01, doubtful.pk: 0.3, mixed.pk: 0.2}
+    flow = {sure.pk: 0.01, doubtful.pk: 0.3, mixed.pk: 0.02}
+    store_scores(version, entropy, "cellprob")
+    store_scores(version, flow, "flow_error")
+    queue.rank_queue(project)
+    assert queue_order(project)[:3] == [doubtful.pk, mixed.pk, sure.pk]
+
+
+def test_validation_crops_are_queued_at_random_whatever_the_strategy(project, crops, version):
+    image = make_image(project, source=5, crop_size=64, n_crops=10, split=Split.VALIDATION, copy=7)
+    validation = list(image.crops.order_by("id"))
+    store_scores(version, {c.pk: 1.0 - i / 100 for i, c in enumerate(validation)})
+    queue.rank_queue(project)
+    assert {reasons(project)[c.pk] for c in validation} == {queue.REASON_VALIDATION}
+    assert queue_order(project, Split.VALIDATION) != [c.pk for c in validation]
+
+
+def test_it_leaves_labelled_crops_alone_and_writes_only_what_changed(project, crops, version):
+    Crop.objects.filter(pk=crops[0].pk).update(status=CropStatus.LABELLED, queue_score=0.0, queue_reason="")
+    store_scores(version, {c.pk: 0.5 for c in crops})
+    first = queue.rank_queue(project)
+    assert first.ranked == 39 and first.written == 39
+    assert Crop.objects.get(pk=crops[0].pk).queue_score == 0.0
+    assert queue.rank_queue(project).written == 0
+
+
+def test_it_ranks_with_the_last_version_that_scored_until_the_new_one_has(project, crops, version):
+    store_scores(version, {c.pk: float(i) for i, c in enumerate(crops)})
+    newer = make_model_version(project, 2, status=ModelVersionStatus.CANDIDATE)
+    services_promote(version, newer)
+    assert queue.rank_queue(project).model_version == 1
+    store_scores(newer, {c.pk: float(-i) for i, c in enumerate(crops)})
+    assert queue.rank_queue(project).model_version == 2
+    assert queue_order(project)[0] == crops[0].pk
+
+
+def services_promote(old, new) -> None:
+    from active_learning import versions
+
+    new.weights = "models/fake.pt"
+    new.save()
+    versions.promote(new)
+    assert new.promoted_at > old.promoted_at
+
+
+def test_it_falls_back_to_the_default_strategy_for_an_unknown_name(project, crops, version):
+    project.strategy = "no-such-strategy"
+    store_scores(version, {c.pk: 0.5 for c in crops}, "cellprob")
+    assert queue.rank_queue(project).strategy == "combined"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_writes_queue_scores_in_one_statement_per_chunk(project):
+    crops = make_crops(project, 30, crop_size=64)
+    rows = [(c.pk, 1.0 / (i + 1), f"reason-{i}") for i, c in enumerate(crops)]
+    queue.write_queue_scores(rows)
+    stored = dict(Crop.objects.filter(project=project).values_list("id", "queue_reason"))
+    assert stored == {crop_id: reason for crop_id, _, reason in rows}
+    assert connection.vendor in ("postgresql", "sqlite")
+
+
+# --- What the next-crop query serves from the ranking --------------------------------------------
+
+
+@pytest.fixture
+def ranked(project, crops, version):
+    store_scores(version, {c.pk: 1.0 - i / 100 for i, c in enumerate(crops)})
+    queue.rank_queue(project)
+    return crops
+
+
+def next_crop(project, user) -> int | None:
+    return services.lease_next_crop(project=project, user=user)
+
+
+def test_labellers_are_served_in_ranking_order(project, ranked, labeller):
+    first = next_crop(project, labeller)
+    assert first == ranked[0].pk
+    services.skip_crop(crop=Crop.objects.get(pk=first), user=labeller)
+    assert next_crop(project, labeller) == ranked[1].pk
+
+
+def test_pins_come_first_then_boosts_then_the_ranking(project, ranked, labeller, admin):
+    queue.apply_action(project, "boost", [ranked[20].pk], priority=5)
+    queue.apply_action(project, "pin", [ranked[30].pk])
+    queue.apply_action(project, "bury", [ranked[0].pk])
+    order = queue_order(project)
+    assert order[:3] == [ranked[30].pk, ranked[20].pk, ranked[1].pk]
+    assert order[-1] == ranked[0].pk
+    assert next_crop(project, labeller) == ranked[30].pk
+
+
+def test_leased_labelled_and_skipped_crops_are_left_out(project, ranked, labeller):
+    other = make_user("lena")
+    add_member(project, other)
+    assert next_crop(project, other) == ranked[0].pk  # leased by another labeller
+    Crop.objects.filter(pk=ranked[1].pk).update(status=CropStatus.LABELLED)
+    queue.apply_action(project, "skip", [ranked[2].pk])
+    assert next_crop(project, labeller) == ranked[3].pk
+
+
+def test_an_expired_lease_returns_the_crop_to_its_place(project, ranked, labeller):
+    other = make_user("lena")
+    add_member(project, other)
+    assert next_crop(project, other) == ranked[0].pk
+    Crop.objects.filter(pk=ranked[0].pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert next_crop(project, labeller) == ranked[0].pk
+
+
+def test_focus_on_an_image_serves_its_crops_first(project, ranked, labeller):
+    image = make_image(project, source=3, crop_size=128, n_crops=3, copy=99)
+    queue.rank_queue(project)
+    assert queue.focus_queue(project=project, image_id=image.pk) == 3
+    assert next_crop(project, labeller) in set(image.crops.values_list("id", flat=True))
+    queue.focus_queue(project=project, image_id=image.pk, priority=0)
+    assert Crop.objects.filter(project=project, priority__gt=0).count() == 0
+
+
+def test_focus_on_a_tag_boosts_only_waiting_crops_with_it(project, ranked):
+    queue.apply_action(project, "tag", [c.pk for c in ranked[5:8]], tags=["mitosis"])
+    Crop.objects.filter(pk=ranked[5].pk).update(status=CropStatus.LABELLED)
+    assert queue.focus_queue(project=project, tag="mitosis") == 2
+    assert queue_order(project)[:2] == [ranked[6].pk, ranked[7].pk]
+    with pytest.raises(DomainError, match="say what to focus on"):
+        queue.focus_queue(project=project)
+
+
+def test_crops_assigned_to_a_labeller_go_to_them_first_and_to_no_one_else(project, ranked, labeller):
+    other = make_user("lena")
+    add_member(project, other)
+    batch = queue.top_of_queue(project, 3)
+    assert queue.apply_action(project, "assign", batch, user_id=other.pk) == 3
+    assert next_crop(project, labeller) == ranked[3].pk
+    assert next_crop(project, other) == batch[0]
+
+
+def test_queue_settings_are_checked_then_the_queue_is_ranked_again(project, ranked):
+    with pytest.raises(DomainError, match="unknown strategy"):
+        queue.set_queue_settings(project, strategy="magic")
+    summary = queue.set_queue_settings(project, strategy="random", random_fraction=0.25)
+    project.refresh_from_db()
+    assert (project.strategy, project.random_fraction) == ("random", 0.25)
+    assert summary.by_reason == {"strategy:random": 40}
