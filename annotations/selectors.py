@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from active_learning.models import ModelVersionStatus, Prediction
 from annotations.errors import NotFound
-from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project, Split
+from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project, Split, Tag
 
 # The labelling queue's order, column for column the index `crop_queue_order` in
 # annotations/models.py (after its equality columns project and status). Crops assigned to the
@@ -33,8 +33,15 @@ def _visible(queryset: QuerySet, user: AbstractBaseUser, project_ref: str) -> Qu
     return queryset if user.is_staff else queryset.filter(user_role__isnull=False)
 
 
-def _get(queryset: QuerySet, pk: int, what: str):
-    row = queryset.filter(pk=pk).first()
+def _find(queryset: QuerySet, pk: int, user: AbstractBaseUser, project_path: str, what: str):
+    """Row `pk` if it is in one of the user's projects (staff: any project), with `user_role` set;
+    else NotFound. One join through the user's membership: this runs on every request."""
+    mine = queryset.filter(pk=pk, **{f"{project_path}memberships__user": user})
+    row = mine.annotate(user_role=F(f"{project_path}memberships__role")).first()
+    if row is None and user.is_staff:
+        row = queryset.filter(pk=pk).first()
+        if row is not None:
+            row.user_role = None
     if row is None:
         raise NotFound(f"{what} {pk} does not exist or is not in one of your projects")
     return row
@@ -48,7 +55,7 @@ def projects_for(user: AbstractBaseUser) -> QuerySet[Project]:
 
 
 def project_for(user: AbstractBaseUser, project_id: int) -> Project:
-    return _get(projects_for(user), project_id, "Project")
+    return _find(Project.objects.all(), project_id, user, "", "Project")
 
 
 def role_in(user: AbstractBaseUser, project: Project) -> str | None:
@@ -76,7 +83,7 @@ def _with_crop_counts(images: QuerySet[Image]) -> QuerySet[Image]:
 
 
 def image_for(user: AbstractBaseUser, image_id: int) -> Image:
-    return _get(_with_crop_counts(_visible(Image.objects.all(), user, "project_id")), image_id, "Image")
+    return _find(_with_crop_counts(Image.objects.all()), image_id, user, "project__", "Image")
 
 
 def project_images(project: Project) -> QuerySet[Image]:
@@ -91,8 +98,7 @@ def image_with_counts(image_id: int) -> Image:
 
 
 def crop_for(user: AbstractBaseUser, crop_id: int) -> Crop:
-    crops = _visible(Crop.objects.select_related("project", "image"), user, "project_id")
-    return _get(crops, crop_id, "Crop")
+    return _find(Crop.objects.select_related("project", "image"), crop_id, user, "project__", "Crop")
 
 
 def project_crops(
@@ -110,8 +116,10 @@ def project_crops(
 
 
 def crop_detail(crop_id: int) -> Crop:
-    """A crop with what the labeller sees: tags, its current annotation and its newest prediction."""
-    crop = Crop.objects.select_related("image").prefetch_related("tags").get(pk=crop_id)
+    """A crop with what the labeller sees: tag names, its current annotation and the prediction
+    to start from. Four small indexed queries; `next` serves one per request."""
+    crop = Crop.objects.select_related("image").get(pk=crop_id)
+    crop.tag_names = sorted(Tag.objects.filter(crops=crop_id).values_list("name", flat=True))
     crop.current_annotation = current_annotation(crop)
     crop.prediction = newest_prediction(crop)
     return crop
@@ -122,11 +130,14 @@ def current_annotation(crop: Crop) -> Annotation | None:
 
 
 def newest_prediction(crop: Crop) -> Prediction | None:
-    """The active model version's prediction if there is one, else the newest model's."""
-    is_active = When(model_version__status=ModelVersionStatus.ACTIVE, then=Value(0))
-    active_first = Case(is_active, default=Value(1), output_field=IntegerField())
-    predictions = Prediction.objects.filter(crop=crop).select_related("model_version")
-    return predictions.order_by(active_first, "-model_version__number").first()
+    """The active model version's prediction if there is one, else the newest model's (a crop
+    has one prediction per model version, so a handful at most: chosen here, not in SQL)."""
+    predictions = list(Prediction.objects.filter(crop=crop).select_related("model_version"))
+    return max(
+        predictions,
+        key=lambda p: (p.model_version.status == ModelVersionStatus.ACTIVE, p.model_version.number),
+        default=None,
+    )
 
 
 def annotation_history(crop: Crop) -> QuerySet[Annotation]:

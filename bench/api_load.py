@@ -22,6 +22,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -192,7 +193,7 @@ def labeller(i: int, base: str, token: str, project: int, cycles: int, think: fl
         timed(tally, "image", lambda crop=crop: api.request("GET", crop["display_url"]))
         x, y, w, h = crop["x"], crop["y"], crop["width"], crop["height"]
         payload = {"mask": encode_rle(masks[crop["image_name"]][y : y + h, x : x + w]), "seconds_spent": think}
-        time.sleep(think)
+        time.sleep(think * random.uniform(0.5, 1.5))  # jitter, so labellers do not march in step
         path = f"/api/crops/{crop['id']}/annotations/"
         status, _ = timed(tally, "submit", lambda path=path, payload=payload: api.json("POST", path, payload))
         if status == 201:
@@ -234,7 +235,9 @@ def duplicates(served: list[tuple[int, int]]) -> int:
 def report(label: str, tally: Tally, elapsed: float, kept: int, n: int, think: float) -> None:
     cycles = len(tally.latencies["submit"])
     requests = sum(len(v) for v in tally.latencies.values())
-    print(f"\n== {label}: {n} labellers, think {think * 1000:.0f} ms, {elapsed:.1f} s ==")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n== {label}: {n} labellers, think {think * 1000:.0f} ms, {elapsed:.1f} s, "
+          f"{os.cpu_count()} CPUs, load average {load} ==")
     print(f"throughput: {cycles / elapsed:.1f} labelled crops/s, {requests / elapsed:.1f} requests/s")
     print(f"{'step':8} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'mean ms':>8}")
     for step in ("next", "image", "submit"):
@@ -255,18 +258,23 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labellers", type=int, default=20)
     parser.add_argument("--cycles", type=int, default=40, help="crops each labeller labels (default 40)")
-    parser.add_argument("--think-ms", type=float, default=0, help="pause between image and submit (default 0)")
+    parser.add_argument("--think-ms", type=float, default=0,
+                        help="mean pause between image and submit, +-50%% (default 0: a stress test)")
     parser.add_argument("--crop-size", type=int, default=64)
     parser.add_argument("--images", type=int, default=20, help="shipped U2OS images to upload (max 20)")
     parser.add_argument("--database-url", help="run the server on this database (default: SQLite in a temp dir)")
     parser.add_argument("--url", help="target an already running server instead of starting one")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--debug", choices=("0", "1"), default="1",
+                        help="DEBUG for the server it starts (0 sets a throwaway SECRET_KEY)")
     return parser.parse_args()
 
 
 def environment(args: argparse.Namespace, data_dir: Path) -> dict[str, str]:
-    env = dict(os.environ, DEBUG="1", LABELSERVER_DATA_DIR=str(data_dir))
+    env = dict(os.environ, DEBUG=args.debug, LABELSERVER_DATA_DIR=str(data_dir))
+    if args.debug == "0":
+        env["SECRET_KEY"] = uuid.uuid4().hex * 2
     if args.database_url:
         env["DATABASE_URL"] = args.database_url
     elif not args.url:

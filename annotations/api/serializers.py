@@ -221,7 +221,8 @@ class CropOutput(serializers.Serializer):
     display_url = serializers.SerializerMethodField()
 
     def get_tags(self, crop: Crop) -> list[str]:
-        return sorted(tag.name for tag in crop.tags.all())
+        names = getattr(crop, "tag_names", None)  # set by selectors.crop_detail
+        return names if names is not None else sorted(tag.name for tag in crop.tags.all())
 
     def get_display_url(self, crop: Crop) -> str:
         return crop.display.url
