@@ -406,6 +406,11 @@ def prioritise_crops(*, project: Project, crop_ids: Iterable[int], priority: int
     return _crops(project, crop_ids).update(priority=priority)
 
 
+def shift_priority(*, project: Project, crop_ids: Iterable[int], by: int) -> int:
+    """Boost (by > 0) or bury (by < 0) crops relative to their current admin priority."""
+    return _crops(project, crop_ids).update(priority=F("priority") + by)
+
+
 def assign_crops(*, project: Project, crop_ids: Iterable[int], user_id: int | None) -> int:
     """Reserve crops for one member (served to them first, never to anyone else); None frees them."""
     if user_id is not None and not Membership.objects.filter(project=project, user_id=user_id).exists():

@@ -64,6 +64,15 @@ print(json.dumps({"admin": user("bench-admin", True), "labellers": [user(f"bench
 # --- HTTP --------------------------------------------------------------------------------------
 
 
+class Connection(http.client.HTTPConnection):
+    """http.client sends a request's headers and body in two writes; without TCP_NODELAY the body
+    waits for the server's delayed ACK (~40 ms on Linux). Browsers set TCP_NODELAY too."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class Api:
     """One keep-alive connection with a token, as one labeller's browser would hold."""
 
@@ -71,7 +80,7 @@ class Api:
         parts = urlsplit(base)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.headers = {"Authorization": f"Token {token}", "Accept": "application/json"}
-        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        self.conn = Connection(self.host, self.port, timeout=60)
 
     def request(self, method: str, path: str, body: bytes | None = None, ctype: str | None = None):
         headers = dict(self.headers, **({"Content-Type": ctype} if ctype else {}))
@@ -82,7 +91,7 @@ class Api:
                 return response.status, response.read()
             except (http.client.HTTPException, ConnectionError):
                 self.conn.close()
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+                self.conn = Connection(self.host, self.port, timeout=60)
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -120,9 +129,9 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def start_server(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
-    cmd = [str(BIN / "gunicorn"), "labelserver.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-           "--threads", str(threads), "--log-level", "warning"]
+def start_server(env: dict[str, str], port: int, args: argparse.Namespace) -> subprocess.Popen:
+    cmd = [str(BIN / "gunicorn"), "labelserver.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
+           "--threads", str(args.threads), "--log-level", "warning", *args.gunicorn_arg]
     server = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True)
     for _ in range(300):
         try:
@@ -184,6 +193,7 @@ def labeller(i: int, base: str, token: str, project: int, cycles: int, think: fl
              tally: Tally, start: threading.Barrier) -> None:
     api = Api(base, token)
     start.wait()
+    time.sleep(random.uniform(0, think))  # labellers arrive over one think time, not all at once
     for _ in range(cycles):
         status, crop = timed(tally, "next", lambda: api.json("POST", f"/api/projects/{project}/next/"))
         if status != 200:
@@ -266,6 +276,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--url", help="target an already running server instead of starting one")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--gunicorn-arg", action="append", default=[],
+                        help="extra gunicorn argument, repeatable (e.g. --gunicorn-arg=--access-logfile=-)")
     parser.add_argument("--debug", choices=("0", "1"), default="1",
                         help="DEBUG for the server it starts (0 sets a throwaway SECRET_KEY)")
     return parser.parse_args()
@@ -293,7 +305,7 @@ def main() -> int:
         base = args.url
         if base is None:
             port = free_port()
-            server = start_server(env, port, args.workers, args.threads)
+            server = start_server(env, port, args)
             base = f"http://127.0.0.1:{port}"
         project = seed_project(base, tokens, args.crop_size, args.images)
         tally, elapsed = drive(base, tokens, project, args.cycles, args.think_ms / 1000)
