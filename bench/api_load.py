@@ -2,8 +2,12 @@
 
 Each labeller loops: POST next -> GET the crop's display PNG -> (think) -> POST its annotation
 (the shipped ground-truth mask of the crop, as RLE). Printed: throughput, p50/p95/p99 latency per
-step, HTTP errors, and the number of duplicate leases (a crop handed to two labellers; must be 0),
-then a check through the API that every accepted submission was kept.
+step, HTTP statuses, and the number of duplicate leases (a crop handed to two labellers; must be
+0), then a check through the API that every accepted submission was kept (exit status 1 if not).
+
+`--think-ms 0` (default) is a stress test: all labellers start at once and never pause, so the
+figures measure the server's capacity and queueing. A positive think time (+-50% jitter, arrivals
+spread over one think time) simulates people, who take seconds per crop.
 
 By default it starts its own server (gunicorn, `--workers 2 --threads 8`, DEBUG=1) on a fresh
 SQLite database in a temporary folder; `--database-url postgres://...` runs the same server on
