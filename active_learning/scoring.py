@@ -22,12 +22,16 @@ import numpy as np
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from scipy.ndimage import gaussian_filter
 
+from active_learning.backends import get_backend_class, load_backend
 from active_learning.backends.base import CropPrediction, ModelBackend
+from active_learning.datasets import batched, unlabelled_crops
 from active_learning.diversity import compress_style
 from active_learning.jobs import JobContext, JobFailed
 from active_learning.models import CropScore, Job, ModelVersion, Prediction
 from active_learning.strategies import ScoringInput, get_strategy, scored_strategies
 from active_learning.strategies.tta import FLIP_AXES, flip_image, unflip
+from active_learning.versions import active_version
+from annotations.imaging import read_crop_pixels
 from annotations.masks import decode_png
 from annotations.models import Crop, Project
 
@@ -239,7 +243,6 @@ def score_predictions(
 
 def unscored_crops(project: Project, version: ModelVersion, names: Sequence[str]) -> QuerySet[Crop]:
     """Crops still in the queue that lack any of the scores `names` (or the descriptor) of `version`."""
-    from active_learning.datasets import unlabelled_crops
 
     def has(name: str) -> Exists:
         return Exists(CropScore.objects.filter(crop=OuterRef("pk"), model_version=version, strategy=name))
@@ -250,9 +253,10 @@ def unscored_crops(project: Project, version: ModelVersion, names: Sequence[str]
     return unlabelled_crops(project).filter(lacking)
 
 
-def _job_strategy_names(job: Job, backend: ModelBackend, context: JobContext) -> list[str]:
+def _job_strategy_names(job: Job, context: JobContext) -> list[str]:
     names = list(job.params.get("strategies") or default_strategy_names(job.project))
-    if "flow_error" in names and backend_flow_errors(backend) is None:
+    backend_class = get_backend_class(job.project.backend)
+    if "flow_error" in names and backend_class.flow_errors is ModelBackend.flow_errors:
         context.log(f"the {job.project.backend} backend reports no flow errors: flow_error is left out")
         names.remove("flow_error")
     return names
@@ -260,21 +264,25 @@ def _job_strategy_names(job: Job, backend: ModelBackend, context: JobContext) ->
 
 def run_scoring_job(job: Job, context: JobContext) -> None:
     """Predict and score the crops the version has not scored yet, in batches, then re-rank."""
-    from active_learning.backends import load_backend
-    from active_learning.datasets import batched
-    from active_learning.prediction import store_predictions
-    from active_learning.queue import rank_queue
-    from active_learning.versions import active_version
-    from annotations.imaging import read_crop_pixels
+    from active_learning.queue import rank_queue  # it reads this module's DESCRIPTOR
 
     version = job.model_version or active_version(job.project)
     if version is None:
         raise JobFailed("there is no active model version to score with: train one first")
-    backend = load_backend(job.project, version)
-    names = _job_strategy_names(job, backend, context)
+    names = _job_strategy_names(job, context)
     pending = unscored_crops(job.project, version, names)
-    total, done = pending.count(), 0
+    total = pending.count()
     context.log(f"scoring {total} crops with version {version.number}: {', '.join(names) or 'descriptors only'}")
+    if total:
+        _score_pending(job, version, names, pending, total, context)
+    context.log(str(rank_queue(job.project)))
+
+
+def _score_pending(job: Job, version: ModelVersion, names: list[str], pending: QuerySet[Crop], total: int,
+                   context: JobContext) -> None:
+    from active_learning.prediction import store_predictions  # prediction.py calls score_predictions
+
+    backend, done = load_backend(job.project, version), 0
     for batch in batched(pending, int(job.params.get("batch_size", DEFAULT_BATCH_SIZE))):
         context.check_cancelled()
         images = [read_crop_pixels(crop) for crop in batch]
@@ -283,5 +291,3 @@ def run_scoring_job(job: Job, context: JobContext) -> None:
         score_predictions(version, batch, outputs, images=images, backend=backend, strategies=names)
         done += len(batch)
         context.progress(stage="scoring", done=done, total=total)
-    summary = rank_queue(job.project)
-    context.log(f"scored {done} crops; {summary}")
