@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from django.core.management import call_command
 from django.urls import include, path
 from django.utils import timezone
@@ -160,6 +161,13 @@ def test_geojson_features_are_qupath_objects(labelled, tmp_path):
 # --- what an export contains ------------------------------------------------------------------
 
 
+def test_export_reports_progress_per_image(labelled, tmp_path):
+    calls = []
+    build_export(labelled, parse_export_options({"format": "tiff"}), tmp_path / "e.zip",
+                 progress=lambda done, total, what: calls.append((done, total)))
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
 def test_the_manifest_states_versions_filters_and_files(labelled, tmp_path):
     crop = Crop.objects.filter(project=labelled).order_by("id").first()
     previous = Annotation.objects.get(crop=crop, is_current=True)
@@ -288,6 +296,12 @@ MASK = np.array(PILImage.open(BRIGHTFIELD / "masks" / "00ae65c1c663.png"))
 SQUARE = [[10, 10], [60, 10], [60, 60], [10, 60], [10, 10]]
 
 
+def _tiff(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, array)
+    return buffer.getvalue()
+
+
 def _feature(ring: list) -> dict:
     return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": {}}
 
@@ -307,6 +321,8 @@ BAD_BUNDLES = [
     ("geojson", {"a.geojson": json.dumps({"type": "FeatureCollection", "features": [_feature(SQUARE)] * 2}).encode(),
                  "a.png": IMAGE_BYTES}, "a.geojson: feature 1 and feature 2 overlap"),
     ("geojson", {"a.geojson": b"{", "a.png": IMAGE_BYTES}, "a.geojson: not a readable GeoJSON file"),
+    ("tiff", {"images/a.png": IMAGE_BYTES, "masks/a.tif": _tiff(np.full(MASK.shape, -1, np.int16))},
+     "a.tif: the label image has negative ids"),
 ]
 
 
