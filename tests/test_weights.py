@@ -17,13 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from active_learning.backends import weights
+from active_learning.backends import validate_weights, weights
 from active_learning.backends.weights import (
     PretrainedUnavailable,
     WeightsError,
     pretrained_path,
     start_weights,
-    validate_weights,
     validate_weights_file,
 )
 
@@ -161,7 +160,7 @@ def test_the_upload_check_is_asked_by_backend_name(tmp_path):
 
     with pytest.raises(ValueError, match="not a readable"):  # WeightsError is a ValueError too
         validate_weights("cellpose", path)
-    with pytest.raises(WeightsError, match="no weights check is known for model backend 'cpsam'"):
+    with pytest.raises(ValueError, match="unknown model backend 'cpsam'"):
         validate_weights("cpsam", path)
 
 

@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,6 +90,17 @@ class ModelBackend(ABC):
         it returns True, training ends early with the weights of the last completed epoch. After
         training, the backend predicts with the new weights.
         """
+
+    @classmethod
+    def for_project(cls, project: Any, version: Any = None) -> ModelBackend:
+        """The backend of a project (annotations.models.Project): with a model version's weights,
+        or from the project's start point when `version` is None. Settings are the project's."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built for a project")
+
+    @classmethod
+    def validate_weights(cls, path: Path) -> object:
+        """Check an uploaded weights file; raise BackendError (a ValueError) saying what is wrong."""
+        raise NotImplementedError(f"{cls.__name__} does not check weights files")
 
     def flow_errors(self, prediction: CropPrediction) -> dict[int, float]:
         """Per-cell disagreement between a prediction's masks and its flows (cell id -> error)."""

@@ -44,8 +44,14 @@ from active_learning.backends.base import (
     TrainingDataError,
     TrainingResult,
 )
-from active_learning.backends.settings import BackendSettings
-from active_learning.backends.weights import labelserver_setting, models_dir, start_weights, validate_weights_file
+from active_learning.backends.settings import BackendSettings, parse_backend_settings
+from active_learning.backends.weights import (
+    WeightsInfo,
+    labelserver_setting,
+    models_dir,
+    start_weights,
+    validate_weights_file,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -247,6 +253,21 @@ class CellposeBackend(ModelBackend):
     ) -> CellposeBackend:
         """A project's first model: from scratch, named pretrained weights, or an uploaded file."""
         return cls(start_weights(settings.start_from, uploads_dir=uploads_dir), settings, device=device)
+
+    @classmethod
+    def for_project(cls, project: Any, version: Any = None) -> CellposeBackend:
+        """With `version`'s weights, else from the project's start_from (relative upload paths are
+        under MEDIA_ROOT). Settings are the project's current ones: thresholds may be tuned later."""
+        from django.conf import settings as django_settings
+
+        settings = parse_backend_settings(project.backend_settings, model_channels=project.model_channels)
+        if version is not None and version.weights:
+            return cls(Path(version.weights.path), settings)
+        return cls.from_start(settings, uploads_dir=Path(django_settings.MEDIA_ROOT))
+
+    @classmethod
+    def validate_weights(cls, path: Path) -> WeightsInfo:
+        return validate_weights_file(path)
 
     def _build_model(self) -> Any:
         cp = cellpose_modules()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from active_learning.backends.base import BackendError, ModelBackend
+from active_learning.backends.base import BackendError
 
 DEFAULT_BASE_URL = "https://www.cellpose.org/models"
 
@@ -267,32 +267,3 @@ def start_weights(start_from: str, *, uploads_dir: Path | None = None) -> Path |
         validate_weights_file(path)
         return path
     raise WeightsError(f"start_from {start_from!r} is not 'scratch', 'pretrained:<name>' or 'weights:<path>'")
-
-
-# --- building a project's backend (re-exported by active_learning.backends) ---------------------------
-
-
-def validate_weights(backend: str, path: str | os.PathLike[str]) -> WeightsInfo:
-    """Check an uploaded weights file for a project's backend; raise WeightsError (a ValueError) if unusable."""
-    if backend != "cellpose":
-        raise WeightsError(f"no weights check is known for model backend {backend!r}")
-    return validate_weights_file(path)
-
-
-def load_backend(project: Any, version: Any = None, *, device: str | None = None) -> ModelBackend:
-    """The backend for a project: with `version`'s weights, or from the project's start point.
-
-    Settings are the project's current ones (thresholds may be tuned after training).
-    """
-    from django.conf import settings as django_settings
-
-    from active_learning.backends import get_backend_class
-    from active_learning.backends.settings import parse_backend_settings
-
-    settings = parse_backend_settings(project.backend_settings, model_channels=project.model_channels)
-    if version is not None and version.weights:
-        weights: Path | None = Path(version.weights.path)
-    else:
-        weights = start_weights(settings.start_from, uploads_dir=Path(django_settings.MEDIA_ROOT))
-    backend_class = get_backend_class(version.backend if version is not None else project.backend)
-    return backend_class(weights, settings, device=device)

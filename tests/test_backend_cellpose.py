@@ -1,0 +1,387 @@
+"""The Cellpose backend on small real crops: settings, input mapping, predict, train, reload, by-name weights.
+
+Cellpose runs on the CPU with fixed seeds; it is imported once per test session. The trained model
+is built once per module (a few real U2OS crops, 112 px tiles) and shared by the tests that need it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from active_learning.backends import load_backend
+from active_learning.backends.base import BackendError, EpochReport, TrainingDataError, TrainingResult
+from active_learning.backends.cellpose import WEIGHTS_FILE_NAME, CellposeBackend, model_input, resolve_device
+from active_learning.backends.settings import BackendSettings, BackendSettingsError, parse_backend_settings
+from active_learning.backends.weights import PretrainedUnavailable, WeightsError, validate_weights_file
+from active_learning.evaluation import evaluate
+from tests.conftest import DATA
+
+# --- settings (fast) -------------------------------------------------------------------------------------
+
+
+def test_it_fills_in_defaults():
+    parsed = parse_backend_settings({})
+
+    assert parsed == BackendSettings()
+    assert parsed.start_from == "scratch" and parsed.channels == ()
+    assert parsed.train.n_epochs >= 20 and parsed.train.train_tile == 112
+    assert parsed.predict.diameter is None
+
+
+def test_it_reads_every_setting_and_round_trips_through_json():
+    data = {
+        "start_from": "pretrained:nuclei",
+        "channels": [1, 0],
+        "normalize": False,
+        "seed": 7,
+        "promotion_margin": 0.01,
+        "train": {"n_epochs": 30, "learning_rate": 0.01, "weight_decay": 0, "batch_size": 4, "train_tile": 224,
+                  "min_train_masks": 3, "crops_per_epoch": 16, "rescale": False},
+        "predict": {"diameter": 17, "flow_threshold": 0.6, "cellprob_threshold": -1, "min_size": 10,
+                    "tile_overlap": 0.2, "batch_size": 16},
+    }  # fmt: skip
+
+    parsed = parse_backend_settings(data)
+
+    assert parsed.channels == (1, 0) and parsed.pretrained_name == "nuclei"
+    assert parsed.train.weight_decay == 0.0 and isinstance(parsed.train.weight_decay, float)
+    assert parsed.predict.diameter == 17.0
+    assert parse_backend_settings(parsed.to_dict()) == parsed
+
+
+def test_it_takes_the_channels_from_the_project_unless_set():
+    assert parse_backend_settings({}, model_channels=[2]).channels == (2,)
+    assert parse_backend_settings({"channels": [0]}, model_channels=[2]).channels == (0,)
+
+
+def test_it_lists_every_bad_field():
+    with pytest.raises(BackendSettingsError) as caught:
+        parse_backend_settings(
+            {
+                "start_from": "pretrained:cyto9",
+                "channels": [0, 1, 2],
+                "colour": "blue",
+                "train": {"n_epochs": 1, "learning_rate": "fast", "train_tile": 100, "epochs": 3},
+                "predict": {"diameter": -5, "flow_threshold": None},
+            }
+        )
+
+    problems = caught.value.problems
+    assert any(p.startswith("start_from names an unknown pretrained model 'cyto9'") for p in problems)
+    assert any(p.startswith("channels may name at most 2 channels") for p in problems)
+    assert any(p.startswith("colour is not a setting") for p in problems)
+    assert "train.n_epochs must be between 2 and 100000 (got 1)" in problems
+    assert "train.learning_rate must be a number (got 'fast')" in problems
+    assert "train.train_tile must be a multiple of 16 (got 100)" in problems
+    assert any(p.startswith("train.epochs is not a setting (known: n_epochs,") for p in problems)
+    assert "predict.diameter must be between 1 and 1000 (got -5)" in problems
+    assert "predict.flow_threshold must not be null" in problems
+    assert len(problems) == 9
+    assert caught.value.http_status == 400 and "train.n_epochs" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"start_from": "weights:"}, "start_from must be 'scratch', 'pretrained:<name>' or 'weights:<path>'"),
+        ({"start_from": 3}, "start_from must be a string (got 3)"),
+        ({"channels": "0"}, "channels must be a list of channel indices >= 0"),
+        ({"channels": [-1]}, "channels must be a list of channel indices >= 0"),
+        ({"normalize": "yes"}, "normalize must be true or false (got 'yes')"),
+        ({"train": {"batch_size": True}}, "train.batch_size must be an integer (got True)"),
+        ({"train": []}, "train must be an object (got list)"),
+        ({"predict": {"cellprob_threshold": float("nan")}}, "predict.cellprob_threshold must be between -20 and 20"),
+    ],
+)
+def test_it_refuses_bad_values(data, problem):
+    with pytest.raises(BackendSettingsError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        parse_backend_settings(data)
+
+
+def test_it_refuses_settings_that_are_not_an_object():
+    with pytest.raises(BackendSettingsError, match="must be an object"):
+        parse_backend_settings(["n_epochs", 3])  # type: ignore[arg-type]
+
+
+# --- crops as network input (fast) ------------------------------------------------------------------------
+
+
+def test_a_grey_crop_feeds_the_first_input_and_leaves_the_second_empty():
+    crop = np.arange(12 * 10, dtype=np.uint8).reshape(12, 10)
+
+    x = model_input(crop, ())
+
+    assert x.shape == (12, 10, 2) and x.dtype == np.float32
+    assert np.array_equal(x[..., 0], crop) and not x[..., 1].any()
+
+
+def test_multi_channel_crops_follow_the_model_channels():
+    crop = np.stack([np.full((9, 9), v, np.uint16) for v in (10, 20, 60)], axis=-1)
+
+    assert np.all(model_input(crop, ())[..., 0] == 30)  # no channels named: their mean, as grey
+    assert np.all(model_input(crop, (2,))[..., 0] == 60)
+    both = model_input(crop, (1, 0))
+    assert np.all(both[..., 0] == 20) and np.all(both[..., 1] == 10)
+
+
+def test_it_refuses_crops_the_network_cannot_take():
+    with pytest.raises(BackendError, match=r"model channels \[3\] do not exist in a crop with 3 channel"):
+        model_input(np.zeros((16, 16, 3)), (3,))
+    with pytest.raises(BackendError, match="at least 8 pixels"):
+        model_input(np.zeros((4, 16)), ())
+    with pytest.raises(BackendError, match="NaN"):
+        model_input(np.full((16, 16), np.nan), ())
+
+
+def test_the_device_is_cpu_here_and_a_missing_gpu_is_a_clear_error(settings):
+    assert resolve_device("auto").type == "cpu"
+    settings.LABELSERVER = {**settings.LABELSERVER, "DEVICE": "cpu"}
+    assert resolve_device().type == "cpu"
+    with pytest.raises(BackendError, match="'cuda' was asked for"):
+        resolve_device("cuda")
+
+
+# --- real crops and models (slow) ---------------------------------------------------------------------------
+
+
+def u2os(index: int, top: int = 100, left: int = 200, size: int = 192) -> tuple[np.ndarray, np.ndarray]:
+    """A crop of a shipped U2OS nuclei image (8-bit grey) and its uint16 label image."""
+    name = sorted((DATA / "dsb2018_u2os" / "images").glob("*.png"))[index].name
+    window = np.s_[top : top + size, left : left + size]
+    image = np.array(Image.open(DATA / "dsb2018_u2os" / "images" / name))[window]
+    return image, np.array(Image.open(DATA / "dsb2018_u2os" / "masks" / name))[window]
+
+
+TRAIN_CROPS = (0, 2, 4, 6, 8, 10)  # image indices: one crop from each
+VAL_CROP = 12
+TEST_CROPS = (13, 18)  # held out: other images
+TRAIN_SETTINGS = {"train": {"n_epochs": 30, "batch_size": 8}}
+
+
+@pytest.fixture(scope="session")
+def cellpose_loaded() -> None:
+    """Import cellpose once per test session (7-10 s)."""
+    from active_learning.backends.cellpose import cellpose_modules
+
+    cellpose_modules()
+
+
+@pytest.fixture(scope="module")
+def fresh(cellpose_loaded) -> CellposeBackend:
+    return CellposeBackend(None, parse_backend_settings(TRAIN_SETTINGS))
+
+
+@pytest.fixture(scope="module")
+def trained(cellpose_loaded, tmp_path_factory) -> tuple[CellposeBackend, TrainingResult, list[EpochReport]]:
+    backend = CellposeBackend(None, parse_backend_settings(TRAIN_SETTINGS))
+    train = [u2os(i) for i in TRAIN_CROPS]
+    val = u2os(VAL_CROP)
+    reports: list[EpochReport] = []
+    result = backend.train(
+        [image for image, _ in train],
+        [mask for _, mask in train],
+        out_dir=tmp_path_factory.mktemp("training"),
+        val_images=[val[0]],
+        val_masks=[val[1]],
+        progress=reports.append,
+    )
+    return backend, result, reports
+
+
+@pytest.mark.slow
+def test_it_predicts_masks_and_raw_outputs_for_grey_crops(fresh):
+    crops = [u2os(0, size=128)[0], u2os(1, size=128)[0], u2os(2, size=96)[0][:, :80]]
+
+    predictions = fresh.predict(crops)
+
+    assert [p.masks.shape for p in predictions] == [(128, 128), (128, 128), (96, 80)]
+    for prediction, crop in zip(predictions, crops, strict=True):
+        assert prediction.masks.dtype == np.uint16
+        assert prediction.cellprob.shape == crop.shape and prediction.cellprob.dtype == np.float32
+        assert prediction.flows.shape == (2, *crop.shape) and prediction.flows.dtype == np.float32
+        assert prediction.style.shape == (256,) and prediction.style.dtype == np.float32
+        assert np.linalg.norm(prediction.style) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_it_predicts_multi_channel_crops_through_the_model_channels(cellpose_loaded):
+    names = sorted((DATA / "dsb2018_brightfield" / "images").glob("*.png"))
+    crops = [np.array(Image.open(p))[:128, :160, :3] for p in names[:2]]
+    assert crops[0].shape == (128, 160, 3)
+
+    for channels in ([], [0], [1, 2]):
+        backend = CellposeBackend(None, parse_backend_settings({"channels": channels}))
+        predictions = backend.predict(crops)
+        assert [p.masks.shape for p in predictions] == [(128, 160)] * 2
+        assert all(p.flows.shape == (2, 128, 160) for p in predictions)
+
+
+@pytest.mark.slow
+def test_batched_prediction_equals_one_crop_at_a_time(fresh):
+    a, b = u2os(3, size=128)[0], u2os(5, size=128)[0]
+
+    together = fresh.predict([a, b])
+    alone = [fresh.predict([a])[0], fresh.predict([b])[0]]
+
+    for x, y in zip(together, alone, strict=True):
+        assert np.allclose(x.cellprob, y.cellprob, atol=1e-4)
+        assert np.allclose(x.style, y.style, atol=1e-5)
+        assert np.array_equal(x.masks, y.masks)
+
+
+@pytest.mark.slow
+def test_training_reports_every_epoch_and_lowers_the_loss(trained):
+    _, result, reports = trained
+
+    assert [r.epoch for r in reports] == list(range(1, 31))
+    assert reports == result.history and not result.stopped_early
+    assert all(r.n_epochs == 30 and np.isfinite(r.loss) for r in reports)
+    # train_seg measures the validation loss at epochs 0, 5, 10, 20, ... (reported as 1, 6, 11, 21)
+    assert [r.epoch for r in reports if r.val_loss is not None] == [1, 6, 11, 21]
+    assert np.mean([r.loss for r in reports[-5:]]) < 0.7 * reports[0].loss
+    assert reports[-1].val_loss is None and reports[20].val_loss < reports[0].val_loss
+    assert result.n_train_crops == len(TRAIN_CROPS)
+
+
+@pytest.mark.slow
+def test_training_writes_a_loadable_weights_file(trained):
+    backend, result, _ = trained
+
+    assert result.weights_path.name == WEIGHTS_FILE_NAME and backend.weights == result.weights_path
+    assert [p.name for p in result.weights_path.parent.iterdir()] == [WEIGHTS_FILE_NAME]  # no scratch left
+    info = validate_weights_file(result.weights_path)
+    # The network records the mean diameter of the training cells: the default prediction scale.
+    assert info.diam_labels == pytest.approx(result.cell_diameter) and 15 < info.diam_labels < 40
+    assert backend.cell_diameter == pytest.approx(info.diam_labels)
+
+
+@pytest.mark.slow
+def test_a_reloaded_model_predicts_like_the_trained_one(trained):
+    backend, result, _ = trained
+    crop = u2os(TEST_CROPS[0])[0]
+
+    reloaded = CellposeBackend(result.weights_path, backend.settings)
+
+    assert reloaded.cell_diameter == pytest.approx(backend.cell_diameter)
+    before, after = backend.predict([crop])[0], reloaded.predict([crop])[0]
+    assert np.array_equal(before.masks, after.masks)
+    assert np.allclose(before.cellprob, after.cellprob, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_trained_model_segments_held_out_crops_better_than_a_fresh_one(trained, fresh):
+    backend, _, _ = trained
+    test = [u2os(i) for i in TEST_CROPS]
+    images, truth = [image for image, _ in test], [mask for _, mask in test]
+
+    trained_ap = evaluate(truth, [p.masks for p in backend.predict(images)]).overall
+    fresh_ap = evaluate(truth, [p.masks for p in fresh.predict(images)]).overall
+
+    assert trained_ap.n_true > 20
+    assert trained_ap.ap[0] > max(fresh_ap.ap[0], 0.3)
+
+
+@pytest.mark.slow
+def test_it_measures_per_cell_flow_errors(trained):
+    backend, _, _ = trained
+    prediction = backend.predict([u2os(TEST_CROPS[1])[0]])[0]
+
+    errors = backend.flow_errors(prediction)
+
+    assert set(errors) == set(np.unique(prediction.masks)[1:].tolist()) and errors
+    assert all(np.isfinite(e) and e >= 0 for e in errors.values())
+    # Cellpose dropped every mask whose flow error exceeded flow_threshold while predicting.
+    assert max(errors.values()) <= backend.settings.predict.flow_threshold + 1e-3
+    empty = backend.predict([np.zeros((64, 64), np.uint8)])[0]
+    assert backend.flow_errors(empty) == {}
+
+
+@pytest.mark.slow
+def test_training_stops_between_epochs_when_asked(cellpose_loaded, tmp_path):
+    backend = CellposeBackend(None, parse_backend_settings({"train": {"n_epochs": 50}}))
+    image, mask = u2os(0, size=128)
+    reports: list[EpochReport] = []
+
+    result = backend.train(
+        [image], [mask], out_dir=tmp_path / "run", progress=reports.append, should_stop=lambda: len(reports) >= 2
+    )
+
+    assert result.stopped_early and [r.epoch for r in result.history] == [1, 2] and reports == result.history
+    assert result.weights_path.is_file()
+    validate_weights_file(result.weights_path)
+
+
+@pytest.mark.slow
+def test_it_refuses_training_data_it_cannot_use(fresh, tmp_path):
+    image, mask = u2os(0, size=64)
+    with pytest.raises(TrainingDataError, match="none of the 1 training crops has at least 1 labelled cells"):
+        fresh.train([image], [np.zeros_like(mask)], out_dir=tmp_path)
+    with pytest.raises(TrainingDataError, match="1 training crops but 2 masks"):
+        fresh.train([image], [mask, mask], out_dir=tmp_path)
+    with pytest.raises(TrainingDataError, match=r"mask has shape \(64, 32\) but its crop is \(64, 64\)"):
+        fresh.train([image], [mask[:, :32]], out_dir=tmp_path)
+
+
+# --- where a model starts from (slow) ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def random_weights(fresh, tmp_path) -> Path:
+    return fresh.save_weights(tmp_path / "random.pth")
+
+
+@pytest.mark.slow
+def test_it_loads_pretrained_weights_by_name_from_the_cache(random_weights, tmp_path, settings):
+    cache = tmp_path / "models"
+    cache.mkdir()
+    (cache / "nucleitorch_0").write_bytes(random_weights.read_bytes())  # the file name Cellpose uses
+    settings.LABELSERVER = {**settings.LABELSERVER, "CELLPOSE_MODELS_DIR": cache, "CELLPOSE_MODELS_URL": "http://127.0.0.1:9"}
+
+    backend = CellposeBackend.from_start(parse_backend_settings({"start_from": "pretrained:nuclei"}))
+
+    assert backend.weights == cache / "nucleitorch_0"
+    assert backend.describe()["diam_mean"] == 17.0  # Cellpose's built-in nuclei scale, not the file's 30
+    assert backend.predict([u2os(1, size=64)[0]])[0].masks.shape == (64, 64)
+
+
+@pytest.mark.slow
+def test_offline_a_pretrained_name_fails_fast_through_the_backend(cellpose_loaded, tmp_path, settings):
+    settings.LABELSERVER = {
+        **settings.LABELSERVER,
+        "CELLPOSE_MODELS_DIR": tmp_path / "empty-cache",
+        "CELLPOSE_MODELS_URL": "http://127.0.0.1:9/models",  # the discard port: nothing listens
+    }
+
+    with pytest.raises(PretrainedUnavailable, match="upload a weights file .* or set start_from to 'scratch'"):
+        CellposeBackend.from_start(parse_backend_settings({"start_from": "pretrained:cyto3"}))
+
+
+@pytest.mark.slow
+def test_it_never_hands_cellpose_a_bad_weights_file(cellpose_loaded, tmp_path):
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"\x00" * 1000)
+
+    with pytest.raises(WeightsError, match="not a readable PyTorch weights file"):
+        CellposeBackend(corrupt)
+    with pytest.raises(WeightsError, match="does not exist"):
+        CellposeBackend(tmp_path / "missing.pth")  # Cellpose itself would quietly download cyto3 instead
+
+
+@pytest.mark.slow
+def test_a_project_backend_starts_from_its_settings(project, random_weights, settings):
+    upload = Path(settings.MEDIA_ROOT) / "uploads" / "start.pth"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(random_weights.read_bytes())
+    project.backend_settings = {"start_from": "weights:uploads/start.pth", "predict": {"flow_threshold": 0.5}}
+    project.model_channels = [0]
+
+    backend = load_backend(project, None)
+
+    assert isinstance(backend, CellposeBackend) and backend.weights == upload
+    assert backend.settings.channels == (0,) and backend.settings.predict.flow_threshold == 0.5
+    project.backend_settings = {}
+    assert load_backend(project, None).weights is None  # from scratch
