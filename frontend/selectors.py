@@ -1,0 +1,110 @@
+"""Reads for the server-rendered pages: a few rows shaped for templates, on top of the
+annotations and active_learning selectors (which decide what a user may see)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count
+from django.urls import NoReverseMatch, reverse
+
+from annotations import selectors
+from annotations.models import Crop, CropStatus, Project, Role, Tag
+from annotations.permissions import is_project_admin
+
+
+@dataclass
+class ProjectCard:
+    project: Project
+    is_admin: bool
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def waiting(self) -> int:
+        return self.counts.get(CropStatus.UNLABELLED, 0)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def project_cards(user: AbstractBaseUser) -> list[ProjectCard]:
+    """The user's projects (staff: all) with crop counts by status, in two queries."""
+    projects = list(selectors.projects_for(user))
+    cards = {p.pk: ProjectCard(p, is_project_admin(user, p), {s: 0 for s in CropStatus.values}) for p in projects}
+    rows = Crop.objects.filter(project__in=cards).values("project", "status").annotate(n=Count("id")).order_by()
+    for row in rows:
+        cards[row["project"]].counts[row["status"]] = row["n"]
+    return list(cards.values())
+
+
+def status_table(crops_by_split: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """The report's {split: {status: n}} as rows for a table, with a total per row."""
+    rows = []
+    for split, counts in sorted(crops_by_split.items()):
+        cells = [counts.get(status, 0) for status in CropStatus.values]
+        rows.append({"split": split, "counts": cells, "total": sum(cells)})
+    return rows
+
+
+NO_WORK = {"crops": 0, "cells": 0, "seconds_per_crop": None, "edits_per_cell": None}
+
+
+PAYOFF_GROUPS = (("ranked", "ranked by the strategy"), ("random-control", "at random (control group)"))
+
+
+def payoff_rows(payoff: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report's payoff groups in a fixed order (ranked, then the random control group)."""
+    return [{"group": key, "label": label, **payoff[key]} for key, label in PAYOFF_GROUPS if key in payoff]
+
+
+def payoff_summary(payoff: dict[str, dict[str, Any]]) -> str:
+    """One sentence comparing edits per cell of ranked and random crops, when both are known."""
+    ranked = (payoff.get("ranked") or {}).get("edits_per_cell")
+    random = (payoff.get("random-control") or {}).get("edits_per_cell")
+    if not ranked or not random:
+        return ""
+    return f"Ranked crops needed {ranked / random:.1f}× the corrections per cell of random ones."
+
+
+def labeller_rows(project: Project, stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every member with their figures from the report (members who labelled nothing show zeros)."""
+    by_name = {row["username"]: row for row in stats}
+    rows = []
+    for membership in selectors.project_members(project):
+        name = membership.user.username
+        rows.append({"role": membership.role, **by_name.pop(name, {**NO_WORK, "username": name})})
+    rows.extend({"role": "former member", **row} for row in by_name.values())
+    return rows
+
+
+def weakest_crops(version_id: int | None, per_crop: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report's weakest validation crops with the crop's thumbnail URL, where the crop still exists."""
+    if version_id is None or not per_crop:
+        return []
+    crops = Crop.objects.in_bulk([entry["crop"] for entry in per_crop if "crop" in entry])
+    return [{**entry, "display_url": crops[entry["crop"]].display.url} for entry in per_crop
+            if entry.get("crop") in crops]
+
+
+def queue_page_data(project: Project) -> dict[str, Any]:
+    """What the queue page's filters and assign menu offer, and which API lists the queue."""
+    members = [{"id": m.user_id, "name": m.user.username, "role": m.role} for m in selectors.project_members(project)]
+    return {
+        "images": list(project.images.order_by("original_name").values("id", "original_name")),
+        "tags": list(Tag.objects.filter(project=project).order_by("name").values_list("name", flat=True)),
+        "members": members,
+        "labellers": [m for m in members if m["role"] == Role.LABELLER] or members,
+        "ranked_api": _url_or_blank("api-queue", project.pk),
+        "settings_api": _url_or_blank("api-queue-settings", project.pk),
+    }
+
+
+def _url_or_blank(name: str, project_id: int) -> str:
+    """The URL of an API that may not be installed yet ("" when it is not)."""
+    try:
+        return reverse(name, args=[project_id])
+    except NoReverseMatch:
+        return ""

@@ -1,0 +1,313 @@
+"""End to end in a real headless Chromium (Playwright), against pytest-django's live server.
+
+A labeller logs in, opens the next crop, deletes a predicted cell, draws a new one, undoes and
+redoes, submits, and the stored label image is checked pixel for pixel; an admin's pin decides
+what the next labeller gets; the overview shows counts and the learning curve; the upload page
+uploads a real image. Screenshots of the editor and the overview go to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from active_learning.models import Job, JobKind, JobStatus, ModelVersionStatus
+from annotations.masks import decode_png, encode_png
+from annotations.models import Annotation, Crop, CropStatus, Image, Role
+from tests.factories import (
+    PASSWORD,
+    U2OS,
+    add_member,
+    make_crops,
+    make_image,
+    make_model_version,
+    make_prediction,
+    make_user,
+    true_mask,
+)
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 820}
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install the Debian packages chromium and chromium-driver")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make
+    # between browser steps are still plain synchronous calls.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        # launch() gives the browser a fresh temporary profile (its own --user-data-dir).
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def media_served(settings, monkeypatch):
+    """labelserver/urls.py binds the media folder when first imported; point it at this test's."""
+    from labelserver import urls
+
+    for pattern in urls.urlpatterns:
+        if "document_root" in getattr(pattern, "default_args", {}):
+            monkeypatch.setitem(pattern.default_args, "document_root", settings.MEDIA_ROOT)
+
+
+@pytest.fixture
+def open_page(browser, live_server, media_served):
+    """A fresh browser context (own cookies) per call; JavaScript errors fail the test."""
+    contexts, errors = [], []
+
+    def open_():
+        context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+    assert not errors, errors
+
+
+def log_in(page, username: str, next_path: str = "/") -> None:
+    page.goto(f"/accounts/login/?next={next_path}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{next_path}")
+
+
+def screenshot(page, name: str, *, full_page: bool = False) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
+
+
+# --- The labeller's round trip ---------------------------------------------------------------------
+
+
+class Canvas:
+    """Image pixel coordinates -> page coordinates, from the editor's fit-to-window view
+    (editor/viewport.js fitView: 98% of the canvas, centred)."""
+
+    def __init__(self, page, width: int, height: int) -> None:
+        box = page.locator(".ls-canvas").bounding_box()
+        scale = min(box["width"] / width, box["height"] / height) * 0.98
+        self.page, self.scale = page, scale
+        self.left = box["x"] + (box["width"] - width * scale) / 2
+        self.top = box["y"] + (box["height"] - height * scale) / 2
+
+    def click(self, x: float, y: float) -> None:
+        self.page.mouse.click(self.left + x * self.scale, self.top + y * self.scale)
+
+
+def inside_point(mask: np.ndarray, cell: int) -> tuple[float, float]:
+    """The centre of the pixel deepest inside the cell."""
+    depth = ndimage.distance_transform_edt(mask == cell)
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return x + 0.5, y + 0.5
+
+
+def status(page) -> str:
+    return page.locator(".ls-status").inner_text()
+
+
+def test_a_labeller_corrects_a_prediction_and_the_stored_mask_matches_pixel_for_pixel(project, labeller, open_page):
+    image = make_image(project, source=0, crop_size=96, n_crops=2)
+    first, second = image.crops.order_by("id")
+    version = make_model_version(project, 3)
+    predicted = true_mask(first)
+    cells = [int(c) for c in np.unique(predicted) if c]
+    doomed = max(cells[:-1], key=lambda c: int((predicted == c).sum()))  # a big cell, not the highest id
+    prediction = make_prediction(first, version)
+    prediction.cell_uncertainty = {str(c): (0.9 if c == cells[0] else 0.1) for c in cells}
+    prediction.save()
+    make_prediction(second, version)
+    Crop.objects.filter(pk=first.pk).update(queue_score=0.87, queue_reason="strategy:combined")
+
+    page = open_page()
+    log_in(page, "lee")
+    page.get_by_role("link", name="Start labelling").click()
+    info = page.locator(".ls-info:not(.ls-message)")
+    info.get_by_text(f"Crop {first.pk}").wait_for()
+    assert "prediction by model v3" in info.inner_text() and "score 0.870 (strategy:combined)" in info.inner_text()
+    assert status(page).startswith(f"{len(cells)} cells")
+    canvas = Canvas(page, first.width, first.height)
+
+    # Delete a predicted cell: select it, press Delete.
+    page.keyboard.press("v")
+    canvas.click(*inside_point(predicted, doomed))
+    page.locator(".ls-status", has_text=f"selected: cell {doomed}").wait_for()
+    page.keyboard.press("Delete")
+    page.locator(".ls-status", has_text=f"{len(cells) - 1} cells").wait_for()
+
+    # Draw a new cell: a polygon over the deleted cell's box, closed with Enter. It takes only
+    # the unlabelled pixels inside; the neighbours it crosses keep theirs.
+    ys, xs = np.nonzero(predicted == doomed)
+    x0, y0 = max(int(xs.min()) - 2, 0), max(int(ys.min()) - 2, 0)
+    x1, y1 = min(int(xs.max()) + 2, first.width - 1), min(int(ys.max()) + 2, first.height - 1)
+    page.keyboard.press("p")
+    for x, y in [(x0 + 0.3, y0 + 0.3), (x1 + 0.7, y0 + 0.3), (x1 + 0.7, y1 + 0.7), (x0 + 0.3, y1 + 0.7)]:
+        canvas.click(x, y)
+    page.keyboard.press("Enter")
+    page.locator(".ls-status", has_text=f"{len(cells)} cells").wait_for()
+
+    # Undo the drawing and the deletion, then redo both.
+    page.keyboard.press("Control+z")
+    page.locator(".ls-status", has_text=f"{len(cells) - 1} cells").wait_for()
+    page.keyboard.press("Control+z")
+    page.locator(".ls-status", has_text=f"{len(cells)} cells · ").wait_for()
+    assert "0 edits" in status(page)
+    page.keyboard.press("Control+Shift+z")
+    page.keyboard.press("Control+Shift+z")
+    page.locator(".ls-status", has_text="2 edits (unsaved)").wait_for()
+    screenshot(page, "editor.png")
+
+    page.get_by_role("button", name="Submit").click()
+    info.get_by_text(f"Crop {second.pk}").wait_for()  # the next crop opens at once
+
+    expected = predicted.copy()
+    expected[predicted == doomed] = 0
+    box = expected[y0 : y1 + 1, x0 : x1 + 1]
+    box[box == 0] = max(cells) + 1
+    annotation = Annotation.objects.get(crop=first, is_current=True)
+    stored = decode_png(annotation.mask_png)
+    assert stored.shape == expected.shape and np.array_equal(stored, expected)
+    assert annotation.author == labeller and annotation.started_from_id == version.pk
+    assert annotation.edit_counts == {"delete": 1, "polygon": 1}
+    assert Crop.objects.get(pk=first.pk).status == CropStatus.LABELLED
+
+
+# --- Admin pages --------------------------------------------------------------------------------------
+
+
+def test_an_admin_pin_decides_what_the_next_labeller_gets(project, admin, labeller, open_page):
+    crops = make_crops(project, 3, crop_size=64)
+    last = crops[-1]
+
+    page = open_page()
+    log_in(page, "ada", f"/projects/{project.pk}/queue/")
+    row = page.locator(f"tr[data-crop='{last.pk}']")
+    row.get_by_role("button", name="Pin").click()
+    page.locator("#queue-message", has_text="1 crop changed").wait_for()
+    first_row = page.locator("#queue-table tbody tr").first
+    first_row.locator(".reason", has_text="pinned").wait_for()
+    assert first_row.get_attribute("data-crop") == str(last.pk)
+    assert first_row.locator("img").evaluate("img => img.complete && img.naturalWidth") == last.width
+    screenshot(page, "queue.png", full_page=True)
+
+    labeller_page = open_page()
+    log_in(labeller_page, "lee", f"/projects/{project.pk}/label/")
+    labeller_page.locator(".ls-info:not(.ls-message)").get_by_text(f"Crop {last.pk}").wait_for()
+
+
+def test_the_overview_shows_counts_and_the_learning_curve(project, admin, labeller, open_page):
+    crops = make_crops(project, 12, crop_size=96)
+    for number, (cells, ap) in enumerate([(0, 0.42), (180, 0.61), (420, 0.74)], start=1):
+        status_ = ModelVersionStatus.ACTIVE if number == 3 else ModelVersionStatus.RETIRED
+        version = make_model_version(project, number, status_)
+        version.metrics = {"ap50": ap, "ap75": ap - 0.2, "ap90": ap - 0.35,
+                           "per_crop": [{"crop": crops[-1].pk, "ap50": 0.31, "n_true": 9},
+                                        {"crop": crops[-2].pk, "ap50": 0.52, "n_true": 14}]}
+        version.n_train_cells, version.n_train_crops = cells, cells // 12
+        version.save()
+    for crop, seconds, reason, edits in [(crops[0], 40, "strategy:combined", {"delete": 3, "lasso": 4}),
+                                         (crops[1], 55, "strategy:combined", {"brush": 6}),
+                                         (crops[2], 20, "random-control", {"delete": 2})]:
+        mask = true_mask(crop)
+        Annotation.objects.create(crop=crop, version=1, author=labeller, mask_png=encode_png(mask),
+                                  n_cells=len(np.unique(mask)) - 1, seconds_spent=seconds,
+                                  edit_counts=edits, queue_reason=reason)
+    Crop.objects.filter(pk__in=[c.pk for c in crops[:3]]).update(status=CropStatus.LABELLED)
+    add_member(project, make_user("lin"), Role.LABELLER)
+
+    page = open_page()
+    log_in(page, "ada", f"/projects/{project.pk}/overview/")
+    counts = page.locator("#counts tr[data-split=train]").inner_text().split()
+    assert counts == ["train", "9", "0", "3", "0", "12"]
+    assert page.locator("#learning-curve g.point").count() == 3
+    assert page.locator("#learning-curve g.point.active").get_attribute("data-version") == "3"
+    assert page.locator("#active-version .ap50").inner_text() == "0.740"
+    assert page.locator("#weakest figure").count() == 2
+    assert "corrections per cell" in page.locator("#payoff-summary").inner_text()
+    screenshot(page, "overview.png", full_page=True)
+
+
+def test_the_training_page_follows_a_job_and_rolls_back_to_an_older_version(project, admin, open_page):
+    old = make_model_version(project, 1, ModelVersionStatus.RETIRED)
+    old.metrics, old.n_train_cells, old.n_train_crops = {"ap50": 0.55, "ap75": 0.31, "ap90": 0.08}, 150, 12
+    old.weights = f"models/{project.pk}/{'0' * 64}.pt"  # promote only checks that a version has weights
+    old.save()
+    make_model_version(project, 2)
+    job = Job.objects.create(project=project, kind=JobKind.TRAIN, status=JobStatus.RUNNING, model_version=old,
+                             progress={"epoch": 3, "n_epochs": 10, "loss": 0.512}, log="epoch 1 loss 0.9\n")
+
+    page = open_page()
+    log_in(page, "ada", f"/projects/{project.pk}/training/")
+    page.locator("#current-job", has_text="epoch 3 of 10 · loss 0.5120").wait_for()
+    assert page.locator("#current-job .progress").get_attribute("aria-valuenow") == "30"
+    screenshot(page, "training.png", full_page=True)
+
+    finished = {"epoch": 10, "n_epochs": 10, "loss": 0.2}
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED, progress=finished)
+    page.locator("#training-message", has_text=f"Job #{job.pk} succeeded").wait_for()
+    page.locator(f"tr[data-job='{job.pk}']").get_by_role("button", name="Log").click()
+    page.locator("pre.log", has_text="epoch 1 loss 0.9").wait_for()
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator("tr[data-version='1']").get_by_role("button", name="Roll back to this").click()
+    page.locator("#training-message", has_text="Version 1 is now active").wait_for()
+    old.refresh_from_db()
+    assert old.status == ModelVersionStatus.ACTIVE
+
+
+def test_the_upload_page_uploads_a_real_image_with_its_label_image(project, admin, open_page):
+    source = sorted((U2OS / "images").glob("*.png"))[1]
+    page = open_page()
+    log_in(page, "ada", f"/projects/{project.pk}/upload/")
+    drop(page, ".dropzone[data-role=images]", source)
+    drop(page, ".dropzone[data-role=masks]", U2OS / "masks" / source.name)
+    row = page.locator(f"#uploads tr[data-file='{source.name}']")
+    assert source.name in row.inner_text().split("\t")[1]  # the label image was paired by name
+    page.click("#upload-start")
+    page.locator("#upload-message", has_text="1 image uploaded").wait_for()
+
+    image = Image.objects.get(project=project)
+    assert image.original_name == source.name and image.crops.count() > 0
+    assert Annotation.objects.filter(crop__image=image).exists()  # the label image came along
+    assert f"added: {image.crops.count()} crops" in row.inner_text()
+    assert row.locator("progress").evaluate("bar => bar.value") == 1
+    screenshot(page, "upload.png")
+
+
+def drop(page, selector: str, path: Path) -> None:
+    """Drag a file from disk onto a drop zone (a DataTransfer built in the page)."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    transfer = page.evaluate_handle(
+        """([name, data]) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "image/png" }));
+            return transfer;
+        }""",
+        [path.name, data],
+    )
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
