@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import tifffile
 from django.core.management import call_command
-from django.urls import include, path
 from django.utils import timezone
 from PIL import Image as PILImage
 from pycocotools.coco import COCO
@@ -31,12 +30,6 @@ from annotations.masks import decode_png, encode_png
 from annotations.models import Annotation, Crop, CropStatus, Image, Tag
 from tests.conftest import DATA
 from tests.factories import make_project
-
-# The export/import endpoints with the rest of the API, whether or not labelserver/urls.py has them yet.
-urlpatterns = [
-    path("api/", include("annotations.export_urls")),
-    path("api/", include("annotations.urls")),
-]
 
 BRIGHTFIELD = DATA / "dsb2018_brightfield"  # 4 RGB images of 256x320: two overlapping 256-px crops each
 U2OS_NAMES = ("0b0d577159f0", "10ba6cbee487")  # 520x696 grey nuclei
@@ -368,7 +361,6 @@ def test_bad_import_options_are_refused_by_name(params, message):
 # --- API --------------------------------------------------------------------------------------
 
 
-@pytest.mark.urls(__name__)
 def test_admins_download_an_export_zip(labelled, admin, admin_client):
     from annotations.models import Membership
 
@@ -382,7 +374,6 @@ def test_admins_download_an_export_zip(labelled, admin, admin_client):
     assert json.loads(archive.read("manifest.json"))["options"]["filters"]["split"] == "train"
 
 
-@pytest.mark.urls(__name__)
 def test_export_answers_by_role(project, admin_client, labeller_client, outsider_client, anon_client):
     url = f"/api/projects/{project.pk}/export/?format=tiff"
     assert admin_client.get(url).status_code == 200
@@ -393,7 +384,6 @@ def test_export_answers_by_role(project, admin_client, labeller_client, outsider
     assert bad.status_code == 400 and "unknown export format" in bad.json()["detail"]
 
 
-@pytest.mark.urls(__name__)
 def test_admins_import_a_bundle_and_labellers_may_not(project, admin_client, labeller_client, tmp_path):
     files = {"images/a.png": IMAGE_BYTES, "masks/a.png": _png(MASK)}
     bundle = _bundle(tmp_path, files)
