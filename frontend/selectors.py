@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from annotations import selectors
 from annotations.models import Crop, CropStatus, Project, Role, Tag
@@ -90,21 +90,13 @@ def weakest_crops(version_id: int | None, per_crop: list[dict[str, Any]]) -> lis
 
 
 def queue_page_data(project: Project) -> dict[str, Any]:
-    """What the queue page's filters and assign menu offer, and which API lists the queue."""
+    """What the queue page's filters and assign menu offer, and where its API is."""
     members = [{"id": m.user_id, "name": m.user.username, "role": m.role} for m in selectors.project_members(project)]
     return {
         "images": list(project.images.order_by("original_name").values("id", "original_name")),
         "tags": list(Tag.objects.filter(project=project).order_by("name").values_list("name", flat=True)),
         "members": members,
         "labellers": [m for m in members if m["role"] == Role.LABELLER] or members,
-        "ranked_api": _url_or_blank("api-queue", project.pk),
-        "settings_api": _url_or_blank("api-queue-settings", project.pk),
+        "queue_api": reverse("api-queue", args=[project.pk]),
+        "settings_api": reverse("api-queue-settings", args=[project.pk]),
     }
-
-
-def _url_or_blank(name: str, project_id: int) -> str:
-    """The URL of an API that may not be installed yet ("" when it is not)."""
-    try:
-        return reverse(name, args=[project_id])
-    except NoReverseMatch:
-        return ""

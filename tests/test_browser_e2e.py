@@ -88,10 +88,12 @@ def open_page(browser, live_server, media_served):
     assert not errors, errors
 
 
-def log_in(page, username: str, next_path: str = "/") -> None:
+def log_in(page, username: str, next_path: str = "/", *, screenshot_as: str = "") -> None:
     page.goto(f"/accounts/login/?next={next_path}")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
+    if screenshot_as:
+        screenshot(page, screenshot_as)
     page.click("button[type=submit]")
     page.wait_for_url(f"**{next_path}")
 
@@ -144,7 +146,8 @@ def test_a_labeller_corrects_a_prediction_and_the_stored_mask_matches_pixel_for_
     Crop.objects.filter(pk=first.pk).update(queue_score=0.87, queue_reason="strategy:combined")
 
     page = open_page()
-    log_in(page, "lee")
+    log_in(page, "lee", screenshot_as="login.png")
+    screenshot(page, "projects.png")
     page.get_by_role("link", name="Start labelling").click()
     info = page.locator(".ls-info:not(.ls-message)")
     info.get_by_text(f"Crop {first.pk}").wait_for()

@@ -1,15 +1,13 @@
 // The queue page: the ranked crops with thumbnails, score, reason and lease holder; filters;
 // pin, boost, bury, tag and assign, for one crop (row buttons) or the ticked ones (batch bar).
 
-import { h, notify, pill, fixed, when, projectId } from "./dom.js";
+import { h, notify, pill, fixed, when } from "./dom.js";
 import { api } from "./http.js";
-import { cropsSource, rankedSource } from "./queue_source.js";
+import { queueApi } from "./queue_api.js";
 
 const PAGE = 50;
 const data = JSON.parse(/** @type {HTMLElement} */ (document.getElementById("queue-page")).textContent ?? "{}");
-const names = new Map(data.members.map((m) => [m.id, m.name]));
-const imageNames = new Map(data.images.map((i) => [i.id, i.original_name]));
-const source = data.ranked_api ? rankedSource(data.ranked_api) : cropsSource(projectId(), names, imageNames);
+const source = queueApi(data.queue_api);
 
 const filtersForm = /** @type {HTMLFormElement} */ (document.getElementById("queue-filters"));
 const batch = /** @type {HTMLElement} */ (document.getElementById("queue-batch"));
@@ -19,7 +17,7 @@ const body = /** @type {HTMLElement} */ (table.tBodies[0]);
 const selectAll = /** @type {HTMLInputElement} */ (table.querySelector("[data-role=all]"));
 const range = /** @type {HTMLElement} */ (document.querySelector("[data-role=range]"));
 
-const state = { offset: 0, count: 0, /** @type {import("./queue_source.js").QueueEntry[]} */ entries: [], selected: new Set() };
+const state = { offset: 0, count: 0, /** @type {import("./queue_api.js").QueueEntry[]} */ entries: [], selected: new Set() };
 
 function filters() {
   const form = new FormData(filtersForm);
@@ -50,7 +48,7 @@ function emptyRow() {
   return h("tr", {}, h("td", { colspan: 11, class: "empty" }, "No crops match these filters."));
 }
 
-/** @param {import("./queue_source.js").QueueEntry} e */
+/** @param {import("./queue_api.js").QueueEntry} e */
 function row(e) {
   const box = h("input", { type: "checkbox", "aria-label": `Select crop ${e.id}` });
   box.addEventListener("change", () => { box.checked ? state.selected.add(e.id) : state.selected.delete(e.id); updateSelection(); });
@@ -64,13 +62,19 @@ function row(e) {
     h("td", { class: "num" }, String(e.rank)),
     h("td", {}, h("img", { src: e.displayUrl, alt: `crop ${e.id}`, loading: "lazy" })),
     h("td", {}, h("b", {}, `Crop ${e.id}`), h("br"), h("span", { class: "muted" }, `${e.imageName} @ ${e.x},${e.y} · ${e.width}×${e.height}`)),
-    h("td", { class: "num" }, fixed(e.score)),
+    h("td", { class: "num", title: scoresText(e.scores) }, fixed(e.score)),
     h("td", { class: "reason" }, pill(e.reason, reasonKind(e.reason))),
     h("td", {}, e.tags.join(", ") || "–"),
     h("td", {}, e.assignedTo || "–"),
     h("td", {}, lease),
     h("td", {}, e.status),
     h("td", {}, buttons));
+}
+
+/** The stored scores by strategy, for the score's tooltip. @param {Record<string, number>} scores */
+function scoresText(scores) {
+  const parts = Object.entries(scores).map(([strategy, score]) => `${strategy} ${fixed(score)}`);
+  return parts.length ? `scores of the ranking model version: ${parts.join(", ")}` : "no stored scores";
 }
 
 /** @param {string} reason */
@@ -89,7 +93,7 @@ function updateSelection() {
   selectAll.checked = n > 0 && n === state.entries.length;
 }
 
-/** @param {string} action @param {import("./queue_source.js").QueueEntry[]} entries */
+/** @param {string} action @param {import("./queue_api.js").QueueEntry[]} entries */
 async function run(action, entries) {
   const tag = /** @type {HTMLInputElement} */ (batch.querySelector("[name=batch-tag]")).value.trim();
   const userId = Number(/** @type {HTMLSelectElement} */ (batch.querySelector("[name=batch-user]")).value) || undefined;
