@@ -253,6 +253,11 @@ def test_the_overview_shows_counts_and_the_learning_curve(project, admin, labell
     assert "corrections per cell" in page.locator("#payoff-summary").inner_text()
     screenshot(page, "overview.png", full_page=True)
 
+    page.get_by_role("link", name="Labellers").click()
+    assert page.locator("tr[data-username=lee]").inner_text().split("\t")[1:4] == ["labeller", "3", "34"]
+    assert page.locator("tr[data-username=lin]").inner_text().split("\t")[2:4] == ["0", "0"]
+    screenshot(page, "labellers.png")
+
 
 def test_the_training_page_follows_a_job_and_rolls_back_to_an_older_version(project, admin, open_page):
     old = make_model_version(project, 1, ModelVersionStatus.RETIRED)

@@ -64,7 +64,9 @@ def test_it_says_so_when_the_password_is_wrong(labeller):
 
 @pytest.mark.parametrize("name", ADMIN_PAGES)
 def test_it_refuses_admin_pages_to_labellers(name, project, labeller):
-    assert browser_for(labeller).get(url(name, project)).status_code == 403
+    response = browser_for(labeller).get(url(name, project))
+    assert response.status_code == 403
+    assert b"Only an admin of this project can see this page." in response.content
 
 
 @pytest.mark.parametrize("name", [*ADMIN_PAGES, "label"])
