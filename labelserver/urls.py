@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -16,9 +17,13 @@ urlpatterns = [
     path("", include("frontend.urls")),
 ]
 
+
+
+def media(request: HttpRequest, path: str) -> HttpResponse:
+    # Crop display PNGs are written once at ingest; serving one is a file read. Behind a reverse
+    # proxy in production, let the proxy serve MEDIA_ROOT instead (SERVE_MEDIA=0).
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
 if settings.SERVE_MEDIA:
-    # Crop display PNGs are written once at ingest; serving them is a file read. Behind a
-    # reverse proxy in production, let the proxy serve MEDIA_ROOT instead (SERVE_MEDIA=0).
-    urlpatterns.append(
-        re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT})
-    )
+    urlpatterns.append(re_path(r"^media/(?P<path>.*)$", media))

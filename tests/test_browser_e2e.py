@@ -59,17 +59,7 @@ def browser():
 
 
 @pytest.fixture
-def media_served(settings, monkeypatch):
-    """labelserver/urls.py binds the media folder when first imported; point it at this test's."""
-    from labelserver import urls
-
-    for pattern in urls.urlpatterns:
-        if "document_root" in getattr(pattern, "default_args", {}):
-            monkeypatch.setitem(pattern.default_args, "document_root", settings.MEDIA_ROOT)
-
-
-@pytest.fixture
-def open_page(browser, live_server, media_served):
+def open_page(browser, live_server):
     """A fresh browser context (own cookies) per call; JavaScript errors fail the test."""
     contexts, errors = [], []
 
