@@ -129,11 +129,8 @@ def _columns(version: ModelVersion | None, names: Iterable[str], ids: np.ndarray
 
 
 def _arrays(pairs: Iterable[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
-    rows = list(pairs)
-    if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
-    crop_ids, scores = zip(*rows, strict=True)
-    return np.array(crop_ids, dtype=np.int64), np.array(scores, dtype=np.float64)
+    table = np.array(list(pairs), dtype=np.float64).reshape(-1, 2)  # crop ids < 2**53 stay exact
+    return table[:, 0].astype(np.int64), table[:, 1]
 
 
 def _embeddings(version: ModelVersion, crop_ids: np.ndarray) -> np.ndarray:
@@ -164,42 +161,38 @@ def _is_control_slot(n: int, fraction: float) -> np.ndarray:
     return np.floor((slots + 1) * fraction) > np.floor(slots * fraction)
 
 
-def _interleave(ranked: np.ndarray, shuffled: np.ndarray, fraction: float) -> tuple[list[int], list[bool]]:
-    """Fill control slots from `shuffled`, the rest from `ranked`; each crop once."""
-    taken: set[int] = set()
-    sources = {True: iter(shuffled), False: iter(ranked)}
-    order, control = [], []
-    for is_control in _is_control_slot(len(ranked), fraction):
-        for index in sources[bool(is_control)]:
-            if index not in taken:
-                taken.add(int(index))
-                order.append(int(index))
-                control.append(bool(is_control))
-                break
-    return order, control
+def _interleave(ranked: np.ndarray, shuffled: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The queue order (indices) and which slots are control slots. The control group is the
+    first crops of `shuffled`, a uniform random sample of the pool whatever the strategy thinks
+    of them; the other slots take the rest in `ranked` order."""
+    slots = _is_control_slot(len(ranked), fraction)
+    control = shuffled[: int(slots.sum())]
+    order = np.empty(len(ranked), dtype=np.int64)
+    order[slots] = control
+    order[~slots] = ranked[~np.isin(ranked, control)]
+    return order, slots
 
 
 def _train_order(pool: _Pool, members: np.ndarray, strategy: Strategy, version: ModelVersion | None,
-                 fraction: float, seed: int) -> tuple[np.ndarray, list[str]]:
+                 fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     ids = pool.ids[members]
     columns = _columns(version, strategy.components(), ids)
     utility = strategy.utility(ids, columns, seed)
     shuffled = np.argsort(uniform_hash(ids, seed + 1), kind="stable")
     if np.isnan(utility).all():
-        return members[shuffled], [REASON_COLD_START] * len(ids)
+        return members[shuffled], np.full(len(ids), REASON_COLD_START, dtype=object)
     ranked = _strategy_order(utility, ids, version)
     unscored = shuffled[np.isnan(utility[shuffled])]
     fraction = fraction if strategy.components() else 0.0  # the random strategy is all control
     order, control = _interleave(np.concatenate([ranked, unscored]), shuffled, fraction)
-    scored = ~np.isnan(utility)
-    reasons = [REASON_CONTROL if c else (f"strategy:{strategy.name}" if scored[i] else REASON_UNSCORED)
-               for i, c in zip(order, control, strict=True)]
-    return members[np.array(order, dtype=np.int64)], reasons
+    reasons = np.where(np.isnan(utility[order]), REASON_UNSCORED, f"strategy:{strategy.name}").astype(object)
+    reasons[control] = REASON_CONTROL
+    return members[order], reasons
 
 
-def _validation_order(pool: _Pool, members: np.ndarray, seed: int) -> tuple[np.ndarray, list[str]]:
+def _validation_order(pool: _Pool, members: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     shuffled = np.argsort(uniform_hash(pool.ids[members], seed + 2), kind="stable")
-    return members[shuffled], [REASON_VALIDATION] * len(members)
+    return members[shuffled], np.full(len(members), REASON_VALIDATION, dtype=object)
 
 
 def _queue_scores(n: int) -> np.ndarray:
