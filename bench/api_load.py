@@ -196,6 +196,7 @@ def timed(tally: Tally, step: str, call) -> tuple[int, Any]:
 def labeller(i: int, base: str, token: str, project: int, cycles: int, think: float, masks: dict[str, np.ndarray],
              tally: Tally, start: threading.Barrier) -> None:
     api = Api(base, token)
+    api.json("GET", "/api/me/")  # warm-up, unmeasured: both workers import the URLconf on first use
     start.wait()
     time.sleep(random.uniform(0, think))  # labellers arrive over one think time, not all at once
     for _ in range(cycles):
