@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from annotations.imaging import read_crop_pixels
 from django.db.models import QuerySet
 
+from annotations.imaging import read_crop_pixels
 from annotations.masks import decode_png
 from annotations.models import Annotation, Crop, CropStatus, Project
 

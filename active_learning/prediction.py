@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from annotations.imaging import read_crop_pixels
-
 from active_learning.backends import load_backend
 from active_learning.backends.base import CropPrediction
 from active_learning.datasets import batched, unlabelled_crops
 from active_learning.jobs import JobContext, JobFailed
 from active_learning.models import Job, ModelVersion, Prediction
 from active_learning.versions import active_version
+from annotations.imaging import read_crop_pixels
 from annotations.masks import count_cells, encode_png
 from annotations.models import Crop
 

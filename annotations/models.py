@@ -189,6 +189,9 @@ class Annotation(models.Model):
         ]
         indexes = [models.Index(fields=["crop", "-version"], name="annotation_history")]
 
+    def __str__(self) -> str:
+        return f"annotation v{self.version} of crop {self.crop_id}"
+
     @property
     def n_edits(self) -> int:
         return int(sum(self.edit_counts.values()))

@@ -383,10 +383,19 @@ def submit_annotation(
     png, n_cells = encode_png(mask), count_cells(mask)
     with transaction.atomic():
         _end_lease(crop, user, timezone.now(), status=CropStatus.LABELLED)
-        return _add_version(
+        annotation = _add_version(
             crop, author=user, mask_png=png, n_cells=n_cells, source=source, started_from=started_from,
-            seconds_spent=seconds_spent, edit_counts=edit_counts or {},
+            seconds_spent=seconds_spent, edit_counts=edit_counts or {}, queue_reason=crop.queue_reason,
         )
+        transaction.on_commit(lambda: _after_annotation(crop.project_id))
+    return annotation
+
+
+def _after_annotation(project_id: int) -> None:
+    # Retraining after N new annotations is checked by a worker, off the labeller's request.
+    from active_learning.tasks import check_annotation_trigger
+
+    check_annotation_trigger.delay(project_id)
 
 
 # --- Admin queue operations (bulk: the ranked-queue admin view acts on many crops) -------------

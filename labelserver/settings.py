@@ -85,7 +85,6 @@ except Exception as exc:  # dj_database_url raises several types for bad URLs
     raise ImproperlyConfigured(f"DATABASE_URL={DATABASE_URL!r} is not a valid database URL: {exc}")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     # WAL lets the web server read while a worker writes; IMMEDIATE transactions take the
     # write lock up front, so two writers queue on the busy timeout instead of failing with
     # "database is locked" when a read transaction tries to upgrade.
@@ -146,6 +145,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Active-learning labelling server for microscopy cell segmentation.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "CropStatusEnum": "annotations.models.CropStatus",
+        "JobStatusEnum": "active_learning.models.JobStatus",
+        "JobKindEnum": "active_learning.models.JobKind",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
