@@ -1,0 +1,115 @@
+"""Model jobs in a REAL Celery worker process on the embedded broker: the whole loop, and what
+happens when the worker dies in the middle of a training."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from PIL import Image as PILImage
+
+from active_learning import jobs
+from active_learning.models import Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus, Prediction
+from active_learning.versions import active_version
+from annotations.ingest import ingest_image, set_image_split
+from annotations.models import Annotation, CropStatus, Split
+from tests.factories import make_project
+from tests.worker import start_worker, stop_worker
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+SIDE = 256  # each test image is the top-left 256x256 of a shipped 520x696 U2OS image
+FAST_TRAINING = {"train": {"n_epochs": 4, "batch_size": 4}, "seed": 1}
+
+
+def _cut(pair: tuple[Path, Path], folder: Path) -> tuple[Path, Path]:
+    image_path, mask_path = folder / pair[0].name, folder / f"{pair[0].stem}_masks.png"
+    PILImage.fromarray(np.array(PILImage.open(pair[0]))[:SIDE, :SIDE]).save(image_path)
+    PILImage.fromarray(np.array(PILImage.open(pair[1]))[:SIDE, :SIDE]).save(mask_path)
+    return image_path, mask_path
+
+
+@pytest.fixture
+def small_project(u2os_pairs, tmp_path):
+    """Crops of 128 px: one labelled train image, one labelled validation image, one unlabelled."""
+    project = make_project("worker", crop_size=128, backend_settings=FAST_TRAINING)
+    (tmp_path / "pairs").mkdir()
+    pairs = [_cut(pair, tmp_path / "pairs") for pair in u2os_pairs[:3]]
+    splits = (Split.TRAIN, Split.VALIDATION, Split.TRAIN)
+    for (image, mask), split, labelled in zip(pairs, splits, (True, True, False), strict=True):
+        result = ingest_image(project, image, original_name=image.name, mask_source=mask if labelled else None)
+        set_image_split(result.image, split)
+    return project
+
+
+def _job_ended(job_id: int) -> Job | None:
+    job = Job.objects.get(pk=job_id)
+    return job if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING) else None
+
+
+def test_a_worker_trains_evaluates_promotes_and_repredicts(small_project, tmp_path):
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        train = jobs.enqueue_job(small_project, JobKind.TRAIN)
+        ended = worker.wait_for(lambda: _job_ended(train.pk), 600, "the training job")
+        assert ended.status == JobStatus.SUCCEEDED, ended.error + ended.log
+        assert ended.progress["epoch"] == 4 and ended.progress["n_epochs"] == 4
+        predict = Job.objects.get(kind=JobKind.PREDICT, trigger="promotion")
+        ended = worker.wait_for(lambda: _job_ended(predict.pk), 300, "the prediction job")
+        assert ended.status == JobStatus.SUCCEEDED, ended.error + ended.log
+    finally:
+        stop_worker(worker)
+
+    version = active_version(small_project)
+    assert version is not None and version.number == 1 and version.training_job_id == train.pk
+    assert set(version.metrics) >= {"ap50", "ap75", "ap90", "per_crop"}
+    assert len(version.metrics["per_crop"]) == 4  # the validation image's four crops
+    assert version.n_train_crops == 4 and version.trained_on.count() == 4
+    weights = Path(version.weights.path)
+    assert weights.is_file() and weights.stem == version.weights_sha256
+    unlabelled = small_project.crops.filter(status=CropStatus.UNLABELLED)
+    assert unlabelled.count() == 4
+    assert Prediction.objects.filter(crop__in=unlabelled, model_version=version).count() == 4
+    assert not (Path(settings.MEDIA_ROOT) / "tmp" / f"job-{train.pk}").exists()
+
+
+def test_a_worker_killed_during_training_leaves_the_job_failed_and_nothing_behind(small_project, tmp_path):
+    small_project.backend_settings = {"train": {"n_epochs": 500, "batch_size": 4}}
+    small_project.save()
+    worker = start_worker(tmp_path / "worker.log")
+    train = jobs.enqueue_job(small_project, JobKind.TRAIN)
+    worker.wait_for(lambda: Job.objects.get(pk=train.pk).progress.get("epoch", 0) >= 1, 600, "training to start")
+    os.killpg(worker.process.pid, signal.SIGKILL)
+    worker.process.wait()
+    assert Job.objects.get(pk=train.pk).status == JobStatus.RUNNING
+
+    # The restarted worker knows it runs nothing, so the job it was running died with it.
+    restarted = start_worker(tmp_path / "restarted.log")
+    try:
+        failed = restarted.wait_for(lambda: _job_ended(train.pk), 60, "the dead job to be failed")
+    finally:
+        stop_worker(restarted)
+    assert failed.status == JobStatus.FAILED and "stopped" in failed.error
+    assert not ModelVersion.objects.exists() and active_version(small_project) is None
+    assert not (Path(settings.MEDIA_ROOT) / "tmp" / f"job-{train.pk}").exists()
+    assert not list((Path(settings.MEDIA_ROOT) / "models").glob("**/*.pt*"))
+    # A new training can start again at once.
+    assert jobs.enqueue_job(small_project, JobKind.TRAIN).status == JobStatus.QUEUED
+
+
+def test_a_failed_training_leaves_the_active_version_and_says_why(small_project, tmp_path):
+    Annotation.objects.filter(crop__split=Split.TRAIN).delete()
+    small_project.crops.filter(split=Split.TRAIN).update(status=CropStatus.UNLABELLED)
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        train = jobs.enqueue_job(small_project, JobKind.TRAIN)
+        ended = worker.wait_for(lambda: _job_ended(train.pk), 120, "the training job")
+    finally:
+        stop_worker(worker)
+    assert ended.status == JobStatus.FAILED
+    assert "no labelled crops in the train split" in ended.error
+    assert not ModelVersion.objects.filter(status=ModelVersionStatus.ACTIVE).exists()
