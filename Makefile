@@ -31,6 +31,7 @@ run: demo
 # when LABELSERVER_TEST_POSTGRES_URL names one (.ci/run starts one).
 test: install
 	$(BIN)/python -m ruff check .
+	node --test frontend/tests/
 	$(BIN)/python -m pytest
 	@if [ -n "$$LABELSERVER_TEST_POSTGRES_URL" ]; then \
 	  DATABASE_URL="$$LABELSERVER_TEST_POSTGRES_URL" $(BIN)/python -m pytest -m postgres; \
@@ -39,6 +40,7 @@ test: install
 	fi
 
 test-fast: install
+	node --test frontend/tests/
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
 lint: install
