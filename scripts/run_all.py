@@ -60,9 +60,11 @@ def main() -> int:
 
 
 def shutdown(procs: dict[str, subprocess.Popen], grace_seconds: float = 20) -> int:
-    for proc in procs.values():
+    # Workers get a cold shutdown (SIGQUIT): Ctrl-C should not wait for a training to finish.
+    # The job they leave `running` is failed by the worker when it next starts.
+    for name, proc in procs.items():
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGQUIT if name.startswith("worker") else signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
     for name, proc in procs.items():
         try:

@@ -40,7 +40,7 @@ def test_it_creates_a_labelled_demo_and_a_second_run_changes_nothing(settings):
     out = run()
 
     project = Project.objects.get(name="Demo: U2OS nuclei")
-    assert project.crop_size == 256 and project.backend_settings == {}
+    assert project.crop_size == 256 and project.backend_settings == {"train": {"n_epochs": 40}}
     assert project.images.count() == 20 and project.crops.count() == 20 * 9
     labelled_images = Image.objects.filter(crops__status="labelled").distinct()
     assert labelled_images.count() == 6

@@ -26,6 +26,8 @@ from annotations.management.commands.import_images import _bar_stream
 from annotations.models import Membership, Project, Role, Split
 
 DEMO_PROJECT = "Demo: U2OS nuclei"
+# Short enough that the first model trains in a few minutes on a 2-core CPU; admins raise it later.
+DEMO_BACKEND_SETTINGS = {"train": {"n_epochs": 40}}
 DEMO_DESCRIPTION = (
     "Fluorescence nuclei (U2OS cells, Hoechst) from the 2018 Data Science Bowl (BBBC038v1, CC0). "
     "Six images come with ground-truth labels; label the rest."
@@ -90,7 +92,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         project, _ = Project.objects.get_or_create(
-            name=DEMO_PROJECT, defaults={"description": DEMO_DESCRIPTION, "crop_size": 256}
+            name=DEMO_PROJECT,
+            defaults={"description": DEMO_DESCRIPTION, "crop_size": 256, "backend_settings": DEMO_BACKEND_SETTINGS},
         )
         accounts = {role: self._account(role) for role in DEFAULT_ACCOUNTS}
         self._join(project, accounts["admin"][0], Role.ADMIN)
