@@ -159,7 +159,10 @@ def u2os(index: int, top: int = 100, left: int = 200, size: int = 192) -> tuple[
 TRAIN_CROPS = (0, 2, 4, 6, 8, 10)  # image indices: one crop from each
 VAL_CROP = 12
 TEST_CROPS = (13, 18)  # held out: other images
-TRAIN_SETTINGS = {"train": {"n_epochs": 30, "batch_size": 8}}
+# 40 epochs of 3 steps (batch size 2): 120 optimiser steps on 112 px tiles. From scratch, the step
+# count is what matters: with batch size 8 (one step per epoch here) 40 epochs find no cell at all.
+N_EPOCHS = 40
+TRAIN_SETTINGS = {"train": {"n_epochs": N_EPOCHS, "batch_size": 2}}
 
 
 @pytest.fixture(scope="session")
@@ -237,13 +240,13 @@ def test_batched_prediction_equals_one_crop_at_a_time(fresh):
 def test_training_reports_every_epoch_and_lowers_the_loss(trained):
     _, result, reports = trained
 
-    assert [r.epoch for r in reports] == list(range(1, 31))
+    assert [r.epoch for r in reports] == list(range(1, N_EPOCHS + 1))
     assert reports == result.history and not result.stopped_early
-    assert all(r.n_epochs == 30 and np.isfinite(r.loss) for r in reports)
-    # train_seg measures the validation loss at epochs 0, 5, 10, 20, ... (reported as 1, 6, 11, 21)
-    assert [r.epoch for r in reports if r.val_loss is not None] == [1, 6, 11, 21]
+    assert all(r.n_epochs == N_EPOCHS and np.isfinite(r.loss) for r in reports)
+    # train_seg measures the validation loss at epochs 0, 5, 10, 20, 30 (reported as 1, 6, 11, 21, 31)
+    assert [r.epoch for r in reports if r.val_loss is not None] == [1, 6, 11, 21, 31]
     assert np.mean([r.loss for r in reports[-5:]]) < 0.7 * reports[0].loss
-    assert reports[-1].val_loss is None and reports[20].val_loss < reports[0].val_loss
+    assert reports[30].val_loss < reports[0].val_loss
     assert result.n_train_crops == len(TRAIN_CROPS)
 
 
