@@ -54,26 +54,24 @@ def greedy_k_centre(embeddings: np.ndarray, k: int, first: int = 0) -> list[int]
     return picked
 
 
-def _scaled(values: np.ndarray) -> np.ndarray:
-    span = values.max() - values.min()
-    return (values - values.min()) / span if span > 0 else np.ones_like(values)
-
-
 def diverse_order(utility: np.ndarray, embeddings: np.ndarray, k: int, diversity: float = 0.5) -> list[int]:
     """Pick up to `k` candidates in order. The first is the most useful; each next one maximises
-    (1 - diversity) * utility + diversity * (distance to the nearest crop already picked), both
-    scaled to [0, 1] over the candidates. diversity=0 is plain utility order; 1 is k-centre."""
-    k = min(k, len(utility))
+    utility * (1 - diversity + diversity * spread), where spread is its distance to the nearest
+    crop already picked, scaled to [0, 1] over the candidates. A near-copy of a picked crop thus
+    counts for (1 - diversity) of its utility, a crop unlike any picked one for all of it; a crop
+    of no use (utility 0: blank, or certain) is never promoted for being different.
+    diversity=0 is plain utility order."""
+    useful = np.clip(np.asarray(utility, dtype=np.float64), 0, None)
+    k = min(k, len(useful))
     if k == 0:
         return []
-    useful = _scaled(np.asarray(utility, dtype=np.float64))
     picked = [int(np.argmax(useful))]
     nearest = cosine_distances(embeddings, embeddings[[picked[0]]])[:, 0]
     available = np.ones(len(useful), dtype=bool)
     available[picked[0]] = False
     while len(picked) < k:
         spread = np.clip(nearest, 0, None) / max(float(nearest[available].max()), SAME_CROP_DISTANCE)
-        value = np.where(available, (1 - diversity) * useful + diversity * spread, -np.inf)
+        value = np.where(available, useful * (1 - diversity + diversity * spread), -np.inf)
         picked.append(int(np.argmax(value)))
         available[picked[-1]] = False
         nearest = np.minimum(nearest, cosine_distances(embeddings, embeddings[[picked[-1]]])[:, 0])

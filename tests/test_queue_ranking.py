@@ -90,7 +90,7 @@ def test_the_top_of_the_queue_is_not_a_row_of_near_copies(project, crops, versio
     alike = {c.pk: style(0, 0.001, seed=i) for i, c in enumerate(crops[:10])}
     styles = {**alike, **{c.pk: style(i + 1) for i, c in enumerate(crops[10:])}}
     scores = {c.pk: 1.0 - 0.001 * i for i, c in enumerate(crops[:10])}
-    scores.update({c.pk: 0.5 - 0.001 * i for i, c in enumerate(crops[10:])})
+    scores.update({c.pk: 0.7 - 0.001 * i for i, c in enumerate(crops[10:])})
     store_scores(version, scores, styles=styles)
     queue.rank_queue(project)
     top = queue_order(project)[:5]

@@ -14,11 +14,13 @@ from active_learning.strategies.base import Score, ScoringInput, Strategy
 
 
 def percentile_rank(values: np.ndarray) -> np.ndarray:
-    """Each value's rank over the non-NaN values, in (0, 1] (ties share their mean rank)."""
+    """Each positive value's rank over the non-NaN values, in (0, 1] (ties share their mean
+    rank); a score of exactly 0 (a blank crop, or nothing to doubt) stays 0, whatever the pool."""
     out = np.full(values.shape, np.nan)
     valid = ~np.isnan(values)
     if valid.any():
         out[valid] = rankdata(values[valid], method="average") / valid.sum()
+    out[values == 0] = 0.0
     return out
 
 
