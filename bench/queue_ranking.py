@@ -10,6 +10,8 @@ default `combined` strategy ranks with), then times:
   leases, claim the best crop) — one call per labeller, each taking a different crop;
 * the open-queue read alone (`annotations.selectors.open_queue(...)[:4]`), and on PostgreSQL
   its EXPLAIN, to show it walks the index `crop_queue_order` instead of sorting the pool.
+  These are taken round-robin over the pools, so that a drifting machine load (others' jobs)
+  weighs on each pool size alike.
 
 It prints the time per call and the ratio 100k/1k. Each run uses a fresh database (on
 PostgreSQL: a new database on the server of --database-url, dropped afterwards).
@@ -152,21 +154,27 @@ def time_ranking(project: Any) -> dict[str, float]:
     return {"rank": first, "rerank_same": again, "rerank_changed": changed, "rerank_written": moved.written}
 
 
-def time_next_crop(project: Any, users: list[Any]) -> dict[str, float]:
+def time_next_crop(pools: dict[int, tuple[Any, list[Any]]], rounds: int) -> dict[int, dict[str, float]]:
+    """Next-crop calls and queue reads, taken round-robin over the pools so that the machine's
+    load, which drifts, weighs on every pool size alike."""
     from annotations import selectors, services
 
-    read = []
-    for _ in range(5 * len(users)):
-        seconds, _ = timed(lambda: list(selectors.open_queue(project=project).values_list("id", flat=True)[:4]))
-        read.append(seconds)
-    calls, served = [], []
-    for user in users:
-        seconds, crop_id = timed(lambda u=user: services.lease_next_crop(project=project, user=u))
-        calls.append(seconds)
-        served.append(crop_id)
-    assert len(set(served)) == len(served) and None not in served
-    return {"next": statistics.median(calls), "next_p90": sorted(calls)[int(0.9 * (len(calls) - 1))],
-            "read": statistics.median(read)}
+    reads: dict[int, list[float]] = {n: [] for n in pools}
+    calls: dict[int, list[float]] = {n: [] for n in pools}
+    served: dict[int, list[int]] = {n: [] for n in pools}
+    for i in range(rounds):
+        for n, (project, users) in pools.items():
+            seconds, _ = timed(lambda p=project: list(selectors.open_queue(project=p).values_list("id", flat=True)[:4]))
+            reads[n].append(seconds)
+            seconds, crop_id = timed(lambda p=project, u=users[i]: services.lease_next_crop(project=p, user=u))
+            calls[n].append(seconds)
+            served[n].append(crop_id)
+    assert all(len(set(ids)) == rounds and None not in ids for ids in served.values())
+    return {
+        n: {"next": statistics.median(calls[n]), "next_p90": sorted(calls[n])[int(0.9 * (rounds - 1))],
+            "read": statistics.median(reads[n])}
+        for n in pools
+    }
 
 
 def explain_next(project: Any) -> str:
@@ -216,14 +224,16 @@ def main() -> None:
             from django.db import connection
 
             warm_up()
-            results = {}
+            pools, results = {}, {}
             for n in sizes:
                 started = time.perf_counter()
-                project, users = build_pool(n, args.next_calls)
+                pools[n] = build_pool(n, args.next_calls)
                 print(f"built a pool of {n} crops with scores in {time.perf_counter() - started:.1f} s", flush=True)
-                results[n] = {**time_ranking(project), **time_next_crop(project, users)}
-                if n == max(sizes) and connection.vendor == "postgresql":
-                    print(explain_next(project))
+                results[n] = time_ranking(pools[n][0])
+            for n, timings in time_next_crop(pools, args.next_calls).items():
+                results[n].update(timings)
+            if connection.vendor == "postgresql":
+                print(explain_next(pools[max(sizes)][0]))
             report(results, connection.vendor)
         finally:
             if created:
