@@ -41,9 +41,10 @@ from annotations.models import Crop, CropStatus, Project, Split
 
 logger = logging.getLogger(__name__)
 
-# The top of the train queue is picked for diversity among this many times as many candidates.
-DIVERSE_HEAD = 50
-DIVERSE_POOL_FACTOR = 4
+# The top of the train queue (about what labellers label between two model versions) is picked
+# for diversity among this many times as many of the best-scored crops.
+DIVERSE_HEAD = 200
+DIVERSE_POOL_FACTOR = 5
 DIVERSITY = 0.5
 # Admin focus on an image, tag or split is a priority boost of its crops (above the ranking).
 FOCUS_PRIORITY = 10
