@@ -1,0 +1,124 @@
+"""The labelling simulation: the command end to end on a tiny budget, and how its results are read."""
+
+from __future__ import annotations
+
+import csv
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from PIL import Image
+
+from active_learning.models import Job, ModelVersion
+from active_learning.simulation import (
+    CSV_FIELDS,
+    LABELLER,
+    RoundResult,
+    dataset_pairs,
+    labels_to_reach,
+    mean_curve,
+    summarise,
+    summary_lines,
+    validation_names,
+)
+from annotations.models import Annotation, Crop, Project
+
+U2OS = Path(__file__).resolve().parent.parent / "data" / "dsb2018_u2os"
+CROWDED = ("07fb37aafa66", "0ea221716cf1", "150b0ffa318c", "193ffaa5272d")  # 150-370 nuclei each
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path) -> Path:
+    """Four shipped U2OS images cut to their top-left 256 x 256, in the simulation's layout."""
+    folder = tmp_path / "tiny"
+    for sub in ("images", "masks"):
+        (folder / sub).mkdir(parents=True)
+    for name in CROWDED:
+        for sub in ("images", "masks"):
+            pixels = np.array(Image.open(U2OS / sub / f"{name}.png"))[:256, :256]
+            Image.fromarray(pixels).save(folder / sub / f"{name}.png")
+    return folder
+
+
+def _result(strategy: str, round_: int, ap50: float, seed: int = 0, crops: int = 0) -> RoundResult:
+    n_crops = crops or 4 + 4 * round_
+    return RoundResult(strategy, seed, round_, n_crops, 10 * n_crops, ap50, ap50 / 2, True, 1.0, ap50)
+
+
+# --- reading results (fast) ------------------------------------------------------------------------------
+
+
+def test_it_interpolates_the_labels_needed_to_reach_a_target():
+    curve = mean_curve([_result("a", 0, 0.2), _result("a", 1, 0.4), _result("a", 2, 0.6)], "a")
+
+    assert labels_to_reach(curve, 0.5, "n_crops") == pytest.approx(10.0)  # halfway from 8 to 12 crops
+    assert labels_to_reach(curve, 0.1, "n_crops") == 4  # reached by the seed set
+    assert labels_to_reach(curve, 0.7, "n_cells") is None
+
+
+def test_it_compares_each_strategy_with_random_over_the_mean_of_seeds():
+    results = [
+        *(_result("random", r, ap, seed=0) for r, ap in enumerate((0.2, 0.3, 0.4, 0.5))),
+        *(_result("random", r, ap, seed=1) for r, ap in enumerate((0.2, 0.3, 0.4, 0.5))),
+        *(_result("smart", r, ap) for r, ap in enumerate((0.2, 0.5, 0.55, 0.6))),
+        *(_result("poor", r, ap) for r, ap in enumerate((0.2, 0.25, 0.3, 0.35))),
+    ]
+
+    by_name = {s.strategy: s for s in summarise(results)}
+
+    assert by_name["random"].crops_fraction == pytest.approx(1.0)
+    assert by_name["smart"].crops_fraction == pytest.approx(8 / 16)  # 0.5 at round 1: 8 of random's 16 crops
+    assert by_name["poor"].crops_fraction is None
+    assert by_name["poor"].worst_gap == pytest.approx(-0.15) and by_name["poor"].worst_gap_round == 3
+    lines = summary_lines(list(by_name.values()))
+    assert any(line.startswith("smart") and "50% of random's labelled crops" in line for line in lines)
+    assert any(line.startswith("poor") and "not reached" in line for line in lines)
+
+
+def test_it_holds_out_images_by_content_hash_whatever_the_order(tiny_dataset):
+    pairs = dataset_pairs(tiny_dataset)
+
+    held_out = validation_names(pairs, 0.25)
+
+    assert len(pairs) == 4 and len(held_out) == 1
+    assert validation_names(list(reversed(pairs)), 0.25) == held_out
+    assert len(validation_names(pairs, 0.9)) == 3  # one image always stays for training
+
+
+# --- the command, end to end (slow) ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_command_simulates_labelling_and_cleans_up(tiny_dataset, tmp_path):
+    out, stdout = tmp_path / "out", StringIO()
+
+    call_command(
+        "simulate_labelling", str(tiny_dataset), "--strategies", "random,combined", "--rounds", "2",
+        "--per-round", "2", "--seeds", "1", "--seed-crops", "2", "--crop-size", "128", "--epochs", "3",
+        "--batch-size", "2", "--train-tile", "64", "--out", str(out), stdout=stdout,
+    )
+
+    with open(out / "simulation.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == CSV_FIELDS
+    assert [(r["strategy"], r["seed"], r["round"], r["n_crops"]) for r in rows] == [
+        (strategy, "0", str(n), str(2 + 2 * n)) for strategy in ("random", "combined") for n in range(3)
+    ]
+    assert all(0.0 <= float(r["ap50"]) <= 1.0 and 0.0 <= float(r["ap75"]) <= 1.0 for r in rows)
+    assert rows[0]["promoted"] == "1"  # the first model is always promoted
+    # The same seed set and a deterministic training: both strategies start from the same model.
+    assert rows[0]["ap50"] == rows[3]["ap50"] and rows[0]["n_cells"] == rows[3]["n_cells"]
+    assert (out / "simulation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = stdout.getvalue()
+    assert "random  " in printed and "combined" in printed and "random's final AP@0.5" in printed
+    assert (out / "summary.txt").read_text().count("\n") == 2
+    # Nothing is left behind: projects, rows, users and files.
+    assert not Project.objects.exists() and not Crop.objects.exists() and not Annotation.objects.exists()
+    assert not Job.objects.exists() and not ModelVersion.objects.exists()
+    assert not get_user_model().objects.filter(username=LABELLER).exists()
+    assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
