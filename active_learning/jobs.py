@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 JOB_RUNNERS: dict[str, str] = {
     JobKind.TRAIN: "active_learning.training.run_training_job",
     JobKind.PREDICT: "active_learning.prediction.run_prediction_job",
-    JobKind.SCORE: "active_learning.scoring.run_scoring_job",
+    JobKind.SCORE: "active_learning.prediction.run_prediction_job",
 }
 
 HEARTBEAT_SECONDS = 15

@@ -1,16 +1,22 @@
-"""A prediction job: the active version predicts every crop still waiting for a label, in
-batches, and stores each crop's instance mask. Crops it already predicted are skipped, so a
-job that runs twice, or resumes after a failure, repeats no work."""
+"""A prediction job: a model version predicts every crop still waiting for a label, in batches,
+stores each crop's instance mask, scores it with the project's strategies, and finally re-ranks
+the queue. Crops it already predicted and scored are skipped, so a job that runs twice, or
+resumes after a failure, repeats no work. JobKind.PREDICT and JobKind.SCORE both run it (a
+scoring job is how admins re-score with other strategies)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.db.models import QuerySet
+
 from active_learning.backends import load_backend
 from active_learning.backends.base import CropPrediction
-from active_learning.datasets import batched, unlabelled_crops
+from active_learning.datasets import batched
 from active_learning.jobs import JobContext, JobFailed
 from active_learning.models import Job, ModelVersion, Prediction
+from active_learning.queue import rank_queue
+from active_learning.scoring import job_strategy_names, score_predictions, unscored_crops
 from active_learning.versions import active_version
 from annotations.imaging import read_crop_pixels
 from annotations.masks import count_cells, encode_png
@@ -23,18 +29,27 @@ def run_prediction_job(job: Job, context: JobContext) -> None:
     version = job.model_version or active_version(job.project)
     if version is None:
         raise JobFailed("there is no active model version to predict with: train one first")
-    pending = unlabelled_crops(job.project).exclude(predictions__model_version=version)
+    names = job_strategy_names(job, context)
+    pending = unscored_crops(job.project, version, names)
     total = pending.count()
-    context.log(f"predicting {total} crops with version {version.number}")
-    backend = load_backend(job.project, version)
-    done = 0
+    context.log(f"predicting and scoring {total} crops with version {version.number}: {', '.join(names)}")
+    if total:
+        _predict_and_score(job, version, names, pending, total, context)
+    context.log(str(rank_queue(job.project)))
+
+
+def _predict_and_score(
+    job: Job, version: ModelVersion, names: list[str], pending: QuerySet[Crop], total: int, context: JobContext
+) -> None:
+    backend, done = load_backend(job.project, version), 0
     for batch in batched(pending, int(job.params.get("batch_size", DEFAULT_BATCH_SIZE))):
         context.check_cancelled()
-        outputs = backend.predict([read_crop_pixels(crop) for crop in batch])
+        images = [read_crop_pixels(crop) for crop in batch]
+        outputs = backend.predict(images)
         store_predictions(version, batch, outputs)
+        score_predictions(version, batch, outputs, images=images, backend=backend, strategies=names)
         done += len(batch)
         context.progress(stage="predicting", done=done, total=total)
-    context.log(f"stored {done} predictions")
 
 
 def store_predictions(version: ModelVersion, crops: Sequence[Crop], outputs: Sequence[CropPrediction]) -> None:

@@ -2,9 +2,8 @@
 strategy): a key already stored is never computed again, so a job that runs twice, or resumes,
 repeats no work.
 
-Two ways in: the prediction job hands each batch's outputs to `score_predictions` (no extra
-inference, except the flips the `tta` strategy asks for), and `run_scoring_job` (JobKind.SCORE)
-predicts and scores whatever crops still lack a score, then re-ranks the queue.
+The prediction job (active_learning.prediction, which also runs JobKind.SCORE) hands each batch's
+outputs to `score_predictions`: no extra inference, except the flips the `tta` strategy asks for.
 
 Besides the strategies' scores, each crop gets one `crop_descriptor` row: how much the crop shows
 anything at all (its content weight, 0 for a blank field of noise) and its compressed style
@@ -22,16 +21,14 @@ import numpy as np
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from scipy.ndimage import gaussian_filter
 
-from active_learning.backends import get_backend_class, load_backend
+from active_learning.backends import get_backend_class
 from active_learning.backends.base import CropPrediction, ModelBackend
-from active_learning.datasets import batched, unlabelled_crops
+from active_learning.datasets import unlabelled_crops
 from active_learning.diversity import compress_style
-from active_learning.jobs import JobContext, JobFailed
+from active_learning.jobs import JobContext
 from active_learning.models import CropScore, Job, ModelVersion, Prediction
 from active_learning.strategies import ScoringInput, get_strategy, scored_strategies
 from active_learning.strategies.tta import FLIP_AXES, flip_image, unflip
-from active_learning.versions import active_version
-from annotations.imaging import read_crop_pixels
 from annotations.masks import decode_png
 from annotations.models import Crop, Project
 
@@ -39,7 +36,6 @@ DESCRIPTOR = "crop_descriptor"  # reserved CropScore.strategy name: content weig
 # Stored when a strategy cannot score a crop even with every input tried (e.g. no previous
 # version predicted it), so the key counts as done; the ranking reads negative scores as missing.
 UNAVAILABLE = -1.0
-DEFAULT_BATCH_SIZE = 8
 
 FlowErrorFn = Callable[[CropPrediction], Mapping[int, float]]
 
@@ -253,41 +249,11 @@ def unscored_crops(project: Project, version: ModelVersion, names: Sequence[str]
     return unlabelled_crops(project).filter(lacking)
 
 
-def _job_strategy_names(job: Job, context: JobContext) -> list[str]:
+def job_strategy_names(job: Job, context: JobContext) -> list[str]:
+    """The strategies a prediction job scores with: the job's own list, else the project's."""
     names = list(job.params.get("strategies") or default_strategy_names(job.project))
     backend_class = get_backend_class(job.project.backend)
     if "flow_error" in names and backend_class.flow_errors is ModelBackend.flow_errors:
         context.log(f"the {job.project.backend} backend reports no flow errors: flow_error is left out")
         names.remove("flow_error")
     return names
-
-
-def run_scoring_job(job: Job, context: JobContext) -> None:
-    """Predict and score the crops the version has not scored yet, in batches, then re-rank."""
-    from active_learning.queue import rank_queue  # it reads this module's DESCRIPTOR
-
-    version = job.model_version or active_version(job.project)
-    if version is None:
-        raise JobFailed("there is no active model version to score with: train one first")
-    names = _job_strategy_names(job, context)
-    pending = unscored_crops(job.project, version, names)
-    total = pending.count()
-    context.log(f"scoring {total} crops with version {version.number}: {', '.join(names) or 'descriptors only'}")
-    if total:
-        _score_pending(job, version, names, pending, total, context)
-    context.log(str(rank_queue(job.project)))
-
-
-def _score_pending(job: Job, version: ModelVersion, names: list[str], pending: QuerySet[Crop], total: int,
-                   context: JobContext) -> None:
-    from active_learning.prediction import store_predictions  # prediction.py calls score_predictions
-
-    backend, done = load_backend(job.project, version), 0
-    for batch in batched(pending, int(job.params.get("batch_size", DEFAULT_BATCH_SIZE))):
-        context.check_cancelled()
-        images = [read_crop_pixels(crop) for crop in batch]
-        outputs = backend.predict(images)
-        store_predictions(version, batch, outputs)
-        score_predictions(version, batch, outputs, images=images, backend=backend, strategies=names)
-        done += len(batch)
-        context.progress(stage="scoring", done=done, total=total)

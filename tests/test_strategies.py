@@ -10,7 +10,7 @@ import pytest
 from PIL import Image as PILImage
 
 from active_learning import diversity, scoring
-from active_learning.backends.base import CropPrediction, ModelBackend
+from active_learning.backends.base import CropPrediction
 from active_learning.models import CropScore, ModelVersionStatus, Prediction
 from active_learning.strategies import STRATEGIES, ScoringInput, UnknownStrategy, get_strategy, scored_strategies
 from active_learning.strategies.combined import percentile_rank, weighted_mix
@@ -339,68 +339,6 @@ def test_it_stores_per_cell_uncertainty_on_the_prediction(crops, version):
     cells = Prediction.objects.get(crop=crop, model_version=version).cell_uncertainty
     assert set(cells) == {str(i) for i in np.unique(true_mask(crop)) if i > 0}
     assert all(0 <= v <= 1 for v in cells.values())
-
-
-# --- The scoring job -----------------------------------------------------------------------------
-
-
-class ThresholdBackend(ModelBackend):
-    """A stand-in model: cells are the connected bright regions, sure of itself far from the
-    threshold; every cell's flow error is 0.1."""
-
-    name = "threshold"
-    loads = 0
-
-    def predict(self, images, *, augment=False):
-        from skimage.measure import label
-
-        out = []
-        for image in images:
-            grey = image[..., 0].astype(np.float32) if image.ndim == 3 else image.astype(np.float32)
-            level = grey.mean() + grey.std()
-            masks = label(grey > level).astype(np.uint16)
-            cellprob = ((grey - level) / (grey.std() + 1e-6) * 4).astype(np.float32)
-            out.append(CropPrediction(masks, cellprob, np.zeros((2, *masks.shape), np.float32), np.eye(256)[1]))
-        return out
-
-    def train(self, *args, **kwargs):
-        raise NotImplementedError
-
-    def flow_errors(self, prediction):
-        return {int(cell): 0.1 for cell in np.unique(prediction.masks) if cell}
-
-
-@pytest.fixture
-def threshold_backend(monkeypatch):
-    def load(project, version):
-        ThresholdBackend.loads += 1
-        return ThresholdBackend()
-
-    ThresholdBackend.loads = 0
-    monkeypatch.setattr(scoring, "load_backend", load)
-    monkeypatch.setattr(scoring, "get_backend_class", lambda name: ThresholdBackend)
-    monkeypatch.setattr(scoring, "read_crop_pixels", lambda crop: images_for([crop])[0])
-
-
-def test_the_scoring_job_scores_every_waiting_crop_once_then_ranks_the_queue(project, crops, version,
-                                                                             threshold_backend):
-    from active_learning import jobs
-    from active_learning.models import Job, JobKind, JobStatus
-
-    Crop = type(crops[0])
-    Crop.objects.filter(pk=crops[0].pk).update(status="labelled")
-    job = jobs.enqueue_job(project, JobKind.SCORE, model_version=version)
-    assert jobs.run_job(job.pk, "gpu@test") == JobStatus.SUCCEEDED, Job.objects.get(pk=job.pk).error
-    stored = CropScore.objects.filter(model_version=version)
-    assert set(stored.values_list("strategy", flat=True)) == {
-        "cellprob", "flow_error", "version_disagreement", scoring.DESCRIPTOR
-    }
-    assert stored.filter(strategy="cellprob").count() == len(crops) - 1
-    assert Prediction.objects.filter(model_version=version).count() == len(crops) - 1
-    assert {c.queue_reason for c in Crop.objects.exclude(pk=crops[0].pk)} == {"strategy:combined"}
-    again = jobs.enqueue_job(project, JobKind.SCORE, model_version=version)
-    assert jobs.run_job(again.pk, "gpu@test") == JobStatus.SUCCEEDED
-    assert ThresholdBackend.loads == 1 and "scoring 0 crops" in Job.objects.get(pk=again.pk).log
 
 
 # --- Real crops, a real (small) model ------------------------------------------------------------

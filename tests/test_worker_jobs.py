@@ -13,7 +13,7 @@ from django.conf import settings
 from PIL import Image as PILImage
 
 from active_learning import jobs
-from active_learning.models import Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus, Prediction
+from active_learning.models import CropScore, Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus, Prediction
 from active_learning.versions import active_version
 from annotations.ingest import ingest_image, set_image_split
 from annotations.models import Annotation, CropStatus, Split
@@ -74,6 +74,11 @@ def test_a_worker_trains_evaluates_promotes_and_repredicts(small_project, tmp_pa
     unlabelled = small_project.crops.filter(status=CropStatus.UNLABELLED)
     assert unlabelled.count() == 4
     assert Prediction.objects.filter(crop__in=unlabelled, model_version=version).count() == 4
+    # The prediction job scored every waiting crop with the project's strategies and ranked the queue.
+    scored = CropScore.objects.filter(model_version=version, strategy="cellprob")
+    assert set(scored.values_list("crop", flat=True)) == set(unlabelled.values_list("pk", flat=True))
+    assert all(crop.queue_score > 0 and crop.queue_reason for crop in unlabelled)
+    assert "ranked 4 crops with combined (version 1)" in Job.objects.get(pk=predict.pk).log
     assert not (Path(settings.MEDIA_ROOT) / "tmp" / f"job-{train.pk}").exists()
 
 
