@@ -4,10 +4,11 @@ training seconds per epoch.
     .venv/bin/python bench/model_throughput.py                  # 16 crops of 256 px, CPU or CUDA (auto)
     .venv/bin/python bench/model_throughput.py --crops 64 --size 256 --device cuda --train-crops 32
 
-It first trains a model briefly from scratch on real U2OS nuclei crops (that measures seconds per
-epoch, and gives a model that finds cells, so the mask-building step costs what it costs in real
-use), then times each prediction pipeline on the same crops, interleaving the rounds so machine
-load affects them alike, and reports the median. The overhead ratio is bare crops/s divided by the
+It first trains a model from scratch on real U2OS nuclei crops (that measures seconds per epoch,
+and, with the default 40 epochs of batch size 2, gives a model that finds the cells, so building
+masks costs what it costs in real use; or pass --weights to predict with another model), then
+times each prediction pipeline on the same crops, interleaving the rounds so machine load affects
+them alike, and reports the median. The overhead ratio is bare crops/s divided by the
 pipeline's crops/s (goal: <= 1.2). Pipelines are entries of `pipelines()`: the prediction job (crop
 pixels from the database, masks stored back) can be added as a third.
 """
@@ -108,8 +109,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=8, help="crops per backend.predict call (default 8)")
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds per pipeline (default 3)")
     parser.add_argument("--train-crops", type=int, default=8, help="crops to train on (default 8)")
-    parser.add_argument("--train-epochs", type=int, default=12, help="epochs to train (>= 3; default 12)")
+    parser.add_argument("--train-epochs", type=int, default=40, help="epochs to train (>= 3; default 40)")
+    parser.add_argument("--train-batch", type=int, default=2, help="training batch size (default 2)")
     parser.add_argument("--train-tile", type=int, default=112, help="training tile side (default 112)")
+    parser.add_argument("--weights", type=Path, help="predict with this weights file, not the model trained here")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
@@ -119,14 +122,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     cellpose_modules()
     import_s = time.perf_counter() - started
-    settings = parse_backend_settings({"train": {"n_epochs": args.train_epochs, "train_tile": args.train_tile}})
+    train = {"n_epochs": args.train_epochs, "batch_size": args.train_batch, "train_tile": args.train_tile,
+             "crops_per_epoch": args.train_crops}  # fmt: skip
+    settings = parse_backend_settings({"train": train})
     train_crops, train_masks = load_crops(args.train_crops, args.size)
     crops, _ = load_crops(args.crops, args.size, skip_images=10)  # others than the training crops
 
     backend = CellposeBackend(None, settings, device=args.device)
     with tempfile.TemporaryDirectory() as tmp:
         training = measure_training(backend, train_crops, train_masks, Path(tmp))
-        speeds = time_pipelines(pipelines(backend.weights, settings, args.device, args.batch), crops, args.rounds)
+        runs = pipelines(args.weights or backend.weights, settings, args.device, args.batch)
+        speeds = time_pipelines(runs, crops, args.rounds)
+    if args.weights:
+        backend = CellposeBackend(args.weights, settings, device=args.device)
     n_cells = sum(int(p.masks.max()) for p in backend.predict(crops[:4]))
     report(args, backend, import_s, training, speeds, n_cells)
 

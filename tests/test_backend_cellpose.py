@@ -28,7 +28,7 @@ def test_it_fills_in_defaults():
 
     assert parsed == BackendSettings()
     assert parsed.start_from == "scratch" and parsed.channels == ()
-    assert parsed.train.n_epochs >= 20 and parsed.train.train_tile == 112
+    assert parsed.train.n_epochs == 30 and parsed.train.batch_size == 4 and parsed.train.train_tile == 112
     assert parsed.predict.diameter is None
 
 
@@ -162,7 +162,7 @@ TEST_CROPS = (13, 18)  # held out: other images
 # 40 epochs of 3 steps (batch size 2): 120 optimiser steps on 112 px tiles. From scratch, the step
 # count is what matters: with batch size 8 (one step per epoch here) 40 epochs find no cell at all.
 N_EPOCHS = 40
-TRAIN_SETTINGS = {"train": {"n_epochs": N_EPOCHS, "batch_size": 2}}
+TRAIN_SETTINGS = {"train": {"n_epochs": N_EPOCHS, "batch_size": 2, "crops_per_epoch": len(TRAIN_CROPS)}}
 
 
 @pytest.fixture(scope="session")
@@ -305,7 +305,7 @@ def test_it_measures_per_cell_flow_errors(trained):
 
 @pytest.mark.slow
 def test_training_stops_between_epochs_when_asked(cellpose_loaded, tmp_path):
-    backend = CellposeBackend(None, parse_backend_settings({"train": {"n_epochs": 50}}))
+    backend = CellposeBackend(None, parse_backend_settings({"train": {"n_epochs": 50, "crops_per_epoch": 1}}))
     image, mask = u2os(0, size=128)
     reports: list[EpochReport] = []
 
@@ -316,6 +316,16 @@ def test_training_stops_between_epochs_when_asked(cellpose_loaded, tmp_path):
     assert result.stopped_early and [r.epoch for r in result.history] == [1, 2] and reports == result.history
     assert result.weights_path.is_file()
     validate_weights_file(result.weights_path)
+
+
+@pytest.mark.slow
+def test_a_small_training_set_still_gets_enough_steps_per_epoch(cellpose_loaded, tmp_path):
+    backend = CellposeBackend(None, parse_backend_settings({}))
+
+    assert backend._train_seg_options(tmp_path, n_crops=6)["nimg_per_epoch"] == 32  # drawn with replacement
+    assert backend._train_seg_options(tmp_path, n_crops=40)["nimg_per_epoch"] is None  # each crop once
+    pinned = CellposeBackend(None, parse_backend_settings({"train": {"crops_per_epoch": 5}}))
+    assert pinned._train_seg_options(tmp_path, n_crops=40)["nimg_per_epoch"] == 5
 
 
 @pytest.mark.slow

@@ -44,7 +44,7 @@ from active_learning.backends.base import (
     TrainingDataError,
     TrainingResult,
 )
-from active_learning.backends.settings import BackendSettings, parse_backend_settings
+from active_learning.backends.settings import MIN_CROPS_PER_EPOCH, BackendSettings, parse_backend_settings
 from active_learning.backends.weights import (
     WeightsInfo,
     labelserver_setting,
@@ -389,7 +389,7 @@ class CellposeBackend(ModelBackend):
                         train_labels=train_y,
                         test_data=val_x or None,
                         test_labels=val_y or None,
-                        **self._train_seg_options(scratch),
+                        **self._train_seg_options(scratch, n_used),
                     )
                 except _StopTraining:
                     pass
@@ -426,8 +426,9 @@ class CellposeBackend(ModelBackend):
             )
         return n_used
 
-    def _train_seg_options(self, save_path: Path) -> dict[str, Any]:
+    def _train_seg_options(self, save_path: Path, n_crops: int) -> dict[str, Any]:
         t = self.settings.train
+        crops_per_epoch = t.crops_per_epoch or (MIN_CROPS_PER_EPOCH if n_crops < MIN_CROPS_PER_EPOCH else None)
         return {
             "channels": None,
             "normalize": self._normalize,
@@ -437,7 +438,7 @@ class CellposeBackend(ModelBackend):
             "batch_size": t.batch_size,
             "bsize": t.train_tile,
             "min_train_masks": t.min_train_masks,
-            "nimg_per_epoch": t.crops_per_epoch,
+            "nimg_per_epoch": crops_per_epoch,
             "rescale": t.rescale,
             "save_path": str(save_path),
             "save_every": t.n_epochs,  # no intermediate copies
