@@ -15,11 +15,8 @@ without labels; their ground truth is kept here and "typed in" by a simulated la
 
 Every job is a real Job row run by `jobs.run_job` in this process: the simulation is the
 project's worker. A round records the candidate's AP whether or not it was promoted, so the
-curves are not flattened by the promotion gate.
-
-Until the prediction job scores what it predicts, a promotion is followed here by a scoring job
-(JobKind.SCORE: predict, store predictions and scores, re-rank) that runs before the prediction
-job, which then finds every crop predicted: one prediction pass per promotion either way.
+curves are not flattened by the promotion gate. A promotion queues the prediction job, which
+predicts, scores and re-ranks the pool; the simulation runs it before the next round's labelling.
 """
 
 from __future__ import annotations
@@ -42,7 +39,6 @@ from django.core.files.storage import default_storage
 
 from active_learning import jobs
 from active_learning.models import Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus
-from active_learning.scoring import default_strategy_names, unscored_crops
 from active_learning.versions import active_version
 from annotations import selectors
 from annotations import services as crop_services
@@ -252,18 +248,10 @@ def run_one(job: Job) -> None:
         raise SimulationError(f"{job.kind} job {job.pk} of {job.project.name!r} ended {status}: {job.error}")
 
 
-def _score_first(project: Project, version: ModelVersion, user: AbstractBaseUser) -> None:
-    """Score (predict, store, rank) a newly promoted version's pool before its prediction job runs."""
-    if unscored_crops(project, version, default_strategy_names(project)).exists():
-        run_one(jobs.enqueue_job(project, JobKind.SCORE, model_version=version, user=user, trigger=SOURCE))
-
-
-def run_queued_jobs(project: Project, user: AbstractBaseUser) -> None:
-    """Run the project's queued jobs, oldest first, as its worker would."""
-    queued = Job.objects.filter(project=project, status=JobStatus.QUEUED).select_related("model_version")
+def run_queued_jobs(project: Project) -> None:
+    """Run the project's queued jobs (a promotion's prediction job), oldest first, as its worker would."""
+    queued = Job.objects.filter(project=project, status=JobStatus.QUEUED)
     while (job := queued.order_by("created_at", "id").first()) is not None:
-        if job.kind == JobKind.PREDICT and job.model_version is not None:
-            _score_first(project, job.model_version, user)
         run_one(job)
 
 
@@ -272,7 +260,7 @@ def train_round(project: Project, user: AbstractBaseUser) -> ModelVersion:
     job = jobs.enqueue_job(project, JobKind.TRAIN, user=user, trigger=SOURCE)
     run_one(job)
     candidate = ModelVersion.objects.get(training_job=job)
-    run_queued_jobs(project, user)
+    run_queued_jobs(project)
     return candidate
 
 

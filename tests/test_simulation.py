@@ -44,6 +44,16 @@ def tiny_dataset(tmp_path) -> Path:
     return folder
 
 
+@pytest.fixture
+def torch_threads_restored():
+    """The command's --torch-threads changes the whole process: give other tests their threads back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def _result(strategy: str, round_: int, ap50: float, seed: int = 0, crops: int = 0) -> RoundResult:
     n_crops = crops or 4 + 4 * round_
     return RoundResult(strategy, seed, round_, n_crops, 10 * n_crops, ap50, ap50 / 2, True, 1.0, ap50)
@@ -94,13 +104,13 @@ def test_it_holds_out_images_by_content_hash_whatever_the_order(tiny_dataset):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_the_command_simulates_labelling_and_cleans_up(tiny_dataset, tmp_path):
+def test_the_command_simulates_labelling_and_cleans_up(tiny_dataset, tmp_path, torch_threads_restored):
     out, stdout = tmp_path / "out", StringIO()
 
     call_command(
         "simulate_labelling", str(tiny_dataset), "--strategies", "random,combined", "--rounds", "2",
         "--per-round", "2", "--seeds", "1", "--seed-crops", "2", "--crop-size", "128", "--epochs", "3",
-        "--batch-size", "2", "--train-tile", "64", "--out", str(out), stdout=stdout,
+        "--batch-size", "2", "--train-tile", "64", "--torch-threads", "1", "--out", str(out), stdout=stdout,
     )
 
     with open(out / "simulation.csv", newline="") as handle:

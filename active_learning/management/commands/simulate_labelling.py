@@ -52,7 +52,8 @@ class Command(BaseCommand):
                             help="comma-separated strategy names (default: random,combined)")
         parser.add_argument("--rounds", type=int, default=4, help="labelling rounds after the seed round")
         parser.add_argument("--per-round", type=int, default=8, help="crops labelled per round")
-        parser.add_argument("--seeds", type=int, default=1, help="seeds 0..S-1 (seed set, network init)")
+        parser.add_argument("--seeds", type=int, default=1, help="how many seeds (seed set, network init)")
+        parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one up (default 0)")
         parser.add_argument("--out", type=Path, default=Path("bench/out/simulation"), help="output folder")
         parser.add_argument("--seed-crops", type=int, default=8, help="labelled train crops before round 1")
         parser.add_argument("--crop-size", type=int, default=256)
@@ -71,8 +72,15 @@ class Command(BaseCommand):
         parser.add_argument("--random-fraction", type=float, default=0.1, help="the queue's random control share")
         parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads (e.g. 1 on a shared CPU)")
         parser.add_argument("--keep", action="store_true", help="keep the simulation projects")
+        parser.add_argument("--from-csv", type=Path, nargs="+",
+                            help="simulate nothing: merge these result CSVs (runs split over several processes) "
+                                 "and write the CSV, plot and summary to --out")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        title = f"{options['dataset'].resolve().name}, {options['crop_size']} px crops"
+        if options["from_csv"]:
+            results = [r for path in options["from_csv"] for r in simulation.read_csv(path)]
+            return self._report(results, options["out"], title, 0.0)
         strategies = self._strategies(options["strategies"])
         self._check_counts(options)
         pairs = simulation.dataset_pairs(options["dataset"], options["max_images"])
@@ -86,6 +94,7 @@ class Command(BaseCommand):
         out: Path = options["out"]
         results: list[simulation.RoundResult] = []
         title = f"{options['dataset'].resolve().name}: {len(pairs)} images, {options['crop_size']} px crops"
+        seeds = list(range(options["first_seed"], options["first_seed"] + options["seeds"]))
 
         def record(result: simulation.RoundResult) -> None:
             results.append(result)
@@ -94,7 +103,7 @@ class Command(BaseCommand):
 
         started = time.perf_counter()
         try:
-            simulation.simulate(pairs, strategies, list(range(options["seeds"])), config,
+            simulation.simulate(pairs, strategies, seeds, config,
                                 tag=time.strftime("%Y%m%d-%H%M%S"), on_round=record)
         except (simulation.SimulationError, DomainError) as exc:
             raise CommandError(str(exc)) from exc
@@ -140,6 +149,6 @@ class Command(BaseCommand):
         plot_path = simulation.plot(results, out / simulation.PLOT_NAME, title=title)
         lines = simulation.summary_lines(simulation.summarise(results))
         (out / simulation.SUMMARY_NAME).write_text("\n".join(lines) + "\n")
-        self.stdout.write(f"\nWrote {csv_path} and {plot_path} ({seconds / 60:.1f} min)")
+        self.stdout.write(f"\nWrote {csv_path} and {plot_path}" + (f" ({seconds / 60:.1f} min)" if seconds else ""))
         for line in lines:
             self.stdout.write(line)
