@@ -4,6 +4,9 @@ then queue re-prediction of the unlabelled crops with the new active version."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
@@ -82,8 +85,32 @@ def evaluate_version(version: ModelVersion, validation: list[LabelledCrop]) -> d
     metrics = evaluate_masks([e.mask for e in validation], [p.masks for p in predictions])
     for entry, example in zip(metrics["per_crop"], validation, strict=True):
         entry["crop"] = example.crop.pk
+        entry["annotation"] = example.annotation.pk
     metrics["n_labelled_cells"] = version.n_train_cells
+    metrics["evaluation_key"] = evaluation_key(version.project.backend_settings, validation)
     return metrics
+
+
+def evaluation_key(backend_settings: dict[str, Any], validation: Sequence[LabelledCrop]) -> str:
+    """What an evaluation depends on besides the weights: the validation annotations (versions,
+    not just crops) and the settings that turn the network's output into masks."""
+    inputs = {
+        "annotations": sorted(e.annotation.pk for e in validation),
+        "predict": backend_settings.get("predict", {}),
+        "channels": backend_settings.get("channels"),
+        "normalize": backend_settings.get("normalize"),
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def incumbent_metrics(incumbent: ModelVersion, validation: list[LabelledCrop]) -> dict[str, Any]:
+    """The active version's metrics on these validation crops: its stored ones when they were
+    measured on the same annotations with the same settings (a version's weights never change),
+    else a fresh evaluation."""
+    stored = incumbent.metrics or {}
+    if stored.get("evaluation_key") == evaluation_key(incumbent.project.backend_settings, validation):
+        return stored
+    return evaluate_version(incumbent, validation)
 
 
 def decide_promotion(candidate: ModelVersion, validation: list[LabelledCrop], context: JobContext) -> None:
@@ -92,14 +119,14 @@ def decide_promotion(candidate: ModelVersion, validation: list[LabelledCrop], co
     incumbent = versions.active_version(project)
     candidate.metrics = evaluate_version(candidate, validation)
     candidate.save(update_fields=["metrics"])
-    incumbent_metrics = evaluate_version(incumbent, validation) if incumbent else None
+    baseline = incumbent_metrics(incumbent, validation) if incumbent else None
     margin = float(project.backend_settings.get(PROMOTION_MARGIN_KEY, versions.DEFAULT_PROMOTION_MARGIN))
     summary = _summary(candidate.metrics)
     if not validation and incumbent is not None:
         verdict = False
         context.log("no labelled validation crops: the new version cannot be compared, so it is not promoted")
     else:
-        verdict = versions.is_better(candidate.metrics, incumbent_metrics, margin)
+        verdict = versions.is_better(candidate.metrics, baseline, margin)
     if verdict:
         versions.promote(candidate)
         context.log(f"promoted version {candidate.number} ({summary}); queueing re-prediction")
@@ -109,7 +136,7 @@ def decide_promotion(candidate: ModelVersion, validation: list[LabelledCrop], co
         candidate.save(update_fields=["status"])
         context.log(
             f"kept version {incumbent.number if incumbent else '-'} active: candidate {candidate.number} "
-            f"({summary}) is not better than it ({_summary(incumbent_metrics or {})}) on the same crops"
+            f"({summary}) is not better than it ({_summary(baseline or {})}) on the same crops"
         )
 
 
