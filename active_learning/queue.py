@@ -155,18 +155,22 @@ def _strategy_order(utility: np.ndarray, ids: np.ndarray, version: ModelVersion 
     return np.concatenate([first, order[~np.isin(order, first)]])
 
 
-def _is_control_slot(n: int, fraction: float) -> np.ndarray:
+def _is_control_slot(n: int, fraction: float, phase: float) -> np.ndarray:
     """Slot i goes to the control group when it completes another `fraction` of the queue, so
-    every prefix of the queue holds round(fraction * length) control crops."""
+    every prefix of the queue holds about fraction * length control crops (one in every 1/fraction
+    slots). `phase` in [0, 1) shifts where the first one falls, so that labellers who take fewer
+    than 1/fraction crops between two rankings still get control crops, at the right rate over
+    many rankings."""
     slots = np.arange(n)
-    return np.floor((slots + 1) * fraction) > np.floor(slots * fraction)
+    return np.floor((slots + 1) * fraction + phase) > np.floor(slots * fraction + phase)
 
 
-def _interleave(ranked: np.ndarray, shuffled: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def _interleave(ranked: np.ndarray, shuffled: np.ndarray, fraction: float,
+                phase: float) -> tuple[np.ndarray, np.ndarray]:
     """The queue order (indices) and which slots are control slots. The control group is the
     first crops of `shuffled`, a uniform random sample of the pool whatever the strategy thinks
     of them; the other slots take the rest in `ranked` order."""
-    slots = _is_control_slot(len(ranked), fraction)
+    slots = _is_control_slot(len(ranked), fraction, phase)
     control = shuffled[: int(slots.sum())]
     order = np.empty(len(ranked), dtype=np.int64)
     order[slots] = control
@@ -185,7 +189,8 @@ def _train_order(pool: _Pool, members: np.ndarray, strategy: Strategy, version: 
     ranked = _strategy_order(utility, ids, version)
     unscored = shuffled[np.isnan(utility[shuffled])]
     fraction = fraction if strategy.components() else 0.0  # the random strategy is all control
-    order, control = _interleave(np.concatenate([ranked, unscored]), shuffled, fraction)
+    phase = float(uniform_hash(np.array([seed]), seed + 3)[0])  # fixed per (project, version)
+    order, control = _interleave(np.concatenate([ranked, unscored]), shuffled, fraction, phase)
     reasons = np.where(np.isnan(utility[order]), REASON_UNSCORED, f"strategy:{strategy.name}").astype(object)
     reasons[control] = REASON_CONTROL
     return members[order], reasons
