@@ -41,6 +41,8 @@ JOB_RUNNERS: dict[str, str] = {
 
 HEARTBEAT_SECONDS = 15
 
+_dispatch = threading.local()
+
 
 class JobFailed(DomainError):
     """A job cannot go on; the message is shown to admins as the reason."""
@@ -80,7 +82,28 @@ def enqueue_job(
     return job
 
 
+@contextmanager
+def run_by_caller() -> Iterator[None]:
+    """Inside this block (in this thread) nothing is sent to the Celery workers: enqueued jobs
+    stay queued for the caller to run with `run_job`, and labels do not ask a worker to check
+    the retraining trigger. The labelling simulation is its own worker this way, with no
+    worker racing it for its jobs."""
+    previous = dispatch_held()
+    _dispatch.held = True
+    try:
+        yield
+    finally:
+        _dispatch.held = previous
+
+
+def dispatch_held() -> bool:
+    """Whether this thread runs its jobs itself (see `run_by_caller`)."""
+    return getattr(_dispatch, "held", False)
+
+
 def _send(job_id: int) -> None:
+    if dispatch_held():
+        return
     from active_learning.tasks import run_gpu_job
 
     run_gpu_job.delay(job_id)

@@ -25,8 +25,7 @@ import csv
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -225,22 +224,6 @@ def label_from_queue(project: Project, user: AbstractBaseUser, truth: Mapping[in
 # --- The simulation as the project's worker ------------------------------------------------------
 
 
-def _not_sent(*args: object) -> None:
-    """Stands in for a Celery message while the simulation runs the jobs itself."""
-
-
-@contextmanager
-def offline_worker() -> Iterator[None]:
-    """Keep the simulation's jobs and retraining checks off the Celery broker while it runs them
-    in this process: a real worker would otherwise race it for the jobs."""
-    saved = jobs._send, crop_services._after_annotation
-    jobs._send = crop_services._after_annotation = _not_sent
-    try:
-        yield
-    finally:
-        jobs._send, crop_services._after_annotation = saved
-
-
 def run_one(job: Job) -> None:
     status = jobs.run_job(job.pk, worker=WORKER)
     if status != JobStatus.SUCCEEDED:
@@ -314,7 +297,7 @@ def simulate(pairs: Sequence[Pair], strategies: Sequence[str], seeds: Sequence[i
     user, created = simulation_labeller()
     results: list[RoundResult] = []
     try:
-        with offline_worker():
+        with jobs.run_by_caller():
             for seed in seeds:
                 for strategy in strategies:
                     name = f"simulation {tag} {strategy} seed {seed}"

@@ -15,6 +15,7 @@ set. Submitting an annotation needs a live lease and always adds a new version.
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -26,14 +27,16 @@ from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Case, F, Max, Q, Value, When
+from django.db.models import Case, F, Max, Min, Q, Value, When
 from django.utils import timezone
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 from rest_framework.authtoken.models import Token
 
 from active_learning.backends import BACKENDS
+from active_learning.backends.settings import parse_backend_settings
 from active_learning.models import ModelVersion
+from active_learning.strategies import UnknownStrategy, get_strategy
 from annotations import selectors
 from annotations.errors import Conflict, DomainError
 from annotations.masks import MaskError, as_label_image, count_cells, decode_rle, encode_png
@@ -66,17 +69,71 @@ def issue_token(*, username: str, password: str, request: Any = None) -> Token:
 # --- Projects ---------------------------------------------------------------------------------
 
 
-def _check_project(project: Project) -> None:
-    from active_learning.backends.settings import parse_backend_settings  # the backend engineer's module
+class InvalidSettings(DomainError):
+    """Project settings that break rules, each problem filed under the field it concerns (a form
+    shows them beside their fields; the API's detail names them all). One problem alone keeps its
+    own code and status: an unknown strategy is 400 `unknown_strategy`, a taken name 409."""
 
+    def __init__(self, errors: dict[str, DomainError]) -> None:
+        self.errors = errors
+        only = next(iter(errors.values())) if len(errors) == 1 else None
+        super().__init__(
+            "; ".join(str(error) for error in errors.values()),
+            code=only.code if only else "invalid_settings",
+            http_status=only.http_status if only else 400,
+        )
+
+    @property
+    def problems(self) -> dict[str, list[str]]:
+        """Messages by field; bad backend settings give one message per bad setting."""
+        return {name: list(getattr(error, "problems", [str(error)])) for name, error in self.errors.items()}
+
+
+# Settings that decide the queue order: changing them re-ranks the queue.
+QUEUE_SETTINGS = ("strategy", "random_fraction")
+
+
+def _backend_errors(project: Project) -> dict[str, DomainError]:
+    errors: dict[str, DomainError] = {}
     if project.backend not in BACKENDS:
-        raise DomainError(f"unknown model backend {project.backend!r}; known: {', '.join(sorted(BACKENDS))}")
-    parse_backend_settings(project.backend_settings, model_channels=project.model_channels)
+        known = ", ".join(sorted(BACKENDS))
+        errors["backend"] = DomainError(f"unknown model backend {project.backend!r}; known: {known}")
+    try:
+        channels = parse_backend_settings(project.backend_settings, model_channels=project.model_channels).channels
+    except DomainError as exc:
+        return {**errors, "backend_settings": exc}
+    fewest = Image.objects.filter(project=project.pk).aggregate(n=Min("channels"))["n"] if project.pk else None
+    if fewest is not None and any(c >= fewest for c in channels):
+        where = "backend_settings" if "channels" in project.backend_settings else "model_channels"
+        errors[where] = DomainError(f"model channels {list(channels)} do not exist in every image: the project has "
+                                    f"images with {fewest} channel(s) (0..{fewest - 1})")
+    return errors
+
+
+def _queue_errors(project: Project, names: Iterable[str]) -> dict[str, DomainError]:
+    errors: dict[str, DomainError] = {}
+    if "strategy" in names:
+        try:
+            get_strategy(project.strategy)
+        except UnknownStrategy as exc:
+            errors["strategy"] = exc
+    fraction = project.random_fraction
+    if "random_fraction" in names and not 0.0 <= fraction <= 1.0:
+        errors["random_fraction"] = DomainError(f"random_fraction must be between 0 and 1, not {fraction}")
+    return errors
+
+
+def _check_project(project: Project, *, queue_settings: Iterable[str] = QUEUE_SETTINGS) -> None:
+    """Refuse settings that break a rule, naming every problem at once (InvalidSettings).
+    `queue_settings`: which of the strategy and random fraction to check (those being set)."""
+    errors = {**_backend_errors(project), **_queue_errors(project, queue_settings)}
     if project.crop_overlap >= project.crop_size:
-        raise DomainError(f"crop_overlap ({project.crop_overlap}) must be smaller than crop_size ({project.crop_size})")
-    clash = Project.objects.filter(name=project.name).exclude(pk=project.pk)
-    if clash.exists():
-        raise Conflict(f"a project named {project.name!r} already exists")
+        message = f"crop_overlap ({project.crop_overlap}) must be smaller than crop_size ({project.crop_size})"
+        errors["crop_overlap"] = DomainError(message)
+    if Project.objects.filter(name=project.name).exclude(pk=project.pk).exists():
+        errors["name"] = Conflict(f"a project named {project.name!r} already exists")
+    if errors:
+        raise InvalidSettings(errors)
 
 
 @transaction.atomic
@@ -89,12 +146,28 @@ def create_project(*, name: str, creator: AbstractBaseUser, **fields: Any) -> Pr
     return project
 
 
+def queue_setting_changes(project: Project, changes: dict[str, Any]) -> dict[str, Any]:
+    """The strategy and random fraction among `changes` that differ from the project's."""
+    return {name: changes[name] for name in QUEUE_SETTINGS
+            if name in changes and changes[name] != getattr(project, name)}
+
+
 def update_project(*, project: Project, **changes: Any) -> Project:
-    """Change a project's settings. crop_size and crop_overlap apply to images ingested later."""
+    """Change a project's settings, all or nothing. crop_size and crop_overlap apply to images
+    ingested later. A new strategy or random fraction re-ranks the queue, through the same
+    function as the queue settings endpoint (active_learning.queue.set_queue_settings)."""
+    from active_learning.queue import set_queue_settings  # active_learning.queue imports this module
+
+    requeue = queue_setting_changes(project, changes)
+    candidate = copy.copy(project)  # checked before `project` changes, so a refusal leaves it as it was
+    for name, value in changes.items():
+        setattr(candidate, name, value)
+    _check_project(candidate, queue_settings=requeue)
     for name, value in changes.items():
         setattr(project, name, value)
-    _check_project(project)
     project.save(update_fields=list(changes) or None)
+    if requeue:
+        set_queue_settings(project, **requeue)
     return project
 
 
@@ -393,9 +466,11 @@ def submit_annotation(
 
 def _after_annotation(project_id: int) -> None:
     # Retraining after N new annotations is checked by a worker, off the labeller's request.
+    from active_learning.jobs import dispatch_held
     from active_learning.tasks import check_annotation_trigger
 
-    check_annotation_trigger.delay(project_id)
+    if not dispatch_held():
+        check_annotation_trigger.delay(project_id)
 
 
 # --- Admin queue operations (bulk: the ranked-queue admin view acts on many crops) -------------

@@ -91,3 +91,25 @@ def test_a_restarted_worker_fails_the_jobs_it_was_running(train_job):
 def test_a_job_that_is_not_queued_is_not_run(train_job):
     jobs.request_cancel(train_job)
     assert jobs.run_job(train_job.pk, "gpu@a") is None
+
+
+def _broker_messages() -> set[str]:
+    from django.conf import settings
+
+    folder = settings.CELERY_BROKER_DIR / "queue"
+    return {p.name for p in folder.glob("*")} if folder.exists() else set()
+
+
+def test_jobs_enqueued_while_the_caller_runs_them_send_no_message(project, django_capture_on_commit_callbacks):
+    """`run_by_caller` (the simulation is its own worker): nothing reaches the broker, the job
+    stays queued for the caller; outside the block the same call sends one message."""
+    before = _broker_messages()
+    with jobs.run_by_caller(), django_capture_on_commit_callbacks(execute=True):
+        held = jobs.enqueue_job(project, JobKind.PREDICT)
+        assert jobs.dispatch_held()
+    assert not jobs.dispatch_held()
+    assert _broker_messages() == before
+    assert Job.objects.get(pk=held.pk).status == JobStatus.QUEUED
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.enqueue_job(project, JobKind.SCORE)
+    assert len(_broker_messages() - before) == 1
