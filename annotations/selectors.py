@@ -116,9 +116,10 @@ def project_crops(
 
 
 def crop_detail(crop_id: int) -> Crop:
-    """A crop with what the labeller sees: tag names, its current annotation and the prediction
-    to start from. Four small indexed queries; `next` serves one per request."""
+    """A crop with what the labeller sees: tag names, its current annotation, the prediction to
+    start from and its rank in the queue. Five small indexed queries; `next` serves one per request."""
     crop = Crop.objects.select_related("image").get(pk=crop_id)
+    crop.rank = queue_rank(crop)
     crop.tag_names = sorted(Tag.objects.filter(crops=crop_id).values_list("name", flat=True))
     crop.current_annotation = current_annotation(crop)
     crop.prediction = newest_prediction(crop)
@@ -162,7 +163,7 @@ def my_queue(*, project: Project, user: AbstractBaseUser, now: datetime) -> tupl
     return (held_ids[0] if held_ids else None), [crop_id for crop_id, status in mine if status != CropStatus.LEASED]
 
 
-def open_queue(*, project: Project, split: str = Split.TRAIN) -> QuerySet[Crop]:
+def open_queue(*, project: Project | int, split: str = Split.TRAIN) -> QuerySet[Crop]:
     """Unassigned crops of one split, best first; walks the index `crop_queue_order`."""
     crops = Crop.objects.filter(project=project, status=CropStatus.UNLABELLED, split=split, assigned_to__isnull=True)
     return crops.order_by(*QUEUE_ORDER)
@@ -174,3 +175,24 @@ def open_queue_candidates(*, project: Project, split: str, limit: int) -> list[i
     transactions already serialise claims."""
     crops = open_queue(project=project, split=split).select_for_update(skip_locked=True)
     return list(crops.values_list("id", flat=True)[:limit])
+
+
+def queue_rank(crop: Crop) -> int | None:
+    """The crop's place in the open queue of its split now (1 = served next): 1 + the waiting
+    unassigned crops ahead of it in QUEUE_ORDER. None for a crop outside the queue (labelled or
+    skipped, e.g. leased for correction).
+
+    One COUNT over the four disjoint ways of being ahead, as UNION ALL: each part is a range of
+    the index `crop_queue_order` (SQLite plans the same four as an OR by scanning every waiting
+    crop of the project), so the cost grows with the rank, and a crop just served is near 1."""
+    if crop.status not in (CropStatus.UNLABELLED, CropStatus.LEASED):
+        return None
+    queue = open_queue(project=crop.project_id, split=crop.split).order_by().values("id")
+    same_pin = queue.filter(pinned__in=[crop.pinned])  # an equality the index can use (not `NOT pinned`)
+    parts = [
+        queue.filter(pinned__gt=crop.pinned),
+        same_pin.filter(priority__gt=crop.priority),
+        same_pin.filter(priority=crop.priority, queue_score__gt=crop.queue_score),
+        same_pin.filter(priority=crop.priority, queue_score=crop.queue_score, id__lt=crop.pk),
+    ]
+    return parts[0].union(*parts[1:], all=True).count() + 1

@@ -11,7 +11,8 @@ GET    me/                                 signed in   -> {id, username, is_staf
 GET    projects/                           signed in   my projects (paginated: count/next/previous/results)
 POST   projects/                           staff       project settings -> 201 project (creator becomes admin)
 GET    projects/{id}/                      member      project + role, is_admin, crop_counts
-PATCH  projects/{id}/                      admin       any project settings
+PATCH  projects/{id}/                      admin       any project settings (a new strategy or random_fraction
+                                                       re-ranks the queue, as PUT projects/{id}/queue/settings/)
 GET    projects/{id}/members/              admin       [{user_id, username, role}]
 POST   projects/{id}/members/              admin       {username, role} -> 201
 PATCH  projects/{id}/members/{user_id}/    admin       {role}
@@ -23,7 +24,8 @@ PATCH  images/{id}/                        admin       {split}
 GET    projects/{id}/crops/                member      ?status=&split=&tag=&image=&assigned_to= (paginated)
 GET    crops/{id}/                         member      crop detail: display_url, current_annotation, prediction
 PATCH  crops/{id}/                         admin       {pinned, priority, tags, assigned_to}
-POST   projects/{id}/next/                 member      {split?} -> 200 crop detail (leased) | 204 queue empty
+POST   projects/{id}/next/                 member      {split?} -> 200 crop detail (leased; `rank` = its place in
+                                                       the open queue) | 204 queue empty
 POST   crops/{id}/lease/                   member      lease (or renew) this crop -> crop detail
 POST   crops/{id}/skip/                    lease holder                      -> 204
 POST   crops/{id}/release/                 holder/admin                      -> 204

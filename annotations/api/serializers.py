@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from active_learning.models import Prediction
+from active_learning.strategies import STRATEGIES
 from annotations import selectors
 from annotations.masks import decode_png, encode_rle
 from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project, Role, Split
@@ -60,7 +61,8 @@ class TokenOutput(serializers.Serializer):
 
 
 class ProjectSettingsInput(serializers.Serializer):
-    """Settings an admin may change. crop_size and crop_overlap apply to images ingested later."""
+    """Settings an admin may change. crop_size, crop_overlap, display_channels and
+    validation_fraction apply to images ingested later."""
 
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(allow_blank=True, required=False)
@@ -71,8 +73,14 @@ class ProjectSettingsInput(serializers.Serializer):
     validation_fraction = serializers.FloatField(min_value=0, max_value=1, required=False)
     backend = serializers.CharField(max_length=50, required=False)
     backend_settings = serializers.DictField(required=False, help_text="The model backend's settings (JSON object).")
-    strategy = serializers.CharField(max_length=50, required=False)
-    random_fraction = serializers.FloatField(min_value=0, max_value=1, required=False)
+    strategy = serializers.CharField(
+        max_length=50, required=False,
+        help_text=f"What ranks the queue: one of {', '.join(sorted(STRATEGIES))}. A change re-ranks the queue.",
+    )
+    random_fraction = serializers.FloatField(
+        min_value=0, max_value=1, required=False,
+        help_text="Share of the train queue served at random (the control group). A change re-ranks the queue.",
+    )
     retrain_after_annotations = serializers.IntegerField(min_value=0, required=False)
 
 
@@ -270,8 +278,14 @@ class AnnotationOutput(AnnotationSummaryOutput):
 
 
 class CropDetailOutput(CropOutput):
-    """A crop as the editor needs it: selectors.crop_detail sets the two extra attributes."""
+    """A crop as the editor needs it: selectors.crop_detail sets rank and the two annotation attributes."""
 
     image_name = serializers.CharField(source="image.original_name")
+    rank = serializers.IntegerField(
+        allow_null=True,
+        help_text="Place in the open queue of the crop's split when this answer was made (1 = first): 1 + the "
+        "waiting crops ahead of it in queue order (pinned, priority, queue_score, id). Null for a crop outside "
+        "the queue (labelled or skipped, e.g. leased for correction).",
+    )
     current_annotation = AnnotationOutput(allow_null=True)
     prediction = PredictionOutput(allow_null=True, help_text="The active model's prediction, else the newest.")
