@@ -152,6 +152,16 @@ def queue_setting_changes(project: Project, changes: dict[str, Any]) -> dict[str
             if name in changes and changes[name] != getattr(project, name)}
 
 
+def check_project_changes(project: Project, changes: dict[str, Any]) -> None:
+    """Raise InvalidSettings naming every rule `changes` would break; changes nothing (`project`
+    included). A strategy or random fraction is checked when it changes, so a project left with a
+    strategy that no longer exists can still be renamed."""
+    candidate = copy.copy(project)
+    for name, value in changes.items():
+        setattr(candidate, name, value)
+    _check_project(candidate, queue_settings=queue_setting_changes(project, changes))
+
+
 def update_project(*, project: Project, **changes: Any) -> Project:
     """Change a project's settings, all or nothing. crop_size and crop_overlap apply to images
     ingested later. A new strategy or random fraction re-ranks the queue, through the same
@@ -159,10 +169,7 @@ def update_project(*, project: Project, **changes: Any) -> Project:
     from active_learning.queue import set_queue_settings  # active_learning.queue imports this module
 
     requeue = queue_setting_changes(project, changes)
-    candidate = copy.copy(project)  # checked before `project` changes, so a refusal leaves it as it was
-    for name, value in changes.items():
-        setattr(candidate, name, value)
-    _check_project(candidate, queue_settings=requeue)
+    check_project_changes(project, changes)
     for name, value in changes.items():
         setattr(project, name, value)
     project.save(update_fields=list(changes) or None)
@@ -182,8 +189,12 @@ def _membership(project: Project, user_id: int) -> Membership:
 
 
 def _keep_an_admin(membership: Membership) -> None:
-    others = Membership.objects.filter(project=membership.project_id, role=Role.ADMIN).exclude(pk=membership.pk)
-    if membership.role == Role.ADMIN and not others.exists():
+    """Refuse to take away the project's last admin. The admins' rows are locked (PostgreSQL), so
+    two admins demoting each other at once cannot both pass; called inside a transaction."""
+    if membership.role != Role.ADMIN:
+        return
+    admins = Membership.objects.select_for_update().filter(project=membership.project_id, role=Role.ADMIN)
+    if not any(pk != membership.pk for pk in admins.order_by("pk").values_list("pk", flat=True)):
         raise Conflict("a project needs at least one admin; make someone else admin first")
 
 
@@ -208,14 +219,16 @@ def set_member_role(*, project: Project, user_id: int, role: str) -> Membership:
 
 
 @transaction.atomic
-def remove_member(*, project: Project, user_id: int) -> None:
-    """Remove a member; their leases in the project return to the queue, their assignments lapse."""
+def remove_member(*, project: Project, user_id: int) -> Membership:
+    """Remove a member; their leases in the project return to the queue, their assignments lapse.
+    Returns the membership as it was."""
     membership = _membership(project, user_id)
     _keep_an_admin(membership)
     crops = Crop.objects.filter(project=project)
     crops.filter(leased_by_id=user_id).update(status=_status_after_release(), leased_by=None, lease_expires_at=None)
     crops.filter(assigned_to_id=user_id).update(assigned_to=None)
     membership.delete()
+    return membership
 
 
 # --- Images -----------------------------------------------------------------------------------

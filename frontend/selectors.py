@@ -3,6 +3,7 @@ annotations and active_learning selectors (which decide what a user may see)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count
 from django.urls import reverse
 
+from active_learning.backends import BACKENDS
+from active_learning.backends.settings import BackendSettingsError, parse_backend_settings
+from active_learning.strategies import STRATEGIES
 from annotations import selectors
 from annotations.models import Crop, CropStatus, Project, Role, Tag
 from annotations.permissions import is_project_admin
@@ -99,4 +103,22 @@ def queue_page_data(project: Project) -> dict[str, Any]:
         "labellers": [m for m in members if m["role"] == Role.LABELLER] or members,
         "queue_api": reverse("api-queue", args=[project.pk]),
         "settings_api": reverse("api-queue-settings", args=[project.pk]),
+    }
+
+
+def settings_page_data(project: Project) -> dict[str, Any]:
+    """What the settings page offers besides the form's values: the choices, the members, whether
+    the cutting settings are fixed (once crops exist), and the backend settings with defaults."""
+    try:
+        effective = parse_backend_settings(project.backend_settings, model_channels=project.model_channels)
+    except BackendSettingsError:
+        effective = None
+    strategies = sorted(STRATEGIES)
+    return {
+        "n_crops": Crop.objects.filter(project=project).count(),
+        "backends": sorted({*BACKENDS, project.backend}),
+        "strategies": strategies if project.strategy in STRATEGIES else [*strategies, project.strategy],
+        "roles": Role.choices,
+        "members": list(selectors.project_members(project)),
+        "effective_backend_settings": json.dumps(effective.to_dict(), indent=2) if effective else "",
     }

@@ -12,4 +12,7 @@ urlpatterns = [
     path("projects/<int:project_id>/training/", views.training, name="project-training"),
     path("projects/<int:project_id>/upload/", views.upload, name="project-upload"),
     path("projects/<int:project_id>/labellers/", views.labellers, name="project-labellers"),
+    path("projects/<int:project_id>/settings/", views.project_settings, name="project-settings"),
+    path("projects/<int:project_id>/settings/members/", views.add_member, name="project-members"),
+    path("projects/<int:project_id>/settings/members/<int:user_id>/", views.change_member, name="project-member"),
 ]

@@ -1,25 +1,33 @@
 """The pages: project list, the labelling page (the editor), and the project admin pages.
 
 Views only find the project (404 outside the user's projects, 403 for labellers on admin pages),
-read what the page shows, and render. Pages whose scripts call the API set the CSRF cookie.
+read what the page shows, and render. Pages whose scripts call the API set the CSRF cookie. The
+settings page posts HTML forms (CSRF-checked by the middleware): each is read with the API's input
+serializer (frontend.forms), handed to the service the API calls, and answered with a redirect
+and a message, or with the page again showing what was typed and what is wrong with it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_http_methods, require_POST
 
 from active_learning import reports
 from active_learning.versions import active_version
-from annotations import selectors
-from annotations.errors import NotFound
-from annotations.models import CropStatus, Project
+from annotations import selectors, services
+from annotations.api.serializers import MemberInput, MemberRoleInput
+from annotations.errors import DomainError, NotFound
+from annotations.models import Crop, CropStatus, Membership, Project, Role
 from annotations.permissions import is_project_admin
+from frontend import forms
 from frontend import selectors as pages
 from frontend.charts import learning_curve_chart
 
@@ -99,3 +107,123 @@ def labellers(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     rows = pages.labeller_rows(project, reports.labeller_stats(project))
     return _admin_page(request, project, "labellers.html", "labellers", rows=rows)
+
+
+# --- Settings and members -------------------------------------------------------------------------
+
+
+def _settings_page(request: HttpRequest, project: Project, *, values: dict[str, str] | None = None,
+                   problems: forms.Problems | None = None, member: dict[str, Any] | None = None,
+                   status: int = 200) -> HttpResponse:
+    """The settings page; after a refused form, with what was typed and what is wrong with it."""
+    page = pages.settings_page_data(project)
+    shown = forms.settings_text(project)
+    if values:
+        locked = forms.CUTTING_FIELDS if page["n_crops"] else ()
+        shown.update({name: text for name, text in values.items() if name in shown and name not in locked})
+    if shown["strategy"] not in page["strategies"]:  # posted by hand: shown as posted, beside its problem
+        page["strategies"].append(shown["strategy"])
+    member = member or {}
+    add_role = member.get("role") if member.get("form") == "add" else Role.LABELLER
+    response = _admin_page(request, project, "settings.html", "settings", page=page, values=shown,
+                           problems=problems or {}, member=member, add_role=add_role,
+                           members=_member_rows(page["members"], member))
+    response.status_code = status
+    return response
+
+
+def _member_rows(memberships: list[Membership], member: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each member with the role to show: on the row whose change was refused, the role chosen."""
+    rows = []
+    for m in memberships:
+        refused = member.get("form") == "row" and member.get("user_id") == m.user_id
+        rows.append({"user_id": m.user_id, "username": m.user.username, "role": m.role,
+                     "chosen": member.get("role") or m.role if refused else m.role,
+                     "problems": member.get("problems", []) if refused else []})
+    return rows
+
+
+def _editable_fields(project: Project) -> tuple[str, ...]:
+    locked = forms.CUTTING_FIELDS if Crop.objects.filter(project=project).exists() else ()
+    return tuple(name for name in forms.SETTINGS_FIELDS if name not in locked)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _admin_project(request, project_id)
+    if request.method != "POST":
+        return _settings_page(request, project)
+    changes, problems = forms.parse_settings(request.POST, _editable_fields(project))
+    requeued = services.queue_setting_changes(project, changes)
+    try:
+        if problems:  # nothing is saved; the services name what else is wrong
+            services.check_project_changes(project, changes)
+        else:
+            services.update_project(project=project, **changes)
+    except services.InvalidSettings as exc:
+        problems = {**exc.problems, **problems}
+    except DomainError as exc:
+        problems = {**problems, "general": [str(exc)]}
+    if problems:
+        return _settings_page(request, project, values=request.POST.dict(), problems=problems, status=400)
+    messages.success(request, "Settings saved." + (
+        f" The queue was re-ranked with {project.strategy} and a random control share of "
+        f"{project.random_fraction:g}." if requeued else ""))
+    return redirect("project-settings", project.pk)
+
+
+def _member_done(request: HttpRequest, project: Project, message: str) -> HttpResponse:
+    """Back to the members list, or to the project list when the user is no longer an admin here."""
+    messages.success(request, message)
+    if request.user.is_staff or selectors.role_in(request.user, project) == Role.ADMIN:
+        return redirect(reverse("project-settings", args=[project.pk]) + "#members")
+    return redirect("projects")
+
+
+def _member_refused(request: HttpRequest, project: Project, member: dict[str, Any], exc: DomainError,
+                    ) -> HttpResponse:
+    if exc.code == "not_found":  # no row to show it in (removed meanwhile): above the list
+        member = {**member, "form": "members"}
+    status = exc.http_status if 400 <= exc.http_status < 500 else 400
+    return _settings_page(request, project, member={**member, "problems": [str(exc)]}, status=status)
+
+
+@login_required
+@require_POST
+def add_member(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _admin_project(request, project_id)
+    typed = {"username": request.POST.get("username", "").strip(), "role": request.POST.get("role", "")}
+    data, problems = forms.validate(MemberInput, typed)
+    member = {"form": "add", **typed}
+    if problems:
+        return _settings_page(request, project, member={**member, "problems": _flat(problems)}, status=400)
+    try:
+        membership = services.add_member(project=project, **data)
+    except DomainError as exc:
+        return _member_refused(request, project, member, exc)
+    return _member_done(request, project, f"{membership.user.username} is now a member ({membership.role}).")
+
+
+@login_required
+@require_POST
+def change_member(request: HttpRequest, project_id: int, user_id: int) -> HttpResponse:
+    """Change a member's role (action=role, role=...) or remove them (action=remove)."""
+    project = _admin_project(request, project_id)
+    member = {"form": "row", "user_id": user_id, "role": request.POST.get("role", "")}
+    try:
+        if request.POST.get("action") == "remove":
+            removed = services.remove_member(project=project, user_id=user_id)
+            return _member_done(request, project, f"{removed.user.username} is no longer a member; their crops "
+                                                  "in progress went back to the queue.")
+        data, problems = forms.validate(MemberRoleInput, {"role": member["role"]})
+        if problems:
+            return _settings_page(request, project, member={**member, "problems": _flat(problems)}, status=400)
+        membership = services.set_member_role(project=project, user_id=user_id, **data)
+    except DomainError as exc:
+        return _member_refused(request, project, member, exc)
+    return _member_done(request, project, f"{membership.user.username} is now {membership.role}.")
+
+
+def _flat(problems: forms.Problems) -> list[str]:
+    return [f"{name}: {sentence}" for name, sentences in problems.items() for sentence in sentences]

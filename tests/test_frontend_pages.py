@@ -11,7 +11,8 @@ from annotations.models import Annotation, CropStatus
 from frontend.charts import learning_curve_chart, nice_step
 from tests.factories import PASSWORD, make_crops, make_model_version, true_mask
 
-ADMIN_PAGES = ["project-overview", "project-queue", "project-training", "project-upload", "project-labellers"]
+ADMIN_PAGES = ["project-overview", "project-queue", "project-training", "project-upload", "project-labellers",
+               "project-settings"]
 
 
 def browser_for(user) -> Client:
