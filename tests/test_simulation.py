@@ -29,17 +29,18 @@ from annotations.models import Annotation, Crop, Project
 
 U2OS = Path(__file__).resolve().parent.parent / "data" / "dsb2018_u2os"
 CROWDED = ("07fb37aafa66", "0ea221716cf1", "150b0ffa318c", "193ffaa5272d")  # 150-370 nuclei each
+SIDE = 128  # 9-20 nuclei in each image's top-left corner
 
 
 @pytest.fixture
 def tiny_dataset(tmp_path) -> Path:
-    """Four shipped U2OS images cut to their top-left 256 x 256, in the simulation's layout."""
+    """Four shipped U2OS images cut to their top-left SIDE x SIDE, in the simulation's layout."""
     folder = tmp_path / "tiny"
     for sub in ("images", "masks"):
         (folder / sub).mkdir(parents=True)
     for name in CROWDED:
         for sub in ("images", "masks"):
-            pixels = np.array(Image.open(U2OS / sub / f"{name}.png"))[:256, :256]
+            pixels = np.array(Image.open(U2OS / sub / f"{name}.png"))[:SIDE, :SIDE]
             Image.fromarray(pixels).save(folder / sub / f"{name}.png")
     return folder
 
@@ -107,10 +108,13 @@ def test_it_holds_out_images_by_content_hash_whatever_the_order(tiny_dataset):
 def test_the_command_simulates_labelling_and_cleans_up(tiny_dataset, tmp_path, torch_threads_restored):
     out, stdout = tmp_path / "out", StringIO()
 
+    # The budget: 64-px crops (four per image: each predicted as one small tile), and trainings of
+    # three epochs of one step (without --crops-per-epoch, up to 32 crops are drawn per epoch).
     call_command(
         "simulate_labelling", str(tiny_dataset), "--strategies", "random,combined", "--rounds", "2",
-        "--per-round", "2", "--seeds", "1", "--seed-crops", "2", "--crop-size", "128", "--epochs", "3",
-        "--batch-size", "2", "--train-tile", "64", "--torch-threads", "1", "--out", str(out), stdout=stdout,
+        "--per-round", "2", "--seeds", "1", "--seed-crops", "2", "--crop-size", "64", "--epochs", "3",
+        "--crops-per-epoch", "2", "--batch-size", "2", "--train-tile", "64", "--torch-threads", "1",
+        "--out", str(out), stdout=stdout,
     )
 
     with open(out / "simulation.csv", newline="") as handle:

@@ -23,7 +23,13 @@ from tests.worker import start_worker, stop_worker
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SIDE = 256  # each test image is the top-left 256x256 of a shipped 520x696 U2OS image
-FAST_TRAINING = {"train": {"n_epochs": 4, "batch_size": 4}, "seed": 1}
+# The jobs are under test here, not what the network learns: each epoch is one optimiser step over
+# the four train crops (without crops_per_epoch, a handful of crops is drawn up to 32 per epoch),
+# two epochs are the least a training runs, and the crops are predicted at the network's own scale
+# (diameter 30 px): one 144-px tile per 128-px crop, where the scale of the cells it was trained on
+# (~18 px) would blow each crop up to 211 px, four 224-px tiles (10x the pixels).
+FAST_TRAINING = {"train": {"n_epochs": 2, "batch_size": 4, "crops_per_epoch": 4}, "predict": {"diameter": 30},
+                 "seed": 1}
 
 
 def _cut(pair: tuple[Path, Path], folder: Path) -> tuple[Path, Path]:
@@ -57,7 +63,7 @@ def test_a_worker_trains_evaluates_promotes_and_repredicts(small_project, tmp_pa
         train = jobs.enqueue_job(small_project, JobKind.TRAIN)
         ended = worker.wait_for(lambda: _job_ended(train.pk), 600, "the training job")
         assert ended.status == JobStatus.SUCCEEDED, ended.error + ended.log
-        assert ended.progress["epoch"] == 4 and ended.progress["n_epochs"] == 4
+        assert ended.progress["epoch"] == 2 and ended.progress["n_epochs"] == 2
         predict = Job.objects.get(kind=JobKind.PREDICT, trigger="promotion")
         ended = worker.wait_for(lambda: _job_ended(predict.pk), 300, "the prediction job")
         assert ended.status == JobStatus.SUCCEEDED, ended.error + ended.log
@@ -83,7 +89,7 @@ def test_a_worker_trains_evaluates_promotes_and_repredicts(small_project, tmp_pa
 
 
 def test_a_worker_killed_during_training_leaves_the_job_failed_and_nothing_behind(small_project, tmp_path):
-    small_project.backend_settings = {"train": {"n_epochs": 500, "batch_size": 4}}
+    small_project.backend_settings = {"train": {"n_epochs": 500, "batch_size": 4, "crops_per_epoch": 4}}
     small_project.save()
     worker = start_worker(tmp_path / "worker.log")
     train = jobs.enqueue_job(small_project, JobKind.TRAIN)
