@@ -347,16 +347,23 @@ class StrategySummary:
     worst_gap_round: int
 
 
-def mean_curve(results: Iterable[RoundResult], strategy: str) -> list[CurvePoint]:
+# What a curve follows: "ap50", each round's candidate (what the labels trained, promoted or not),
+# or "active_ap50", the version serving after the round (what the product delivers through the
+# promotion gate; it never falls).
+METRICS = {"ap50": "candidate models", "active_ap50": "serving models (after the promotion gate)"}
+
+
+def mean_curve(results: Iterable[RoundResult], strategy: str, metric: str = "ap50") -> list[CurvePoint]:
+    """Per round, the mean over seeds; the curve's `ap50` is the `metric` (see METRICS)."""
     by_round: dict[int, list[RoundResult]] = {}
     for result in results:
         if result.strategy == strategy:
             by_round.setdefault(result.round, []).append(result)
-    return [_point(number, rows) for number, rows in sorted(by_round.items())]
+    return [_point(number, rows, metric) for number, rows in sorted(by_round.items())]
 
 
-def _point(number: int, rows: list[RoundResult]) -> CurvePoint:
-    ap50 = np.array([r.ap50 for r in rows])
+def _point(number: int, rows: list[RoundResult], metric: str) -> CurvePoint:
+    ap50 = np.array([getattr(r, metric) for r in rows])
     return CurvePoint(
         round=number, n_crops=float(np.mean([r.n_crops for r in rows])),
         n_cells=float(np.mean([r.n_cells for r in rows])), ap50=float(ap50.mean()), ap50_low=float(ap50.min()),
@@ -377,12 +384,12 @@ def labels_to_reach(curve: Sequence[CurvePoint], target: float, key: str) -> flo
     return None
 
 
-def summarise(results: Sequence[RoundResult], baseline: str = "random") -> list[StrategySummary]:
+def summarise(results: Sequence[RoundResult], baseline: str = "random", metric: str = "ap50") -> list[StrategySummary]:
     strategies = list(dict.fromkeys(r.strategy for r in results))
-    reference = mean_curve(results, baseline)
+    reference = mean_curve(results, baseline, metric)
     summaries = []
     for strategy in strategies:
-        curve = mean_curve(results, strategy)
+        curve = mean_curve(results, strategy, metric)
         summaries.append(_summary(strategy, curve, reference))
     return summaries
 

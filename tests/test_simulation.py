@@ -90,6 +90,17 @@ def test_it_compares_each_strategy_with_random_over_the_mean_of_seeds():
     assert any(line.startswith("poor") and "not reached" in line for line in lines)
 
 
+def test_the_serving_curve_keeps_the_best_promoted_version():
+    """A candidate worse than the serving version is not promoted: the candidate curve falls, the
+    serving curve (what labellers and users get) does not."""
+    rows = [_result("random", r, ap) for r, ap in enumerate((0.5, 0.6, 0.4))]
+    rows = [RoundResult(**{**vars(r), "active_ap50": max(x.ap50 for x in rows[: i + 1])}) for i, r in enumerate(rows)]
+
+    assert [p.ap50 for p in mean_curve(rows, "random")] == [0.5, 0.6, 0.4]
+    assert [p.ap50 for p in mean_curve(rows, "random", "active_ap50")] == [0.5, 0.6, 0.6]
+    assert summarise(rows, metric="active_ap50")[0].final_ap50 == 0.6
+
+
 def test_it_holds_out_images_by_content_hash_whatever_the_order(tiny_dataset):
     pairs = dataset_pairs(tiny_dataset)
 
@@ -130,7 +141,9 @@ def test_the_command_simulates_labelling_and_cleans_up(tiny_dataset, tmp_path, t
     assert (out / "simulation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = stdout.getvalue()
     assert "random  " in printed and "combined" in printed and "random's final AP@0.5" in printed
-    assert (out / "summary.txt").read_text().count("\n") == 2
+    summary = (out / "summary.txt").read_text()
+    assert summary.count("\n") == 6  # a heading and a line per strategy, for candidate and serving models
+    assert "candidate models:" in summary and "serving models (after the promotion gate):" in summary
     # Nothing is left behind: projects, rows, users and files.
     assert not Project.objects.exists() and not Crop.objects.exists() and not Annotation.objects.exists()
     assert not Job.objects.exists() and not ModelVersion.objects.exists()

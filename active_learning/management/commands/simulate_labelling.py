@@ -147,7 +147,10 @@ class Command(BaseCommand):
             raise CommandError("the simulation recorded no rounds")
         csv_path = simulation.write_csv(results, out / simulation.CSV_NAME)
         plot_path = simulation.plot(results, out / simulation.PLOT_NAME, title=title)
-        lines = simulation.summary_lines(simulation.summarise(results))
+        lines = []
+        for metric, what in simulation.METRICS.items():
+            summaries = simulation.summarise(results, metric=metric)
+            lines += [f"{what}:"] + ["  " + line for line in simulation.summary_lines(summaries)]
         (out / simulation.SUMMARY_NAME).write_text("\n".join(lines) + "\n")
         self.stdout.write(f"\nWrote {csv_path} and {plot_path}" + (f" ({seconds / 60:.1f} min)" if seconds else ""))
         for line in lines:
