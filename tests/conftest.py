@@ -1,7 +1,9 @@
-"""Shared fixtures: named actors, real shipped images, and a settings sandbox per test.
+"""Shared fixtures: named actors, real shipped images, a settings sandbox per test, and the run's
+small trained Cellpose model.
 
 Actors (see tests/factories.py): `admin` (project admin), `labeller` (project member),
-`outsider` (a user of another project), and anonymous clients.
+`outsider` (a user of another project), and anonymous clients. The model: `nuclei_model` (see
+tests/nuclei_model.py).
 """
 
 from __future__ import annotations
@@ -47,3 +49,4 @@ def brightfield_pairs() -> list[tuple[Path, Path]]:
 
 
 from tests.factories import *  # noqa: E402,F401,F403  (fixtures: admin, labeller, outsider, project, clients)
+from tests.nuclei_model import nuclei_model  # noqa: E402,F401  (the run's trained Cellpose model)

@@ -1,7 +1,8 @@
 """The Cellpose backend on small real crops: settings, input mapping, predict, train, reload, by-name weights.
 
 Cellpose runs on the CPU with fixed seeds; it is imported once per test session. The trained model
-is built once per module (a few real U2OS crops, 112 px tiles) and shared by the tests that need it.
+is the run's `nuclei_model` (tests/nuclei_model.py, trained once per run on real U2OS crops): the
+training tests here check the record of that training, the others predict with it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import pytest
 from PIL import Image
 
 from active_learning.backends import load_backend
-from active_learning.backends.base import BackendError, EpochReport, TrainingDataError, TrainingResult
+from active_learning.backends.base import BackendError, EpochReport, TrainingDataError
 from active_learning.backends.cellpose import WEIGHTS_FILE_NAME, CellposeBackend, model_input, resolve_device
 from active_learning.backends.settings import BackendSettings, BackendSettingsError, parse_backend_settings
 from active_learning.backends.weights import PretrainedUnavailable, WeightsError, validate_weights_file
 from active_learning.evaluation import evaluate
 from tests.conftest import DATA
+from tests.nuclei_model import HELD_OUT_IMAGES, N_EPOCHS, RECIPE, TRAIN_IMAGES, u2os_window
 
 # --- settings (fast) -------------------------------------------------------------------------------------
 
@@ -148,23 +150,6 @@ def test_the_device_is_cpu_here_and_a_missing_gpu_is_a_clear_error(settings):
 # --- real crops and models (slow) ---------------------------------------------------------------------------
 
 
-def u2os(index: int, top: int = 100, left: int = 200, size: int = 192) -> tuple[np.ndarray, np.ndarray]:
-    """A crop of a shipped U2OS nuclei image (8-bit grey) and its uint16 label image."""
-    name = sorted((DATA / "dsb2018_u2os" / "images").glob("*.png"))[index].name
-    window = np.s_[top : top + size, left : left + size]
-    image = np.array(Image.open(DATA / "dsb2018_u2os" / "images" / name))[window]
-    return image, np.array(Image.open(DATA / "dsb2018_u2os" / "masks" / name))[window]
-
-
-TRAIN_CROPS = (0, 2, 4, 6, 8, 10)  # image indices: one crop from each
-VAL_CROP = 12
-TEST_CROPS = (13, 18)  # held out: other images
-# 40 epochs of 3 steps (batch size 2): 120 optimiser steps on 112 px tiles. From scratch, the step
-# count is what matters: with batch size 8 (one step per epoch here) 40 epochs find no cell at all.
-N_EPOCHS = 40
-TRAIN_SETTINGS = {"train": {"n_epochs": N_EPOCHS, "batch_size": 2, "crops_per_epoch": len(TRAIN_CROPS)}}
-
-
 @pytest.fixture(scope="session")
 def cellpose_loaded() -> None:
     """Import cellpose once per test session (7-10 s)."""
@@ -175,29 +160,13 @@ def cellpose_loaded() -> None:
 
 @pytest.fixture(scope="module")
 def fresh(cellpose_loaded) -> CellposeBackend:
-    return CellposeBackend(None, parse_backend_settings(TRAIN_SETTINGS))
-
-
-@pytest.fixture(scope="module")
-def trained(cellpose_loaded, tmp_path_factory) -> tuple[CellposeBackend, TrainingResult, list[EpochReport]]:
-    backend = CellposeBackend(None, parse_backend_settings(TRAIN_SETTINGS))
-    train = [u2os(i) for i in TRAIN_CROPS]
-    val = u2os(VAL_CROP)
-    reports: list[EpochReport] = []
-    result = backend.train(
-        [image for image, _ in train],
-        [mask for _, mask in train],
-        out_dir=tmp_path_factory.mktemp("training"),
-        val_images=[val[0]],
-        val_masks=[val[1]],
-        progress=reports.append,
-    )
-    return backend, result, reports
+    """An untrained network: the same settings and seed as the run's nuclei model before its training."""
+    return CellposeBackend(None, parse_backend_settings(RECIPE))
 
 
 @pytest.mark.slow
 def test_it_predicts_masks_and_raw_outputs_for_grey_crops(fresh):
-    crops = [u2os(0, size=128)[0], u2os(1, size=128)[0], u2os(2, size=96)[0][:, :80]]
+    crops = [u2os_window(0, size=128)[0], u2os_window(1, size=128)[0], u2os_window(2, size=96)[0][:, :80]]
 
     predictions = fresh.predict(crops)
 
@@ -225,7 +194,7 @@ def test_it_predicts_multi_channel_crops_through_the_model_channels(cellpose_loa
 
 @pytest.mark.slow
 def test_batched_prediction_equals_one_crop_at_a_time(fresh):
-    a, b = u2os(3, size=128)[0], u2os(5, size=128)[0]
+    a, b = u2os_window(3, size=128)[0], u2os_window(5, size=128)[0]
 
     together = fresh.predict([a, b])
     alone = [fresh.predict([a])[0], fresh.predict([b])[0]]
@@ -237,8 +206,8 @@ def test_batched_prediction_equals_one_crop_at_a_time(fresh):
 
 
 @pytest.mark.slow
-def test_training_reports_every_epoch_and_lowers_the_loss(trained):
-    _, result, reports = trained
+def test_training_reports_every_epoch_and_lowers_the_loss(nuclei_model):
+    result, reports = nuclei_model.training, nuclei_model.epochs
 
     assert [r.epoch for r in reports] == list(range(1, N_EPOCHS + 1))
     assert reports == result.history and not result.stopped_early
@@ -247,12 +216,12 @@ def test_training_reports_every_epoch_and_lowers_the_loss(trained):
     assert [r.epoch for r in reports if r.val_loss is not None] == [1, 6, 11, 21, 31]
     assert np.mean([r.loss for r in reports[-5:]]) < 0.7 * reports[0].loss
     assert reports[30].val_loss < reports[0].val_loss
-    assert result.n_train_crops == len(TRAIN_CROPS)
+    assert result.n_train_crops == len(TRAIN_IMAGES)
 
 
 @pytest.mark.slow
-def test_training_writes_a_loadable_weights_file(trained):
-    backend, result, _ = trained
+def test_training_writes_a_loadable_weights_file(nuclei_model):
+    backend, result = nuclei_model.backend, nuclei_model.training
 
     assert result.weights_path.name == WEIGHTS_FILE_NAME and backend.weights == result.weights_path
     assert [p.name for p in result.weights_path.parent.iterdir()] == [WEIGHTS_FILE_NAME]  # no scratch left
@@ -263,9 +232,9 @@ def test_training_writes_a_loadable_weights_file(trained):
 
 
 @pytest.mark.slow
-def test_a_reloaded_model_predicts_like_the_trained_one(trained):
-    backend, result, _ = trained
-    crop = u2os(TEST_CROPS[0])[0]
+def test_a_reloaded_model_predicts_like_the_trained_one(nuclei_model):
+    backend, result = nuclei_model.backend, nuclei_model.training
+    crop = u2os_window(HELD_OUT_IMAGES[0])[0]
 
     reloaded = CellposeBackend(result.weights_path, backend.settings)
 
@@ -276,9 +245,9 @@ def test_a_reloaded_model_predicts_like_the_trained_one(trained):
 
 
 @pytest.mark.slow
-def test_a_trained_model_segments_held_out_crops_better_than_a_fresh_one(trained, fresh):
-    backend, _, _ = trained
-    test = [u2os(i) for i in TEST_CROPS]
+def test_a_trained_model_segments_held_out_crops_better_than_a_fresh_one(nuclei_model, fresh):
+    backend = nuclei_model.backend
+    test = [u2os_window(i) for i in HELD_OUT_IMAGES]
     images, truth = [image for image, _ in test], [mask for _, mask in test]
 
     trained_ap = evaluate(truth, [p.masks for p in backend.predict(images)]).overall
@@ -289,9 +258,9 @@ def test_a_trained_model_segments_held_out_crops_better_than_a_fresh_one(trained
 
 
 @pytest.mark.slow
-def test_it_measures_per_cell_flow_errors(trained):
-    backend, _, _ = trained
-    prediction = backend.predict([u2os(TEST_CROPS[1])[0]])[0]
+def test_it_measures_per_cell_flow_errors(nuclei_model):
+    backend = nuclei_model.backend
+    prediction = backend.predict([u2os_window(HELD_OUT_IMAGES[1])[0]])[0]
 
     errors = backend.flow_errors(prediction)
 
@@ -306,7 +275,7 @@ def test_it_measures_per_cell_flow_errors(trained):
 @pytest.mark.slow
 def test_training_stops_between_epochs_when_asked(cellpose_loaded, tmp_path):
     backend = CellposeBackend(None, parse_backend_settings({"train": {"n_epochs": 50, "crops_per_epoch": 1}}))
-    image, mask = u2os(0, size=128)
+    image, mask = u2os_window(0, size=128)
     reports: list[EpochReport] = []
 
     result = backend.train(
@@ -330,7 +299,7 @@ def test_a_small_training_set_still_gets_enough_steps_per_epoch(cellpose_loaded,
 
 @pytest.mark.slow
 def test_it_refuses_training_data_it_cannot_use(fresh, tmp_path):
-    image, mask = u2os(0, size=64)
+    image, mask = u2os_window(0, size=64)
     with pytest.raises(TrainingDataError, match="none of the 1 training crops has at least 1 labelled cells"):
         fresh.train([image], [np.zeros_like(mask)], out_dir=tmp_path)
     with pytest.raises(TrainingDataError, match="1 training crops but 2 masks"):
@@ -358,7 +327,7 @@ def test_it_loads_pretrained_weights_by_name_from_the_cache(random_weights, tmp_
 
     assert backend.weights == cache / "nucleitorch_0"
     assert backend.describe()["diam_mean"] == 17.0  # Cellpose's built-in nuclei scale, not the file's 30
-    assert backend.predict([u2os(1, size=64)[0]])[0].masks.shape == (64, 64)
+    assert backend.predict([u2os_window(1, size=64)[0]])[0].masks.shape == (64, 64)
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """Scoring strategies, the blank-crop guard, diversity selection, and storing scores.
 
-Fast tests drive the strategies with hand-made arrays; the `slow` tests score real U2OS crops
-with a small Cellpose model trained in a session fixture (see `small_model`)."""
+Fast tests drive the strategies with hand-made arrays; the `slow` test scores real U2OS crops
+with the run's small trained Cellpose model (`nuclei_model`, tests/nuclei_model.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from active_learning.strategies.tta import flip_image, unflip
 from annotations.errors import DomainError
 from tests.conftest import DATA
 from tests.factories import make_crops, make_model_version, make_prediction, true_mask
+from tests.nuclei_model import HELD_OUT_IMAGES, TRAIN_IMAGES, u2os_window
 
 U2OS = DATA / "dsb2018_u2os"
 
@@ -342,61 +343,23 @@ def test_it_stores_per_cell_uncertainty_on_the_prediction(crops, version):
 
 
 # --- Real crops, a real (small) model ------------------------------------------------------------
-# A Cellpose network trained from scratch on six 192-px U2OS crops (30 epochs of 32 tiles of
-# 64 px, 120 steps). Measured here: AP@0.5 ~0.9 on a held-out crop with sparse nuclei, ~0.35 on a
-# crowded crop with its contrast dropped and noise added; on blank background it is unsure
-# (entropy 0.58 bits) and even draws a spurious cell or two, which the blank-crop guard must cancel.
-# Training costs ~5 CPU-minutes on 2 idle cores (fewer steps gave no masks at all), so the weights
-# are kept in pytest's cache (.pytest_cache, keyed by recipe, data and Cellpose version): later
-# runs only predict (~30 s).
-
-SMALL_MODEL_RECIPE = {"train": {"n_epochs": 30, "batch_size": 8, "train_tile": 64, "crops_per_epoch": 32,
-                                "learning_rate": 0.01}}
-SMALL_MODEL_CROPS = (0, 2, 4, 6, 8, 10)
-
-
-def u2os_window(index: int, top: int = 100, left: int = 200, size: int = 192) -> tuple[np.ndarray, np.ndarray]:
-    image, mask = u2os(index)
-    return image[top : top + size, left : left + size], mask[top : top + size, left : left + size]
-
-
-def _small_model_key(train: list[tuple[np.ndarray, np.ndarray]]) -> str:
-    import hashlib
-    import json
-    from importlib.metadata import version
-
-    digest = hashlib.sha256(json.dumps(SMALL_MODEL_RECIPE, sort_keys=True).encode() + version("cellpose").encode())
-    for image, mask in train:
-        digest.update(image.tobytes() + mask.tobytes())
-    return digest.hexdigest()[:16]
-
-
-@pytest.fixture(scope="module")
-def small_model(request, tmp_path_factory):
-    from active_learning.backends.cellpose import CellposeBackend
-    from active_learning.backends.settings import parse_backend_settings
-
-    settings = parse_backend_settings(SMALL_MODEL_RECIPE)
-    train = [u2os_window(i) for i in SMALL_MODEL_CROPS]
-    cached = request.config.cache.mkdir("labelserver-small-cellpose") / f"{_small_model_key(train)}.pth"
-    if cached.exists():
-        return CellposeBackend(cached, settings, device="cpu")
-    backend = CellposeBackend(None, settings, device="cpu")
-    result = backend.train([i for i, _ in train], [m for _, m in train], out_dir=tmp_path_factory.mktemp("small"))
-    cached.write_bytes(result.weights_path.read_bytes())
-    return backend
+# The run's nuclei model (tests/nuclei_model.py): a Cellpose network trained from scratch on six
+# 192-px U2OS crops. It gets the sparse nuclei of a held-out crop right (AP@0.5 ~0.9) and a crowded
+# crop with its contrast dropped and noise added wrong (~0.3); on blank background it is unsure,
+# which the blank-crop guard must cancel.
 
 
 @pytest.mark.slow
-def test_real_crops_rank_wrong_above_right_above_blank(project, small_model):
+def test_real_crops_rank_wrong_above_right_above_blank(project, nuclei_model):
     from active_learning import queue
     from active_learning.evaluation import evaluate_masks
 
-    right, right_truth = u2os_window(18)  # held out, sparse nuclei: the model gets them
-    crowded, wrong_truth = u2os_window(SMALL_MODEL_CROPS[1])
+    model = nuclei_model.backend
+    right, right_truth = u2os_window(HELD_OUT_IMAGES[1])  # sparse nuclei: the model gets them
+    crowded, wrong_truth = u2os_window(TRAIN_IMAGES[1])
     wrong = degraded(crowded, contrast=0.25, sigma=4.0)
     images = [right, wrong, blank_like(crowded)]
-    outputs = small_model.predict(images)
+    outputs = model.predict(images)
     ap = [evaluate_masks([t], [o.masks])["ap50"] for t, o in zip((right_truth, wrong_truth), outputs, strict=False)]
     assert ap[0] > ap[1] + 0.3, ap  # the premise: right on one, wrong on the other
 
@@ -404,7 +367,7 @@ def test_real_crops_rank_wrong_above_right_above_blank(project, small_model):
     version = make_model_version(project, 1)
     version.promoted_at = version.created_at
     version.save()
-    scoring.score_predictions(version, crops, outputs, images=images, backend=small_model,
+    scoring.score_predictions(version, crops, outputs, images=images, backend=model,
                               strategies=["cellprob", "flow_error", "tta"])
     for strategy in ("cellprob", "flow_error", "tta"):
         rows = {row.crop_id: row for row in CropScore.objects.filter(strategy=strategy)}
