@@ -28,11 +28,13 @@ run: demo
 	$(BIN)/python scripts/run_all.py
 
 # Runs every test on SQLite, then the tests marked `postgres` again on a real PostgreSQL server
-# when LABELSERVER_TEST_POSTGRES_URL names one (.ci/run starts one).
+# when LABELSERVER_TEST_POSTGRES_URL names one (.ci/run starts one). One pytest-xdist worker per
+# CPU: tests/conftest.py gives each worker its share of the CPUs for PyTorch and runs the slow
+# tests first; the run's trained model is trained by one worker and loaded by the others.
 test: install
 	$(BIN)/python -m ruff check .
 	node --test frontend/tests/
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n logical
 	@if [ -n "$$LABELSERVER_TEST_POSTGRES_URL" ]; then \
 	  DATABASE_URL="$$LABELSERVER_TEST_POSTGRES_URL" $(BIN)/python -m pytest -m postgres; \
 	else \

@@ -15,10 +15,19 @@ one model passed every test and the other missed one uncertainty ordering by 0.0
 tiles (75 and 105 CPU-s) did as well with seed 0 but failed with another seed, as did the 64-px
 recipe test_strategies.py used to train for itself (~190 CPU-s). A CPU that rounds differently
 could draw another model the same way (see TRAINING_THREADS).
+
+Under pytest-xdist the first worker that asks for the model trains it and leaves it, with the
+record of its training, in the run's shared temporary folder; the others wait for it there and
+load it. (pytest-xdist's --dist loadgroup could keep these tests in one worker instead, but with
+pytest 9.2 it silently stops grouping: pytest-xdist issue #1386.)
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +35,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from active_learning.backends.base import EpochReport, TrainingResult
+from active_learning.backends.base import CropPrediction, EpochReport, TrainingResult
 from active_learning.backends.cellpose import CellposeBackend
 from active_learning.backends.settings import parse_backend_settings
 
@@ -57,10 +66,26 @@ class TrainedNucleiModel:
     backend: CellposeBackend  # predicts with the trained weights; tests must not train it further
     training: TrainingResult
     epochs: list[EpochReport]  # as the progress callback received them, in order
+    # What the network predicted for the first held-out crop right after training, before any
+    # reload: the reference for "the weights file reloads to the same model".
+    trained_prediction: CropPrediction
 
 
 @pytest.fixture(scope="session")
 def nuclei_model(tmp_path_factory) -> TrainedNucleiModel:
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's own
+    with open(shared / "nuclei-model.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if (shared / "nuclei-model.json").exists():
+            return _load(shared)
+        model = _train(shared / "nuclei-model")
+        _save(model, shared)
+        return model
+
+
+def _train(out_dir: Path) -> TrainedNucleiModel:
     import torch
 
     backend = CellposeBackend(None, parse_backend_settings(RECIPE), device="cpu")
@@ -73,11 +98,43 @@ def nuclei_model(tmp_path_factory) -> TrainedNucleiModel:
         training = backend.train(
             [image for image, _ in train],
             [mask for _, mask in train],
-            out_dir=tmp_path_factory.mktemp("nuclei-model"),
+            out_dir=out_dir,
             val_images=[validation[0]],
             val_masks=[validation[1]],
             progress=epochs.append,
         )
     finally:
         torch.set_num_threads(threads)
-    return TrainedNucleiModel(backend, training, epochs)
+    trained_prediction = backend.predict([u2os_window(HELD_OUT_IMAGES[0])[0]])[0]
+    return TrainedNucleiModel(backend, training, epochs, trained_prediction)
+
+
+def _save(model: TrainedNucleiModel, shared: Path) -> None:
+    """The training record beside (not in) the weights folder, which holds only the weights."""
+    training = model.training
+    p = model.trained_prediction
+    np.savez(shared / "nuclei-model-prediction.npz", masks=p.masks, cellprob=p.cellprob, flows=p.flows, style=p.style)
+    record = {
+        "weights_path": str(training.weights_path),
+        "history": [dataclasses.asdict(r) for r in training.history],
+        "stopped_early": training.stopped_early,
+        "n_train_crops": training.n_train_crops,
+        "cell_diameter": training.cell_diameter,
+        "epochs": [dataclasses.asdict(r) for r in model.epochs],
+    }
+    (shared / "nuclei-model.json").write_text(json.dumps(record))  # last: its presence says "done"
+
+
+def _load(shared: Path) -> TrainedNucleiModel:
+    record = json.loads((shared / "nuclei-model.json").read_text())
+    training = TrainingResult(
+        weights_path=Path(record["weights_path"]),
+        history=[EpochReport(**r) for r in record["history"]],
+        stopped_early=record["stopped_early"],
+        n_train_crops=record["n_train_crops"],
+        cell_diameter=record["cell_diameter"],
+    )
+    with np.load(shared / "nuclei-model-prediction.npz") as arrays:
+        prediction = CropPrediction(**{name: arrays[name] for name in ("masks", "cellprob", "flows", "style")})
+    backend = CellposeBackend(training.weights_path, parse_backend_settings(RECIPE), device="cpu")
+    return TrainedNucleiModel(backend, training, [EpochReport(**r) for r in record["epochs"]], prediction)

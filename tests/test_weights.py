@@ -176,7 +176,10 @@ def test_it_refuses_unknown_pretrained_names(tmp_path):
         pretrained_path("cyto9", cache_dir=tmp_path)
 
 
-@pytest.mark.parametrize("url", [closed_port_url(), "https://cellpose-weights.invalid/models"])
+# Fixed ids: the closed port differs between processes, and pytest-xdist needs every worker to
+# collect the same test names.
+@pytest.mark.parametrize("url", [closed_port_url(), "https://cellpose-weights.invalid/models"],
+                         ids=["refused", "unresolvable"])
 def test_offline_a_pretrained_name_fails_fast_with_advice(tmp_path, url):
     cache = tmp_path / "cache"
     started = time.monotonic()

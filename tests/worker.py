@@ -59,7 +59,7 @@ def worker_env(**extra: str) -> dict[str, str]:
         LABELSERVER_DATA_DIR=str(settings.DATA_DIR),
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
         CELLPOSE_LOCAL_MODELS_PATH=str(settings.LABELSERVER["CELLPOSE_MODELS_DIR"]),
-        OMP_NUM_THREADS="2",
+        OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"),  # under pytest-xdist: the worker's share (conftest)
     )
     env.update(extra)
     return env
