@@ -16,7 +16,13 @@ from PIL import Image
 from active_learning.backends import load_backend
 from active_learning.backends.base import BackendError, EpochReport, TrainingDataError
 from active_learning.backends.cellpose import WEIGHTS_FILE_NAME, CellposeBackend, model_input, resolve_device
-from active_learning.backends.settings import BackendSettings, BackendSettingsError, parse_backend_settings
+from active_learning.backends.settings import (
+    FINETUNE_LEARNING_RATE,
+    SCRATCH_LEARNING_RATE,
+    BackendSettings,
+    BackendSettingsError,
+    parse_backend_settings,
+)
 from active_learning.backends.weights import PretrainedUnavailable, WeightsError, validate_weights_file
 from active_learning.evaluation import evaluate
 from tests.conftest import DATA
@@ -31,6 +37,7 @@ def test_it_fills_in_defaults():
     assert parsed == BackendSettings()
     assert parsed.start_from == "scratch" and parsed.channels == ()
     assert parsed.train.n_epochs == 30 and parsed.train.batch_size == 4 and parsed.train.train_tile == 112
+    assert parsed.train.learning_rate is None  # chosen by where training starts (the backend)
     assert parsed.predict.diameter is None
 
 
@@ -233,13 +240,14 @@ def test_training_writes_a_loadable_weights_file(nuclei_model):
 
 @pytest.mark.slow
 def test_a_reloaded_model_predicts_like_the_trained_one(nuclei_model):
-    backend, result = nuclei_model.backend, nuclei_model.training
+    result = nuclei_model.training
     crop = u2os_window(HELD_OUT_IMAGES[0])[0]
 
-    reloaded = CellposeBackend(result.weights_path, backend.settings)
+    reloaded = CellposeBackend(result.weights_path, nuclei_model.backend.settings)
 
-    assert reloaded.cell_diameter == pytest.approx(backend.cell_diameter)
-    before, after = backend.predict([crop])[0], reloaded.predict([crop])[0]
+    assert reloaded.cell_diameter == pytest.approx(result.cell_diameter)
+    # What the trained network predicted for this crop before it was ever reloaded.
+    before, after = nuclei_model.trained_prediction, reloaded.predict([crop])[0]
     assert np.array_equal(before.masks, after.masks)
     assert np.allclose(before.cellprob, after.cellprob, atol=1e-4)
 
@@ -295,6 +303,16 @@ def test_a_small_training_set_still_gets_enough_steps_per_epoch(cellpose_loaded,
     assert backend._train_seg_options(tmp_path, n_crops=40)["nimg_per_epoch"] is None  # each crop once
     pinned = CellposeBackend(None, parse_backend_settings({"train": {"crops_per_epoch": 5}}))
     assert pinned._train_seg_options(tmp_path, n_crops=40)["nimg_per_epoch"] == 5
+
+
+@pytest.mark.slow
+def test_fine_tuning_trained_weights_takes_a_lower_learning_rate_unless_one_is_set(fresh, random_weights, tmp_path):
+    tuned = CellposeBackend(random_weights, parse_backend_settings({}))
+    pinned = CellposeBackend(random_weights, parse_backend_settings({"train": {"learning_rate": 0.004}}))
+
+    assert fresh._train_seg_options(tmp_path, n_crops=8)["learning_rate"] == SCRATCH_LEARNING_RATE == 0.005
+    assert tuned._train_seg_options(tmp_path, n_crops=8)["learning_rate"] == FINETUNE_LEARNING_RATE == 0.001
+    assert pinned._train_seg_options(tmp_path, n_crops=8)["learning_rate"] == 0.004
 
 
 @pytest.mark.slow

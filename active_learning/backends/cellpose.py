@@ -44,7 +44,13 @@ from active_learning.backends.base import (
     TrainingDataError,
     TrainingResult,
 )
-from active_learning.backends.settings import MIN_CROPS_PER_EPOCH, BackendSettings, parse_backend_settings
+from active_learning.backends.settings import (
+    FINETUNE_LEARNING_RATE,
+    MIN_CROPS_PER_EPOCH,
+    SCRATCH_LEARNING_RATE,
+    BackendSettings,
+    parse_backend_settings,
+)
 from active_learning.backends.weights import (
     WeightsInfo,
     labelserver_setting,
@@ -361,6 +367,13 @@ class CellposeBackend(ModelBackend):
 
     # -- training --
 
+    @property
+    def learning_rate(self) -> float:
+        """The rate the next training uses: the setting, else lower when fine-tuning trained weights."""
+        if self.settings.train.learning_rate is not None:
+            return self.settings.train.learning_rate
+        return FINETUNE_LEARNING_RATE if self.weights is not None else SCRATCH_LEARNING_RATE
+
     def train(
         self,
         images: Sequence[np.ndarray],
@@ -433,7 +446,7 @@ class CellposeBackend(ModelBackend):
             "channels": None,
             "normalize": self._normalize,
             "n_epochs": t.n_epochs,
-            "learning_rate": t.learning_rate,
+            "learning_rate": self.learning_rate,
             "weight_decay": t.weight_decay,
             "batch_size": t.batch_size,
             "bsize": t.train_tile,

@@ -8,7 +8,7 @@ The JSON shape, with every key optional (defaults below)::
       "channels": [],                     # crop channels fed to the model, see BackendSettings
       "normalize": true,
       "seed": 0,
-      "train": {"n_epochs": 100, "learning_rate": 0.005, ...},      # TrainSettings
+      "train": {"n_epochs": 100, "learning_rate": null, ...},       # TrainSettings
       "predict": {"diameter": null, "flow_threshold": 0.4, ...}     # PredictSettings
     }
 
@@ -29,6 +29,13 @@ from active_learning.backends.weights import PRETRAINED_FILES
 
 START_SCRATCH = "scratch"
 MIN_CROPS_PER_EPOCH = 32
+# AdamW learning rates when train.learning_rate is null: train_seg's default for a fresh network,
+# and for fine-tuning trained weights the rate Cellpose's GUI recommends for AdamW (its training
+# dialog: "recommended learning_rate then 0.001"). At the full rate, fine-tuning a trained nuclei
+# model on 16-32 labelled crops swung its validation AP@0.5 from 0.62 down to 0.13 between rounds
+# (docs/benchmarks.md, simulation run 2).
+SCRATCH_LEARNING_RATE = 0.005
+FINETUNE_LEARNING_RATE = 0.001
 START_PRETRAINED = "pretrained:"
 START_WEIGHTS = "weights:"
 
@@ -51,7 +58,9 @@ class TrainSettings:
     # minutes of 2 CPU cores (0.25 s per 112 px tile, forward and backward). Cellpose warms the
     # learning rate up over the first 10 epochs (epoch 0 has LR 0), so a run needs well over 10.
     n_epochs: int = 30
-    learning_rate: float = 0.005  # AdamW, as cellpose.train.train_seg uses by default
+    # AdamW. None = SCRATCH_LEARNING_RATE for a fresh network, FINETUNE_LEARNING_RATE when training
+    # starts from weights (a model version, named pretrained weights or an uploaded file).
+    learning_rate: float | None = None
     weight_decay: float = 1e-5
     # Tiles per optimiser step. The CPU cost per tile is the same at any batch size, so a smaller
     # batch buys more steps; on a GPU, 8 (Cellpose's default) uses the device better.
@@ -118,7 +127,7 @@ class BackendSettings:
 _TRAIN_RULES: dict[str, tuple[type, float, float, bool]] = {
     # 2 is the least that trains at all (epoch 0 runs at learning rate 0).
     "n_epochs": (int, 2, 100_000, False),
-    "learning_rate": (float, 1e-8, 1.0, False),
+    "learning_rate": (float, 1e-8, 1.0, True),
     "weight_decay": (float, 0.0, 1.0, False),
     "batch_size": (int, 1, 256, False),
     "train_tile": (int, 48, 1024, False),
