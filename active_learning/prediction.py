@@ -1,6 +1,7 @@
 """A prediction job: a model version predicts every crop still waiting for a label, in batches,
 stores each crop's instance mask, scores it with the project's strategies, and finally re-ranks
-the queue. Crops it already predicted and scored are skipped, so a job that runs twice, or
+the queue. With no active version, a project that starts from trained weights serves those
+(active_learning.start_model). Crops it already predicted and scored are skipped, so a job that runs twice, or
 resumes after a failure, repeats no work. JobKind.PREDICT and JobKind.SCORE both run it (a
 scoring job is how admins re-score with other strategies)."""
 
@@ -17,7 +18,7 @@ from active_learning.jobs import JobContext, JobFailed
 from active_learning.models import Job, ModelVersion, Prediction
 from active_learning.queue import rank_queue
 from active_learning.scoring import job_strategy_names, score_predictions, unscored_crops
-from active_learning.versions import active_version
+from active_learning.start_model import serve_start_weights
 from annotations.imaging import read_crop_pixels
 from annotations.masks import count_cells, encode_png
 from annotations.models import Crop
@@ -26,9 +27,10 @@ DEFAULT_BATCH_SIZE = 8
 
 
 def run_prediction_job(job: Job, context: JobContext) -> None:
-    version = job.model_version or active_version(job.project)
+    version = job.model_version or serve_start_weights(job.project, context)
     if version is None:
-        raise JobFailed("there is no active model version to predict with: train one first")
+        raise JobFailed("there is no active model version to predict with, and the project starts from scratch: "
+                        "train one first")
     names = job_strategy_names(job, context)
     pending = unscored_crops(job.project, version, names)
     total = pending.count()

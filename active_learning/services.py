@@ -13,12 +13,13 @@ from active_learning import retraining, versions
 from active_learning.backends import validate_weights
 from active_learning.jobs import enqueue_job
 from active_learning.models import Job, JobKind, ModelVersion
+from active_learning.start_model import starts_from_weights
 from annotations.errors import Conflict, DomainError
 from annotations.models import Project
 
 
 def start_job(project: Project, *, kind: str, params: dict[str, Any] | None = None, user: Any = None) -> Job:
-    if kind == JobKind.PREDICT and versions.active_version(project) is None:
+    if kind == JobKind.PREDICT and versions.active_version(project) is None and not starts_from_weights(project):
         raise Conflict("there is no active model version to predict with: train or upload one first")
     return enqueue_job(project, kind, params=params, user=user)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from active_learning.datasets import labelled_crops
-from active_learning.training import evaluation_key, incumbent_metrics
+from active_learning.validation import evaluation_key, incumbent_metrics
 from annotations import services
 from annotations.models import Split
 from tests.factories import make_crops, make_model_version, make_user, true_mask

@@ -1,0 +1,56 @@
+"""Model versions measured on a project's labelled validation crops: AP at IoU 0.5/0.75/0.9,
+overall and per crop, and when a stored measurement can be reused instead of predicting again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from active_learning.backends import load_backend
+from active_learning.datasets import LabelledCrop
+from active_learning.evaluation import evaluate_masks
+from active_learning.models import ModelVersion
+
+
+def evaluate_version(version: ModelVersion, validation: list[LabelledCrop]) -> dict[str, Any]:
+    """AP at IoU 0.5/0.75/0.9 of a version on labelled crops, overall and per crop."""
+    if not validation:
+        return {}
+    predictions = load_backend(version.project, version).predict([e.image for e in validation])
+    metrics = evaluate_masks([e.mask for e in validation], [p.masks for p in predictions])
+    for entry, example in zip(metrics["per_crop"], validation, strict=True):
+        entry["crop"] = example.crop.pk
+        entry["annotation"] = example.annotation.pk
+    metrics["n_labelled_cells"] = version.n_train_cells
+    metrics["evaluation_key"] = evaluation_key(version.project.backend_settings, validation)
+    return metrics
+
+
+def evaluation_key(backend_settings: dict[str, Any], validation: Sequence[LabelledCrop]) -> str:
+    """What an evaluation depends on besides the weights: the validation annotations (versions,
+    not just crops) and the settings that turn the network's output into masks."""
+    inputs = {
+        "annotations": sorted(e.annotation.pk for e in validation),
+        "predict": backend_settings.get("predict", {}),
+        "channels": backend_settings.get("channels"),
+        "normalize": backend_settings.get("normalize"),
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def incumbent_metrics(incumbent: ModelVersion, validation: list[LabelledCrop]) -> dict[str, Any]:
+    """The active version's metrics on these validation crops: its stored ones when they were
+    measured on the same annotations with the same settings (a version's weights never change),
+    else a fresh evaluation."""
+    stored = incumbent.metrics or {}
+    if stored.get("evaluation_key") == evaluation_key(incumbent.project.backend_settings, validation):
+        return stored
+    return evaluate_version(incumbent, validation)
+
+
+def metrics_summary(metrics: dict[str, Any]) -> str:
+    if not metrics:
+        return "not evaluated"
+    return ", ".join(f"AP@{t} {metrics.get(k, 0):.3f}" for t, k in (("0.5", "ap50"), ("0.75", "ap75"), ("0.9", "ap90")))

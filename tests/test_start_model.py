@@ -1,0 +1,87 @@
+"""A project that starts from trained weights serves them before its first training, and its first
+fine-tuned candidate has to beat them (active_learning.start_model). The jobs run in this process
+(`jobs.run_by_caller`, as the simulation runs them); the start weights are the run's small trained
+nuclei model (tests/nuclei_model.py), the crops are real U2OS crops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from active_learning import jobs, services, versions
+from active_learning.models import Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus, Prediction
+from annotations.ingest import ingest_image, set_image_split
+from annotations.models import CropStatus, Split
+from tests.factories import make_project
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+SIDE = 256  # the top-left 256x256 of three shipped U2OS images, cut into 128-px crops
+FAST = {"train": {"n_epochs": 2, "batch_size": 4, "crops_per_epoch": 4}, "predict": {"diameter": 30}}
+
+
+@pytest.fixture
+def start_project(nuclei_model, u2os_pairs, tmp_path):
+    """Starts from the nuclei model's weights: one labelled train image, one labelled validation
+    image, one unlabelled train image (four crops each)."""
+    project = make_project(
+        "from weights", crop_size=128, backend_settings={"start_from": f"weights:{nuclei_model.training.weights_path}",
+                                                         **FAST},
+    )
+    for (image, mask), split, labelled in zip(u2os_pairs[:3], (Split.TRAIN, Split.VALIDATION, Split.TRAIN),
+                                              (True, True, False), strict=True):
+        cut_image, cut_mask = tmp_path / image.name, tmp_path / f"{image.stem}_masks.png"
+        PILImage.fromarray(np.array(PILImage.open(image))[:SIDE, :SIDE]).save(cut_image)
+        PILImage.fromarray(np.array(PILImage.open(mask))[:SIDE, :SIDE]).save(cut_mask)
+        result = ingest_image(project, cut_image, original_name=image.name, mask_source=cut_mask if labelled else None)
+        set_image_split(result.image, split)
+    return project
+
+
+def _run_queued(project, kind: str) -> Job:
+    job = Job.objects.get(project=project, kind=kind, status=JobStatus.QUEUED)
+    assert jobs.run_job(job.pk, worker="test") == JobStatus.SUCCEEDED, Job.objects.get(pk=job.pk).log
+    return Job.objects.get(pk=job.pk)
+
+
+def test_a_prediction_before_any_training_serves_the_start_weights(start_project, nuclei_model):
+    with jobs.run_by_caller():
+        services.start_job(start_project, kind=JobKind.PREDICT)  # refused for a project starting from scratch
+        job = _run_queued(start_project, JobKind.PREDICT)
+
+        start = versions.active_version(start_project)
+        assert start is not None and start.number == 1 and start.origin.startswith("start:weights:")
+        assert "serving the start weights" in job.log and "start weights on the validation crops: AP@0.5" in job.log
+        assert len(start.metrics["per_crop"]) == 4 and 0 <= start.metrics["ap50"] <= 1  # the validation crops
+        assert Path(start.weights.path).is_file() and start.parent is None and start.training_job is None
+        unlabelled = start_project.crops.filter(status=CropStatus.UNLABELLED)
+        assert Prediction.objects.filter(model_version=start, crop__in=unlabelled).count() == unlabelled.count() == 4
+
+        # A second prediction job finds the served version: no second copy of the start weights.
+        services.start_job(start_project, kind=JobKind.PREDICT)
+        _run_queued(start_project, JobKind.PREDICT)
+        assert ModelVersion.objects.filter(project=start_project).count() == 1
+
+
+def test_the_first_training_must_beat_the_start_weights(start_project):
+    with jobs.run_by_caller():
+        jobs.enqueue_job(start_project, JobKind.TRAIN)
+        job = _run_queued(start_project, JobKind.TRAIN)
+
+        start, candidate = ModelVersion.objects.filter(project=start_project).order_by("number")
+        assert start.origin.startswith("start:") and candidate.origin == "trained"
+        assert candidate.parent_id == start.pk and candidate.training_job_id == job.pk
+        assert "starting from version 1" in job.log
+        # Both measured on the same four validation crops; the better one serves.
+        assert len(start.metrics["per_crop"]) == len(candidate.metrics["per_crop"]) == 4
+        winner = candidate if versions.is_better(candidate.metrics, start.metrics, 0.0) else start
+        loser = start if winner is candidate else candidate
+        assert winner.status == ModelVersionStatus.ACTIVE
+        assert loser.status == (ModelVersionStatus.RETIRED if loser is start else ModelVersionStatus.REJECTED)
+        # Whichever serves predicts the waiting crops next.
+        prediction = _run_queued(start_project, JobKind.PREDICT)
+        assert prediction.model_version_id == winner.pk
+        assert Prediction.objects.filter(model_version=winner).count() == 4
