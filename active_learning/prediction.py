@@ -34,7 +34,8 @@ def run_prediction_job(job: Job, context: JobContext) -> None:
     names = job_strategy_names(job, context)
     pending = unscored_crops(job.project, version, names)
     total = pending.count()
-    context.log(f"predicting and scoring {total} crops with version {version.number}: {', '.join(names)}")
+    scoring = f"scoring with {', '.join(names)}" if names else "no model-based strategy to score with"
+    context.log(f"predicting {total} crops with version {version.number}; {scoring}")
     if total:
         _predict_and_score(job, version, names, pending, total, context)
     context.log(str(rank_queue(job.project)))

@@ -70,7 +70,7 @@ class RankingSummary:
 
     def __str__(self) -> str:
         version = f"version {self.model_version}" if self.model_version else "no model scores"
-        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.by_reason.items()))
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.by_reason.items())) or "no crop waiting"
         return f"ranked {self.ranked} crops with {self.strategy} ({version}): {reasons}; {self.written} rows written"
 
 
