@@ -15,7 +15,9 @@ without labels; their ground truth is kept here and "typed in" by a simulated la
 
 Every job is a real Job row run by `jobs.run_job` in this process: the simulation is the
 project's worker. A round records the candidate's AP whether or not it was promoted, so the
-curves are not flattened by the promotion gate. A promotion queues the prediction job, which
+curves are not flattened by the promotion gate. A run that starts from trained weights also
+records them as round -1 (no labels): round 0's training job serves and evaluates them first
+(active_learning.start_model), and its candidate has to beat them. A promotion queues the prediction job, which
 predicts, scores and re-ranks the pool; the simulation runs it before the next round's labelling.
 """
 
@@ -38,6 +40,7 @@ from django.core.files.storage import default_storage
 
 from active_learning import jobs
 from active_learning.models import Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus
+from active_learning.start_model import ORIGIN_PREFIX as START_ORIGIN_PREFIX
 from active_learning.versions import active_version
 from annotations import selectors
 from annotations import services as crop_services
@@ -51,6 +54,8 @@ logger = logging.getLogger(__name__)
 WORKER = "simulation"
 SOURCE = "simulation"
 LABELLER = "simulation"
+# The round of the start weights (before any label), in runs that start from trained weights.
+START_ROUND = -1
 CSV_NAME = "simulation.csv"
 PLOT_NAME = "simulation.png"
 SUMMARY_NAME = "summary.txt"
@@ -266,6 +271,17 @@ def round_result(strategy: str, seed: int, number: int, candidate: ModelVersion,
     )
 
 
+def start_result(project: Project, strategy: str, seed: int) -> RoundResult | None:
+    """The start weights as the curve's first point (round START_ROUND, no labels), for a project
+    that starts from trained weights: its first training job served and evaluated them."""
+    start = ModelVersion.objects.filter(project=project, origin__startswith=START_ORIGIN_PREFIX).first()
+    if start is None or "ap50" not in start.metrics:
+        return None
+    ap50 = _ap(start.metrics, "ap50")
+    return RoundResult(strategy=strategy, seed=seed, round=START_ROUND, n_crops=0, n_cells=0, ap50=ap50,
+                       ap75=_ap(start.metrics, "ap75"), promoted=True, seconds=0.0, active_ap50=ap50)
+
+
 def run_strategy(pairs: Sequence[Pair], validation: set[str], strategy: str, seed: int, config: SimulationSettings,
                  *, name: str, on_round: Callable[[RoundResult], None] | None = None) -> list[RoundResult]:
     """Simulate labelling one fresh project with `strategy`; one result per round."""
@@ -281,9 +297,13 @@ def run_strategy(pairs: Sequence[Pair], validation: set[str], strategy: str, see
             elif label_from_queue(project, user, truth, config.per_round) == 0:
                 break  # every train crop is labelled
             candidate = train_round(project, user)
-            results.append(round_result(strategy, seed, number, candidate, time.perf_counter() - started))
-            if on_round is not None:
-                on_round(results[-1])
+            rows = [round_result(strategy, seed, number, candidate, time.perf_counter() - started)]
+            if number == 0 and (start := start_result(project, strategy, seed)) is not None:
+                rows.insert(0, start)
+            for row in rows:
+                results.append(row)
+                if on_round is not None:
+                    on_round(row)
     finally:
         if not config.keep:
             discard_project(project)

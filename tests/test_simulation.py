@@ -17,10 +17,12 @@ from active_learning.models import Job, ModelVersion
 from active_learning.simulation import (
     CSV_FIELDS,
     LABELLER,
+    START_ROUND,
     RoundResult,
     dataset_pairs,
     labels_to_reach,
     mean_curve,
+    start_result,
     summarise,
     summary_lines,
     validation_names,
@@ -99,6 +101,21 @@ def test_the_serving_curve_keeps_the_best_promoted_version():
     assert [p.ap50 for p in mean_curve(rows, "random")] == [0.5, 0.6, 0.4]
     assert [p.ap50 for p in mean_curve(rows, "random", "active_ap50")] == [0.5, 0.6, 0.6]
     assert summarise(rows, metric="active_ap50")[0].final_ap50 == 0.6
+
+
+@pytest.mark.django_db
+def test_start_weights_are_the_curves_first_point_with_no_labels(project):
+    ModelVersion.objects.create(project=project, number=2, origin="trained", metrics={"ap50": 0.6, "ap75": 0.4})
+    assert start_result(project, "random", 3) is None  # a project that started from scratch
+
+    ModelVersion.objects.create(project=project, number=1, origin="start:weights:/models/base.pth",
+                                metrics={"ap50": 0.35, "ap75": 0.19})
+    start = start_result(project, "random", 3)
+
+    assert start == RoundResult("random", 3, START_ROUND, 0, 0, 0.35, 0.19, True, 0.0, 0.35)
+    curve = mean_curve([start, _result("random", 0, 0.6, seed=3)], "random")
+    assert [(p.round, p.n_crops, p.ap50) for p in curve] == [(START_ROUND, 0, 0.35), (0, 4, 0.6)]
+    assert labels_to_reach(curve, 0.3, "n_crops") == 0  # the start weights reach it without a label
 
 
 def test_it_holds_out_images_by_content_hash_whatever_the_order(tiny_dataset):

@@ -137,6 +137,8 @@ class Command(BaseCommand):
             torch.set_num_threads(threads)
 
     def _round_line(self, r: simulation.RoundResult) -> str:
+        if r.round == simulation.START_ROUND:
+            return f"{r.strategy} seed {r.seed} start weights: AP@0.5 {r.ap50:.3f}, AP@0.75 {r.ap75:.3f}"
         verdict = "promoted" if r.promoted else "not promoted"
         return (f"{r.strategy} seed {r.seed} round {r.round}: {r.n_crops} crops, {r.n_cells} cells, "
                 f"AP@0.5 {r.ap50:.3f}, AP@0.75 {r.ap75:.3f} ({verdict}; serving AP@0.5 {r.active_ap50:.3f}) "
