@@ -468,8 +468,8 @@ def read_csv(path: Path) -> list[RoundResult]:
 
 
 def plot(results: Sequence[RoundResult], path: Path, *, title: str = "") -> Path:
-    """AP@0.5 against labelled cells (left) and crops (right): one line per strategy, the mean
-    over seeds, shaded from the worst to the best seed."""
+    """AP@0.5 against labelled cells (left) and crops (right), per strategy: the serving models
+    (solid, shaded from the worst to the best seed) and the candidates (dashed), means over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -477,12 +477,14 @@ def plot(results: Sequence[RoundResult], path: Path, *, title: str = "") -> Path
 
     figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for strategy in dict.fromkeys(r.strategy for r in results):
-        curve = mean_curve(results, strategy)
+        serving, candidates = mean_curve(results, strategy, "active_ap50"), mean_curve(results, strategy)
         for ax, key in zip(axes, ("n_cells", "n_crops"), strict=True):
-            x = [getattr(p, key) for p in curve]
-            line = ax.plot(x, [p.ap50 for p in curve], marker="o", label=strategy)[0]
-            ax.fill_between(x, [p.ap50_low for p in curve], [p.ap50_high for p in curve], alpha=0.2,
+            x = [getattr(p, key) for p in serving]
+            line = ax.plot(x, [p.ap50 for p in serving], marker="o", label=f"{strategy} (serving)")[0]
+            ax.fill_between(x, [p.ap50_low for p in serving], [p.ap50_high for p in serving], alpha=0.2,
                             color=line.get_color())
+            ax.plot([getattr(p, key) for p in candidates], [p.ap50 for p in candidates], linestyle="--",
+                    marker=".", color=line.get_color(), alpha=0.7, label=f"{strategy} (candidates)")
     for ax, label in zip(axes, ("labelled cells", "labelled crops"), strict=True):
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)

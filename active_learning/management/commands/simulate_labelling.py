@@ -77,8 +77,8 @@ class Command(BaseCommand):
                                  "and write the CSV, plot and summary to --out")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        title = f"{options['dataset'].resolve().name}, {options['crop_size']} px crops"
-        if options["from_csv"]:
+        if options["from_csv"]:  # the CSVs do not record the crop size: name only the dataset
+            title = options["dataset"].resolve().name
             results = [r for path in options["from_csv"] for r in simulation.read_csv(path)]
             return self._report(results, options["out"], title, 0.0)
         strategies = self._strategies(options["strategies"])
