@@ -54,13 +54,20 @@ def greedy_k_centre(embeddings: np.ndarray, k: int, first: int = 0) -> list[int]
     return picked
 
 
-def diverse_order(utility: np.ndarray, embeddings: np.ndarray, k: int, diversity: float = 0.5) -> list[int]:
+def diverse_order(utility: np.ndarray, embeddings: np.ndarray, k: int, diversity: float = 0.5,
+                  groups: np.ndarray | None = None) -> list[int]:
     """Pick up to `k` candidates in order. The first is the most useful; each next one maximises
     utility * (1 - diversity + diversity * spread), where spread is its distance to the nearest
     crop already picked, scaled to [0, 1] over the candidates. A near-copy of a picked crop thus
     counts for (1 - diversity) of its utility, a crop unlike any picked one for all of it; a crop
     of no use (utility 0: blank, or certain) is never promoted for being different.
-    diversity=0 is plain utility order."""
+    diversity=0 is plain utility order.
+
+    `groups` (e.g. each crop's image): a crop of a group that already has a pick counts as a
+    near-copy (spread 0), until every group left has a pick; then a new cycle over the groups
+    begins. Crops of one image share its sample, stain and focus, and style distances alone do
+    not see that: in a simulation (docs/benchmarks.md, run 3) whole batches came from the few
+    images of one experiment."""
     useful = np.clip(np.asarray(utility, dtype=np.float64), 0, None)
     k = min(k, len(useful))
     if k == 0:
@@ -69,8 +76,15 @@ def diverse_order(utility: np.ndarray, embeddings: np.ndarray, k: int, diversity
     nearest = cosine_distances(embeddings, embeddings[[picked[0]]])[:, 0]
     available = np.ones(len(useful), dtype=bool)
     available[picked[0]] = False
+    covered = np.zeros(len(useful), dtype=bool)  # in a group that has a pick in this cycle
     while len(picked) < k:
-        spread = np.clip(nearest, 0, None) / max(float(nearest[available].max()), SAME_CROP_DISTANCE)
+        if groups is not None:
+            last = groups == groups[picked[-1]]
+            covered = last if (covered | last)[available].all() else covered | last  # a new cycle
+            if covered[available].all():  # one group left: the rule prefers nothing
+                covered = np.zeros(len(useful), dtype=bool)
+        distance = np.where(covered, 0.0, np.clip(nearest, 0, None))
+        spread = distance / max(float(distance[available].max()), SAME_CROP_DISTANCE)
         value = np.where(available, useful * (1 - diversity + diversity * spread), -np.inf)
         picked.append(int(np.argmax(value)))
         available[picked[-1]] = False

@@ -7,8 +7,9 @@ boosts (focus is a boost of the matching crops), then this ranking; it never sor
 
 The order of a split's waiting crops:
 - train: the strategy's order, its head re-picked for diversity (so the top is not ten
-  near-identical crops), with a `random_fraction` of the slots, spread evenly down the queue,
-  given to crops drawn at random from the whole pool ("random-control"), so that the payoff of
+  near-identical crops, nor crops of a few images while others wait), with a `random_fraction`
+  of the slots, spread evenly down the queue, given to crops drawn at random from the whole pool
+  ("random-control"), so that the payoff of
   active learning over random sampling can be measured on what labellers actually label; crops
   no version scored yet follow in random order ("random-unscored"). Before any model has scored
   anything the whole queue is random ("random-cold-start"), which is a sound first seed set.
@@ -150,7 +151,9 @@ def _strategy_order(utility: np.ndarray, ids: np.ndarray, version: ModelVersion 
     head = order[: DIVERSE_HEAD * DIVERSE_POOL_FACTOR]
     if version is None or len(head) <= 1:
         return order
-    picks = diverse_order(utility[head], _embeddings(version, ids[head]), DIVERSE_HEAD, DIVERSITY)
+    images = dict(Crop.objects.filter(pk__in=ids[head].tolist()).values_list("pk", "image_id"))
+    groups = np.array([images.get(int(c), -1) for c in ids[head]])
+    picks = diverse_order(utility[head], _embeddings(version, ids[head]), DIVERSE_HEAD, DIVERSITY, groups=groups)
     first = head[picks]
     return np.concatenate([first, order[~np.isin(order, first)]])
 

@@ -188,6 +188,22 @@ def test_diverse_order_does_not_put_near_copies_at_the_top():
     assert diversity.diverse_order(utility, np.vstack([copies, others]), k=3, diversity=0.0) == [0, 1, 2]
 
 
+def test_diverse_order_takes_each_image_once_before_any_twice():
+    embeddings = np.eye(6)  # six crops that all look different
+    utility = np.array([1.0, 0.95, 0.9, 0.85, 0.6, 0.55])
+    images = np.array([7, 7, 7, 7, 8, 9])  # the four most useful crops are of one image
+
+    assert diversity.diverse_order(utility, embeddings, k=6) == [0, 1, 2, 3, 4, 5]
+    order = diversity.diverse_order(utility, embeddings, k=6, groups=images)
+    assert order[:3] == [0, 4, 5]  # one crop of each image first
+    assert order[3:] == [1, 2, 3]  # then a new cycle: image 7's next crops, by utility
+    # Crops of one image alone are still spread by style.
+    copies = np.array([[1.0, 0, 0], [1.0, 0.001, 0], [0, 1.0, 0]])
+    assert diversity.diverse_order(np.array([1.0, 0.9, 0.6]), copies, k=3, groups=np.array([7, 7, 7])) == [0, 2, 1]
+    # A useless crop is not promoted for being of another image.
+    assert diversity.diverse_order(np.array([1.0, 0.9, 0.0]), np.eye(3), k=3, groups=np.array([1, 1, 2])) == [0, 1, 2]
+
+
 def test_diverse_order_falls_back_to_utility_without_styles():
     assert diversity.diverse_order(np.array([0.2, 0.9, 0.5]), np.zeros((3, 8)), k=3) == [1, 2, 0]
 
