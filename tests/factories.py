@@ -17,6 +17,7 @@ from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
 from active_learning.models import ModelVersion, ModelVersionStatus, Prediction
+from annotations.ingest import ingest_image, set_image_split
 from annotations.masks import count_cells, encode_png
 from annotations.models import Crop, Image, Membership, Project, Role, Split
 
@@ -36,6 +37,18 @@ def make_user(username: str, *, staff: bool = False) -> User:
 
 def make_project(name: str = "nuclei", **fields: object) -> Project:
     return Project.objects.create(name=name, **fields)
+
+
+def ingest_u2os_corners(project: Project, pairs: list[tuple[Path, Path]], folder: Path, *, side: int,
+                        splits: tuple[str, ...], labelled: tuple[bool, ...]) -> None:
+    """Ingest the top-left side x side of shipped U2OS images (`pairs`: image, label image) into
+    `project`, each into its split, with its label image where `labelled`; the cut files go to `folder`."""
+    for (image_path, mask_path), split, with_labels in zip(pairs, splits, labelled, strict=True):
+        image, mask = folder / image_path.name, folder / f"{image_path.stem}_masks.png"
+        PILImage.fromarray(np.array(PILImage.open(image_path))[:side, :side]).save(image)  # true_mask's window
+        PILImage.fromarray(np.array(PILImage.open(mask_path))[:side, :side]).save(mask)
+        result = ingest_image(project, image, original_name=image.name, mask_source=mask if with_labels else None)
+        set_image_split(result.image, split)
 
 
 def add_member(project: Project, user: User, role: str = Role.LABELLER) -> Membership:

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image as PILImage
 
 from active_learning import jobs, services, versions
 from active_learning.models import Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus, Prediction
-from annotations.ingest import ingest_image, set_image_split
 from annotations.models import CropStatus, Split
-from tests.factories import make_project
+from tests.factories import ingest_u2os_corners, make_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -31,13 +28,8 @@ def start_project(nuclei_model, u2os_pairs, tmp_path):
         "from weights", crop_size=128, backend_settings={"start_from": f"weights:{nuclei_model.training.weights_path}",
                                                          **FAST},
     )
-    for (image, mask), split, labelled in zip(u2os_pairs[:3], (Split.TRAIN, Split.VALIDATION, Split.TRAIN),
-                                              (True, True, False), strict=True):
-        cut_image, cut_mask = tmp_path / image.name, tmp_path / f"{image.stem}_masks.png"
-        PILImage.fromarray(np.array(PILImage.open(image))[:SIDE, :SIDE]).save(cut_image)
-        PILImage.fromarray(np.array(PILImage.open(mask))[:SIDE, :SIDE]).save(cut_mask)
-        result = ingest_image(project, cut_image, original_name=image.name, mask_source=cut_mask if labelled else None)
-        set_image_split(result.image, split)
+    ingest_u2os_corners(project, u2os_pairs[:3], tmp_path, side=SIDE,
+                        splits=(Split.TRAIN, Split.VALIDATION, Split.TRAIN), labelled=(True, True, False))
     return project
 
 

@@ -7,17 +7,14 @@ import os
 import signal
 from pathlib import Path
 
-import numpy as np
 import pytest
 from django.conf import settings
-from PIL import Image as PILImage
 
 from active_learning import jobs
 from active_learning.models import CropScore, Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus, Prediction
 from active_learning.versions import active_version
-from annotations.ingest import ingest_image, set_image_split
 from annotations.models import Annotation, CropStatus, Split
-from tests.factories import make_project
+from tests.factories import ingest_u2os_corners, make_project
 from tests.worker import start_worker, stop_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -32,23 +29,12 @@ FAST_TRAINING = {"train": {"n_epochs": 2, "batch_size": 4, "crops_per_epoch": 4}
                  "seed": 1}
 
 
-def _cut(pair: tuple[Path, Path], folder: Path) -> tuple[Path, Path]:
-    image_path, mask_path = folder / pair[0].name, folder / f"{pair[0].stem}_masks.png"
-    PILImage.fromarray(np.array(PILImage.open(pair[0]))[:SIDE, :SIDE]).save(image_path)
-    PILImage.fromarray(np.array(PILImage.open(pair[1]))[:SIDE, :SIDE]).save(mask_path)
-    return image_path, mask_path
-
-
 @pytest.fixture
 def small_project(u2os_pairs, tmp_path):
     """Crops of 128 px: one labelled train image, one labelled validation image, one unlabelled."""
     project = make_project("worker", crop_size=128, backend_settings=FAST_TRAINING)
-    (tmp_path / "pairs").mkdir()
-    pairs = [_cut(pair, tmp_path / "pairs") for pair in u2os_pairs[:3]]
-    splits = (Split.TRAIN, Split.VALIDATION, Split.TRAIN)
-    for (image, mask), split, labelled in zip(pairs, splits, (True, True, False), strict=True):
-        result = ingest_image(project, image, original_name=image.name, mask_source=mask if labelled else None)
-        set_image_split(result.image, split)
+    ingest_u2os_corners(project, u2os_pairs[:3], tmp_path, side=SIDE,
+                        splits=(Split.TRAIN, Split.VALIDATION, Split.TRAIN), labelled=(True, True, False))
     return project
 
 

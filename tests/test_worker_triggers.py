@@ -8,16 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image as PILImage
 
 from active_learning import retraining
 from active_learning.models import Job, JobKind, JobStatus, ModelVersion
 from annotations import services
-from annotations.ingest import ingest_image, set_image_split
 from annotations.models import Crop, Split
-from tests.factories import make_project, make_user, true_mask
+from tests.factories import ingest_u2os_corners, make_project, make_user, true_mask
 from tests.worker import REPO, WorkerProcess, start_worker, stop_worker, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -30,14 +27,8 @@ TINY_TRAINING = {"train": {"n_epochs": 2, "batch_size": 4}, "seed": 1}
 def project(u2os_pairs, tmp_path):
     """Two unlabelled train crops and a labelled validation crop: the top-left corners of real U2OS images."""
     project = make_project("triggers", crop_size=SIDE, backend_settings=TINY_TRAINING, retrain_after_annotations=3)
-    for (image_path, mask_path), split, labelled in zip(
-        u2os_pairs[:3], (Split.TRAIN, Split.TRAIN, Split.VALIDATION), (False, False, True), strict=True
-    ):
-        image, mask = tmp_path / image_path.name, tmp_path / f"{image_path.stem}_masks.png"
-        PILImage.fromarray(np.array(PILImage.open(image_path))[:SIDE, :SIDE]).save(image)  # true_mask's window
-        PILImage.fromarray(np.array(PILImage.open(mask_path))[:SIDE, :SIDE]).save(mask)
-        result = ingest_image(project, image, original_name=image.name, mask_source=mask if labelled else None)
-        set_image_split(result.image, split)
+    ingest_u2os_corners(project, u2os_pairs[:3], tmp_path, side=SIDE,
+                        splits=(Split.TRAIN, Split.TRAIN, Split.VALIDATION), labelled=(False, False, True))
     return project
 
 
