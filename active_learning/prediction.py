@@ -1,9 +1,9 @@
 """A prediction job: a model version predicts every crop still waiting for a label, in batches,
 stores each crop's instance mask, scores it with the project's strategies, and finally re-ranks
 the queue. With no active version, a project that starts from trained weights serves those
-(active_learning.start_model). Crops it already predicted and scored are skipped, so a job that runs twice, or
-resumes after a failure, repeats no work. JobKind.PREDICT and JobKind.SCORE both run it (a
-scoring job is how admins re-score with other strategies)."""
+(active_learning.start_model). Crops it already predicted and scored are skipped, so a job that
+runs twice, or resumes after a failure, repeats no work. JobKind.PREDICT and JobKind.SCORE both
+run it (a scoring job is how admins re-score with other strategies)."""
 
 from __future__ import annotations
 

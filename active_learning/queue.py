@@ -9,10 +9,10 @@ The order of a split's waiting crops:
 - train: the strategy's order, its head re-picked for diversity (so the top is not ten
   near-identical crops, nor crops of a few images while others wait), with a `random_fraction`
   of the slots, spread evenly down the queue, given to crops drawn at random from the whole pool
-  ("random-control"), so that the payoff of
-  active learning over random sampling can be measured on what labellers actually label; crops
-  no version scored yet follow in random order ("random-unscored"). Before any model has scored
-  anything the whole queue is random ("random-cold-start"), which is a sound first seed set.
+  ("random-control"), so that the payoff of active learning over random sampling can be
+  measured on what labellers actually label; crops no version scored yet follow in random order
+  ("random-unscored"). Before any model has scored anything the whole queue is random
+  ("random-cold-start"), which is a sound first seed set.
 - validation: always random ("random-validation"): labelling validation crops in an uncertainty
   order would bias the evaluation that decides promotions.
 """

@@ -17,8 +17,9 @@ Every job is a real Job row run by `jobs.run_job` in this process: the simulatio
 project's worker. A round records the candidate's AP whether or not it was promoted, so the
 curves are not flattened by the promotion gate. A run that starts from trained weights also
 records them as round -1 (no labels): round 0's training job serves and evaluates them first
-(active_learning.start_model), and its candidate has to beat them. A promotion queues the prediction job, which
-predicts, scores and re-ranks the pool; the simulation runs it before the next round's labelling.
+(active_learning.start_model), and its candidate has to beat them. A promotion queues the
+prediction job, which predicts, scores and re-ranks the pool; the simulation runs it before the
+next round's labelling.
 """
 
 from __future__ import annotations
