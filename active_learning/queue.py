@@ -145,7 +145,8 @@ def _embeddings(version: ModelVersion, crop_ids: np.ndarray) -> np.ndarray:
 
 
 def _strategy_order(utility: np.ndarray, ids: np.ndarray, version: ModelVersion | None) -> np.ndarray:
-    """Indices of scored crops, best first, the head re-picked for diversity."""
+    """Indices of scored crops, best first, the head re-picked for diversity (when a version's
+    style vectors are given to pick by)."""
     scored = np.flatnonzero(~np.isnan(utility))
     order = scored[np.lexsort((ids[scored], -utility[scored]))]
     head = order[: DIVERSE_HEAD * DIVERSE_POOL_FACTOR]
@@ -189,9 +190,12 @@ def _train_order(pool: _Pool, members: np.ndarray, strategy: Strategy, version: 
     shuffled = np.argsort(uniform_hash(ids, seed + 1), kind="stable")
     if np.isnan(utility).all():
         return members[shuffled], np.full(len(ids), REASON_COLD_START, dtype=object)
-    ranked = _strategy_order(utility, ids, version)
+    # The random strategy is the control: a uniform order, with no diversity head and no extra
+    # control slots, so it measures what labelling without a model's advice would give.
+    model_based = bool(strategy.components())
+    ranked = _strategy_order(utility, ids, version if model_based else None)
     unscored = shuffled[np.isnan(utility[shuffled])]
-    fraction = fraction if strategy.components() else 0.0  # the random strategy is all control
+    fraction = fraction if model_based else 0.0
     phase = float(uniform_hash(np.array([seed]), seed + 3)[0])  # fixed per (project, version)
     order, control = _interleave(np.concatenate([ranked, unscored]), shuffled, fraction, phase)
     reasons = np.where(np.isnan(utility[order]), REASON_UNSCORED, f"strategy:{strategy.name}").astype(object)

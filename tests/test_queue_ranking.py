@@ -17,6 +17,7 @@ from active_learning import queue
 from active_learning.diversity import compress_style
 from active_learning.models import CropScore, ModelVersionStatus
 from active_learning.scoring import DESCRIPTOR, UNAVAILABLE
+from active_learning.strategies.random import uniform_hash
 from annotations import services
 from annotations.errors import DomainError
 from annotations.models import Crop, CropStatus, Split
@@ -140,6 +141,19 @@ def test_the_random_strategy_is_all_random_and_needs_no_model(project, crops):
     first = queue_order(project)
     queue.rank_queue(project)
     assert queue_order(project) == first  # the same order until the version changes
+
+
+def test_the_random_strategy_keeps_its_uniform_order_when_a_version_could_diversify_it(project, crops, version):
+    """Random is the control: the diversity head would move the first crops of another style
+    up, but random sampling must stay the plain hash order."""
+    project.strategy = "random"
+    project.save()
+    ids = np.array([c.pk for c in crops])
+    by_hash = ids[np.argsort(-uniform_hash(ids, queue._seed(project, version)), kind="stable")].tolist()
+    styles = {crop_id: style(0 if rank < 20 else 1) for rank, crop_id in enumerate(by_hash)}
+    store_scores(version, {crop_id: 0.5 for crop_id in ids.tolist()}, styles=styles)
+    queue.rank_queue(project)
+    assert queue_order(project) == by_hash
 
 
 def test_crops_without_scores_follow_the_scored_ones_at_random(project, crops, version):
