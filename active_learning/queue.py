@@ -12,7 +12,8 @@ The order of a split's waiting crops:
   ("random-control"), so that the payoff of active learning over random sampling can be
   measured on what labellers actually label; crops no version scored yet follow in random order
   ("random-unscored"). Before any model has scored anything the whole queue is random
-  ("random-cold-start"), which is a sound first seed set.
+  ("random-cold-start"), which is a sound first seed set. The `random` strategy is the control:
+  a plain uniform order, with no diversity head and no extra control slots.
 - validation: always random ("random-validation"): labelling validation crops in an uncertainty
   order would bias the evaluation that decides promotions.
 """
