@@ -58,10 +58,14 @@ def diverse_order(utility: np.ndarray, embeddings: np.ndarray, k: int, diversity
                   groups: np.ndarray | None = None) -> list[int]:
     """Pick up to `k` candidates in order. The first is the most useful; each next one maximises
     utility * (1 - diversity + diversity * spread), where spread is its distance to the nearest
-    crop already picked, scaled to [0, 1] over the candidates. A near-copy of a picked crop thus
-    counts for (1 - diversity) of its utility, a crop unlike any picked one for all of it; a crop
-    of no use (utility 0: blank, or certain) is never promoted for being different.
-    diversity=0 is plain utility order.
+    crop already picked, relative to the median such distance over the candidates and capped at
+    1. A near-copy of a picked crop thus counts for (1 - diversity) of its utility, a crop at
+    least as far from the picks as the median candidate for all of it; a crop of no use
+    (utility 0: blank, or certain) is never promoted for being different. The cap keeps
+    diversity from seeking outliers: scaled by the farthest candidate instead (farthest-first,
+    as in k-centre), the odd crops far from everything won the head, and a uniform random order
+    beat the same order re-picked that way (docs/benchmarks.md, run 5). diversity=0 is plain
+    utility order.
 
     `groups` (e.g. each crop's image): a crop of a group that already has a pick counts as a
     near-copy (spread 0), until every group left has a pick; then a new cycle over the groups
@@ -84,7 +88,9 @@ def diverse_order(utility: np.ndarray, embeddings: np.ndarray, k: int, diversity
             if covered[available].all():  # one group left: the rule prefers nothing
                 covered = np.zeros(len(useful), dtype=bool)
         distance = np.where(covered, 0.0, np.clip(nearest, 0, None))
-        spread = distance / max(float(distance[available].max()), SAME_CROP_DISTANCE)
+        free = available & (distance > 0)
+        typical = float(np.median(distance[free])) if free.any() else 0.0
+        spread = np.minimum(distance / max(typical, SAME_CROP_DISTANCE), 1.0)
         value = np.where(available, useful * (1 - diversity + diversity * spread), -np.inf)
         picked.append(int(np.argmax(value)))
         available[picked[-1]] = False

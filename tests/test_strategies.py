@@ -204,6 +204,18 @@ def test_diverse_order_takes_each_image_once_before_any_twice():
     assert diversity.diverse_order(np.array([1.0, 0.9, 0.0]), np.eye(3), k=3, groups=np.array([1, 1, 2])) == [0, 1, 2]
 
 
+def test_diverse_order_does_not_prefer_an_outlier_to_a_more_useful_ordinary_crop():
+    """Diversity demotes near-copies; it does not reward the crop farthest from everything."""
+    embeddings = np.array([
+        [1.0, 0.0, 0.0],
+        [1.0, 0.45, 0.0], [1.0, -0.45, 0.0], [1.0, 0.0, 0.45],  # ordinary: ~0.09 from the first
+        [-1.0, 0.0, 0.0],  # an outlier, opposite to everything
+        [1.0, 0.001, 0.0],  # a near-copy of the first
+    ])
+    utility = np.array([1.0, 0.9, 0.88, 0.86, 0.8, 0.99])
+    assert diversity.diverse_order(utility, embeddings, k=6) == [0, 1, 2, 3, 4, 5]
+
+
 def test_diverse_order_falls_back_to_utility_without_styles():
     assert diversity.diverse_order(np.array([0.2, 0.9, 0.5]), np.zeros((3, 8)), k=3) == [1, 2, 0]
 
