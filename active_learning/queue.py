@@ -79,6 +79,7 @@ class RankingSummary:
 @dataclass
 class _Pool:
     ids: np.ndarray  # crop ids, ascending
+    image: np.ndarray  # each crop's image id
     split: np.ndarray
     old_score: np.ndarray
     old_reason: np.ndarray
@@ -106,14 +107,15 @@ def ranking_version(project: Project) -> ModelVersion | None:
 
 def _pool(project: Project) -> _Pool:
     rows = Crop.objects.filter(project=project).exclude(status=CropStatus.LABELLED).order_by("id")
-    columns = list(zip(*rows.values_list("id", "split", "queue_score", "queue_reason"), strict=True))
+    columns = list(zip(*rows.values_list("id", "image_id", "split", "queue_score", "queue_reason"), strict=True))
     if not columns:
-        columns = [(), (), (), ()]
+        columns = [(), (), (), (), ()]
     return _Pool(
         ids=np.array(columns[0], dtype=np.int64),
-        split=np.array(columns[1], dtype=object),
-        old_score=np.array(columns[2], dtype=np.float64),
-        old_reason=np.array(columns[3], dtype=object),
+        image=np.array(columns[1], dtype=np.int64),
+        split=np.array(columns[2], dtype=object),
+        old_score=np.array(columns[3], dtype=np.float64),
+        old_reason=np.array(columns[4], dtype=object),
     )
 
 
@@ -145,17 +147,18 @@ def _embeddings(version: ModelVersion, crop_ids: np.ndarray) -> np.ndarray:
     return np.stack([styles.get(int(c), np.zeros(dims)) for c in crop_ids]) if len(crop_ids) else np.zeros((0, dims))
 
 
-def _strategy_order(utility: np.ndarray, ids: np.ndarray, version: ModelVersion | None) -> np.ndarray:
-    """Indices of scored crops, best first, the head re-picked for diversity (when a version's
-    style vectors are given to pick by)."""
+def _strategy_order(utility: np.ndarray, ids: np.ndarray, images: np.ndarray,
+                    version: ModelVersion | None) -> np.ndarray:
+    """Indices of scored crops, best first. Given a version whose style vectors to pick by, the
+    head is re-picked for diversity (one crop per image first, then styles); without one, the
+    order is plain utility."""
     scored = np.flatnonzero(~np.isnan(utility))
     order = scored[np.lexsort((ids[scored], -utility[scored]))]
     head = order[: DIVERSE_HEAD * DIVERSE_POOL_FACTOR]
     if version is None or len(head) <= 1:
         return order
-    images = dict(Crop.objects.filter(pk__in=ids[head].tolist()).values_list("pk", "image_id"))
-    groups = np.array([images.get(int(c), -1) for c in ids[head]])
-    picks = diverse_order(utility[head], _embeddings(version, ids[head]), DIVERSE_HEAD, DIVERSITY, groups=groups)
+    picks = diverse_order(utility[head], _embeddings(version, ids[head]), DIVERSE_HEAD, DIVERSITY,
+                          groups=images[head])
     first = head[picks]
     return np.concatenate([first, order[~np.isin(order, first)]])
 
@@ -194,7 +197,7 @@ def _train_order(pool: _Pool, members: np.ndarray, strategy: Strategy, version: 
     # The random strategy is the control: a uniform order, with no diversity head and no extra
     # control slots, so it measures what labelling without a model's advice would give.
     model_based = bool(strategy.components())
-    ranked = _strategy_order(utility, ids, version if model_based else None)
+    ranked = _strategy_order(utility, ids, pool.image[members], version if model_based else None)
     unscored = shuffled[np.isnan(utility[shuffled])]
     fraction = fraction if model_based else 0.0
     phase = float(uniform_hash(np.array([seed]), seed + 3)[0])  # fixed per (project, version)
