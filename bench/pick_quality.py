@@ -1,0 +1,120 @@
+"""Do a strategy's picks find what a labeller would fix? For every serving model version of the
+projects `manage.py simulate_labelling --keep` kept, each strategy's top K unlabelled train
+crops (its utility order, before the queue's diversity head) against the mean of the pool it
+picked from: the errors of the version's prediction on them (false positives + false negatives
+at IoU 0.5 against the ground truth), the cells they hold, and the share from each image group.
+A uniform random pick scores 1.00 on both ratios, on average.
+
+A strategy is measured on the projects that stored scores it reads (a project stores those of
+its own strategy); `combined` on projects that stored no `cell_area` is its uncertainty mix alone.
+
+    LABELSERVER_DATA_DIR=bench/out/simdata8-combined-0 .venv/bin/python bench/pick_quality.py \\
+        bench/out/fluo-shift/pool [--k 8] [--strategies combined,cellprob,flow_error,cell_area]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelserver.settings")
+os.environ.setdefault("DEBUG", "1")
+
+import django  # noqa: E402
+
+django.setup()
+
+import numpy as np  # noqa: E402
+
+from active_learning.evaluation import match_counts  # noqa: E402
+from active_learning.models import CropScore, ModelVersion, Prediction  # noqa: E402
+from active_learning.strategies import get_strategy  # noqa: E402
+from annotations.imaging import read_label_image  # noqa: E402
+from annotations.masks import decode_png  # noqa: E402
+from annotations.models import Crop, Image, Project, Split  # noqa: E402
+
+
+def group_of(crop: Crop) -> str:
+    return f"{crop.image.height}x{crop.image.width}"
+
+
+def pool_of(version: ModelVersion, dataset: Path) -> dict[str, np.ndarray]:
+    """The train crops `version` scored and was not trained on: ids, errors, cells, groups."""
+    project = version.project
+    truth = {image.pk: read_label_image(dataset / "masks" / image.original_name, (image.height, image.width))
+             for image in Image.objects.filter(project=project, split=Split.TRAIN)}
+    crops = {c.pk: c for c in Crop.objects.filter(project=project, split=Split.TRAIN).select_related("image")}
+    trained = set(version.trained_on.values_list("crop_id", flat=True))
+    scored = set(CropScore.objects.filter(model_version=version).values_list("crop_id", flat=True))
+    rows = []
+    for crop_id, png in Prediction.objects.filter(model_version=version, crop_id__in=scored - trained).values_list(
+            "crop_id", "mask_png"):
+        crop = crops.get(crop_id)
+        if crop is None:
+            continue
+        x0, y0, x1, y1 = crop.bbox
+        counts = match_counts(truth[crop.image_id][y0:y1, x0:x1], decode_png(bytes(png)), (0.5,))
+        rows.append((crop_id, counts.fp[0] + counts.fn[0], counts.n_true, group_of(crop)))
+    rows.sort()
+    return {"ids": np.array([r[0] for r in rows], dtype=np.int64), "errors": np.array([r[1] for r in rows], float),
+            "cells": np.array([r[2] for r in rows], float), "groups": np.array([r[3] for r in rows], dtype=object)}
+
+
+def columns_of(version: ModelVersion, names: list[str], ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The stored scores `names` of `version` on `ids` (NaN: missing or unavailable), those stored."""
+    columns = {}
+    for name in names:
+        stored = dict(CropScore.objects.filter(model_version=version, strategy=name, crop_id__in=ids.tolist())
+                      .values_list("crop_id", "score"))
+        if not stored:
+            continue
+        columns[name] = np.array([stored.get(int(i), np.nan) for i in ids], float)
+        columns[name][columns[name] < 0] = np.nan  # stored as unavailable
+    return columns
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--k", type=int, default=8)
+    parser.add_argument("--strategies", default="combined,cellprob,flow_error,version_disagreement,cell_area")
+    args = parser.parse_args()
+    names = args.strategies.split(",")
+    projects = Project.objects.filter(name__startswith="simulation ")
+    groups = sorted({group_of(c) for c in Crop.objects.filter(project__in=projects).select_related("image")})
+    found: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for version in ModelVersion.objects.filter(project__in=projects, promoted_at__isnull=False).order_by("pk"):
+        pool = pool_of(version, args.dataset)
+        if len(pool["ids"]) <= args.k or pool["errors"].sum() == 0:
+            continue
+        for group in groups:
+            found["(pool)"][group].append(float(np.mean(pool["groups"] == group)))
+        for name in names:
+            strategy = get_strategy(name)
+            columns = columns_of(version, list(strategy.components()), pool["ids"])
+            if not columns:  # the project ranked with another strategy
+                continue
+            utility = np.nan_to_num(strategy.utility(pool["ids"], columns, 0), nan=-1.0)
+            top = np.argsort(-utility, kind="stable")[: args.k]
+            found[name]["errors"].append(pool["errors"][top].mean() / pool["errors"].mean())
+            found[name]["cells"].append(pool["cells"][top].mean() / pool["cells"].mean())
+            for group in groups:
+                found[name][group].append(float(np.mean(pool["groups"][top] == group)))
+    print(f"top {args.k} of each serving version's pool, against the pool's mean (random picks: 1.00 on average)")
+    print(f"{'strategy':22} {'pools':>5} {'errors':>7} {'cells':>6}" + "".join(f" {'share ' + g:>16}" for g in groups))
+    for name in [*names, "(pool)"]:
+        result = found.get(name)
+        if not result:
+            continue
+        ratios = "".join(f" {np.mean(result[key]):{width}.2f}" if key in result else " " * (width + 1)
+                         for key, width in (("errors", 7), ("cells", 6)))
+        shares = "".join(f" {np.mean(result[g]):16.2f}" for g in groups)
+        print(f"{name:22} {len(result[groups[0]]):>5}{ratios}{shares}")
+
+
+if __name__ == "__main__":
+    main()
