@@ -55,14 +55,13 @@ def test_it_finds_every_registered_strategy_by_name():
 
 
 def test_it_refuses_an_unknown_strategy_with_a_domain_error():
-    with pytest.raises(UnknownStrategy, match="known: cell_area, cellprob, combined") as caught:
+    with pytest.raises(UnknownStrategy, match="known: cellprob, combined") as caught:
         get_strategy("entropy-ish")
     assert isinstance(caught.value, DomainError)
 
 
 def test_it_lists_the_scores_a_strategy_ranks_with():
-    combined = ["cellprob", "flow_error", "version_disagreement", "cell_area"]
-    assert [s.name for s in scored_strategies("combined")] == combined
+    assert [s.name for s in scored_strategies("combined")] == ["cellprob", "flow_error", "version_disagreement"]
     assert "tta" in [s.name for s in scored_strategies("combined_tta")]
     assert scored_strategies("random") == []
     assert [s.name for s in scored_strategies("cellprob")] == ["cellprob"]
@@ -141,16 +140,6 @@ def test_version_disagreement_compares_with_the_previous_masks():
     assert score("version_disagreement", prediction=prediction(masks)) is None
 
 
-def test_cell_area_counts_the_pixels_that_are_or_may_be_cell():
-    masks = disc_mask()
-    sure = prediction(masks, logit=12.0)
-    assert score("cell_area", prediction=sure) == pytest.approx((masks > 0).mean())
-    half_seen = CropPrediction(masks=np.zeros_like(masks), cellprob=np.where(masks > 0, -0.5, -12.0).astype(np.float32),
-                               flows=sure.flows, style=sure.style)  # p = 0.38 on the cells: no masks, yet maybe cell
-    assert score("cell_area", prediction=half_seen) == pytest.approx((masks > 0).mean())
-    assert score("cell_area", prediction=prediction(np.zeros_like(masks))) == 0.0
-
-
 def test_random_is_uniform_fixed_per_seed_and_different_across_seeds():
     ids = np.arange(1, 20001)
     values = uniform_hash(ids, seed=3)
@@ -179,17 +168,6 @@ def test_combined_mixes_normalised_components_and_uses_what_a_crop_has():
     assert np.isnan(utility[3])
     assert utility[0] == 1.0 and utility[1] == pytest.approx(1 / 3)
     assert utility[0] > utility[2] > utility[1]
-
-
-def test_combined_ranks_equal_doubt_by_how_many_cells_it_covers():
-    combined = get_strategy("combined")
-    doubt = {"cellprob": np.array([0.2, 0.2, 0.1, 0.2]), "flow_error": np.array([0.1, 0.1, 0.05, 0.1])}
-    area = np.array([0.05, 0.40, 0.40, np.nan])  # a sparse crop, a crowded one, a crowded sure one, unmeasured
-    utility = combined.utility(np.arange(4), {**doubt, "cell_area": area}, seed=0)
-    mix = weighted_mix(doubt, combined.weights, 4)
-    assert utility.tolist() == pytest.approx([mix[0] * 0.05, mix[1] * 0.40, mix[2] * 0.40, mix[3]])
-    assert utility[1] > utility[0] and utility[1] > utility[2]
-    assert combined.utility(np.arange(4), doubt, seed=0).tolist() == pytest.approx(mix.tolist())  # nothing to scale by
 
 
 # --- Diversity -----------------------------------------------------------------------------------
@@ -418,7 +396,7 @@ def test_real_crops_rank_wrong_above_right_above_blank(project, nuclei_model):
     version.promoted_at = version.created_at
     version.save()
     scoring.score_predictions(version, crops, outputs, images=images, backend=model,
-                              strategies=["cellprob", "flow_error", "tta", "cell_area"])
+                              strategies=["cellprob", "flow_error", "tta"])
     for strategy in ("cellprob", "flow_error", "tta"):
         rows = {row.crop_id: row for row in CropScore.objects.filter(strategy=strategy)}
         right_score, wrong_score, blank_score = (rows[c.pk].score for c in crops)

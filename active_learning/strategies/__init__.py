@@ -14,7 +14,6 @@ STRATEGIES: dict[str, str] = {
     "flow_error": "active_learning.strategies.flow_error.FlowErrorStrategy",
     "tta": "active_learning.strategies.tta.TTAStrategy",
     "version_disagreement": "active_learning.strategies.version_disagreement.VersionDisagreementStrategy",
-    "cell_area": "active_learning.strategies.cell_area.CellAreaStrategy",
     "combined": "active_learning.strategies.combined.CombinedStrategy",
     "combined_tta": "active_learning.strategies.combined.CombinedTTAStrategy",
 }

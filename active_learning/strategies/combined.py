@@ -1,14 +1,7 @@
 """The default: a weighted mix of uncertainty scores, each first normalised to its percentile
 rank over the pool (so entropy in bits, flow errors and disagreements weigh alike whatever their
-scale), times the crop's cell area (the fraction of it that is or may be cell). A crop missing
-a component (no previous version yet, no flip prediction) is ranked on the components it has.
-Diversity and the random control group are added by the queue ranking.
-
-The mix says how unsure the model is per pixel or per cell; the cell area turns that into about
-how many cells it may have wrong on the crop, which is what a labeller's correction fixes and
-what the next model learns from. Without it the mix favoured sparse, dim crops: on the
-fluorescence domain-shift simulation its picks held fewer cells than random picks and the model
-learnt less from them (docs/benchmarks.md, runs 5-7)."""
+scale). A crop missing a component (no previous version yet, no flip prediction) is ranked on the
+components it has. Diversity and the random control group are added by the queue ranking."""
 
 from __future__ import annotations
 
@@ -43,28 +36,20 @@ def weighted_mix(columns: Mapping[str, np.ndarray], weights: Mapping[str, float]
         return np.where(weight > 0, total / weight, np.nan)
 
 
-def scaled_by(utility: np.ndarray, amount: np.ndarray) -> np.ndarray:
-    """`utility` times `amount` where the crop has one (a crop scored before the amount was, keeps
-    its utility)."""
-    return np.where(np.isnan(amount), utility, utility * amount)
-
-
 class CombinedStrategy(Strategy):
     name = "combined"
     # Cell-probability entropy and flow error cost nothing beyond the prediction itself;
     # version disagreement reads a stored prediction. See docs/benchmarks.md for how they pay.
     weights: Mapping[str, float] = {"cellprob": 1.0, "flow_error": 1.0, "version_disagreement": 0.5}
-    amount = "cell_area"  # what the mix is multiplied by, not a weight in it
 
     def score(self, item: ScoringInput) -> Score | None:
         return None  # pool-normalised: only `utility` means anything
 
     def components(self) -> Mapping[str, float]:
-        return {**self.weights, self.amount: 1.0}
+        return dict(self.weights)
 
     def utility(self, crop_ids: np.ndarray, columns: Mapping[str, np.ndarray], seed: int) -> np.ndarray:
-        n = len(crop_ids)
-        return scaled_by(weighted_mix(columns, self.weights, n), columns.get(self.amount, np.full(n, np.nan)))
+        return weighted_mix(columns, self.weights, len(crop_ids))
 
 
 class CombinedTTAStrategy(CombinedStrategy):
