@@ -6,10 +6,10 @@ at IoU 0.5 against the ground truth), the cells they hold, and the share from ea
 A uniform random pick scores 1.00 on both ratios, on average.
 
 A strategy is measured on the projects that stored scores it reads (a project stores those of
-its own strategy); `combined` on projects that stored no `cell_area` is its uncertainty mix alone.
+its own strategy).
 
     LABELSERVER_DATA_DIR=bench/out/simdata8-combined-0 .venv/bin/python bench/pick_quality.py \\
-        bench/out/fluo-shift/pool [--k 8] [--strategies combined,cellprob,flow_error,cell_area]
+        bench/out/fluo-shift/pool [--k 8] [--strategies combined,cellprob,flow_error]
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--k", type=int, default=8)
-    parser.add_argument("--strategies", default="combined,cellprob,flow_error,version_disagreement,cell_area")
+    parser.add_argument("--strategies", default="combined,cellprob,flow_error,version_disagreement")
     args = parser.parse_args()
     names = args.strategies.split(",")
     projects = Project.objects.filter(name__startswith="simulation ")
