@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 
 from active_learning.evaluation import match_counts  # noqa: E402
 from active_learning.models import CropScore, ModelVersion, Prediction  # noqa: E402
+from active_learning.simulation import crop_truth  # noqa: E402
 from active_learning.strategies import get_strategy  # noqa: E402
 from annotations.imaging import read_label_image  # noqa: E402
 from annotations.masks import decode_png  # noqa: E402
@@ -56,8 +57,7 @@ def pool_of(version: ModelVersion, dataset: Path) -> dict[str, np.ndarray]:
         crop = crops.get(crop_id)
         if crop is None:
             continue
-        x0, y0, x1, y1 = crop.bbox
-        counts = match_counts(truth[crop.image_id][y0:y1, x0:x1], decode_png(bytes(png)), (0.5,))
+        counts = match_counts(crop_truth(crop, truth), decode_png(bytes(png)), (0.5,))
         rows.append((crop_id, counts.fp[0] + counts.fn[0], counts.n_true, group_of(crop)))
     rows.sort()
     return {"ids": np.array([r[0] for r in rows], dtype=np.int64), "errors": np.array([r[1] for r in rows], float),
@@ -98,7 +98,10 @@ def main() -> None:
             columns = columns_of(version, list(strategy.components()), pool["ids"])
             if not columns:  # the project ranked with another strategy
                 continue
-            utility = np.nan_to_num(strategy.utility(pool["ids"], columns, 0), nan=-1.0)
+            utility = strategy.utility(pool["ids"], columns, 0)
+            if np.isnan(utility).all():  # e.g. version_disagreement of the first version
+                continue
+            utility = np.nan_to_num(utility, nan=-1.0)
             top = np.argsort(-utility, kind="stable")[: args.k]
             found[name]["errors"].append(pool["errors"][top].mean() / pool["errors"].mean())
             found[name]["cells"].append(pool["cells"][top].mean() / pool["cells"].mean())
