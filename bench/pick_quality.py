@@ -15,32 +15,19 @@ its own strategy).
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelserver.settings")
-os.environ.setdefault("DEBUG", "1")
+import numpy as np
+from simulation_breakdown import group_of  # also puts the repo on the path and sets Django up
 
-import django  # noqa: E402
-
-django.setup()
-
-import numpy as np  # noqa: E402
-
-from active_learning.evaluation import match_counts  # noqa: E402
-from active_learning.models import CropScore, ModelVersion, Prediction  # noqa: E402
-from active_learning.simulation import crop_truth  # noqa: E402
-from active_learning.strategies import get_strategy  # noqa: E402
-from annotations.imaging import read_label_image  # noqa: E402
-from annotations.masks import decode_png  # noqa: E402
-from annotations.models import Crop, Image, Project, Split  # noqa: E402
-
-
-def group_of(crop: Crop) -> str:
-    return f"{crop.image.height}x{crop.image.width}"
+from active_learning.evaluation import match_counts
+from active_learning.models import CropScore, ModelVersion, Prediction
+from active_learning.simulation import crop_truth
+from active_learning.strategies import get_strategy
+from annotations.imaging import read_label_image
+from annotations.masks import decode_png
+from annotations.models import Crop, Image, Project, Split
 
 
 def pool_of(version: ModelVersion, dataset: Path) -> dict[str, np.ndarray]:
