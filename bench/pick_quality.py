@@ -2,8 +2,10 @@
 projects `manage.py simulate_labelling --keep` kept, each strategy's top K unlabelled train
 crops (its utility order, before the queue's diversity head) against the mean of the pool it
 picked from: the errors of the version's prediction on them (false positives + false negatives
-at IoU 0.5 against the ground truth), the cells they hold, and the share from each image group.
-A uniform random pick scores 1.00 on both ratios, on average.
+at IoU 0.5 against the ground truth), the cells they hold, how typical they are (the rank over
+the pool of the inverse mean style distance to a crop's nearest neighbours, as TypiClust
+measures typicality), and the share from each image group. A uniform random pick scores 1.00 on
+both ratios and 0.50 on typicality, on average.
 
 A strategy is measured on the projects that stored scores it reads (a project stores those of
 its own strategy).
@@ -19,19 +21,34 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
 from simulation_breakdown import group_of  # also puts the repo on the path and sets Django up
 
+from active_learning.diversity import cosine_distances, expand_style
 from active_learning.evaluation import match_counts
 from active_learning.models import CropScore, ModelVersion, Prediction
+from active_learning.scoring import DESCRIPTOR
 from active_learning.simulation import crop_truth
 from active_learning.strategies import get_strategy
 from annotations.imaging import read_label_image
 from annotations.masks import decode_png
 from annotations.models import Crop, Image, Project, Split
 
+TYPICALITY_NEIGHBOURS = 20  # TypiClust's
+
+
+def typicality_rank(styles: np.ndarray) -> np.ndarray:
+    """Each crop's rank in (0, 1] of 1 / mean style distance to its nearest neighbours."""
+    distances = cosine_distances(styles, styles)
+    np.fill_diagonal(distances, np.inf)
+    k = min(TYPICALITY_NEIGHBOURS, len(styles) - 1)
+    typicality = 1.0 / np.maximum(np.sort(distances, axis=1)[:, :k].mean(axis=1), 1e-9)
+    return rankdata(typicality) / len(typicality)
+
 
 def pool_of(version: ModelVersion, dataset: Path) -> dict[str, np.ndarray]:
-    """The train crops `version` scored and was not trained on: ids, errors, cells, groups."""
+    """The train crops `version` scored and was not trained on: ids, errors, cells, groups,
+    typicality ranks."""
     project = version.project
     truth = {image.pk: read_label_image(dataset / "masks" / image.original_name, (image.height, image.width))
              for image in Image.objects.filter(project=project, split=Split.TRAIN)}
@@ -47,8 +64,13 @@ def pool_of(version: ModelVersion, dataset: Path) -> dict[str, np.ndarray]:
         counts = match_counts(crop_truth(crop, truth), decode_png(bytes(png)), (0.5,))
         rows.append((crop_id, counts.fp[0] + counts.fn[0], counts.n_true, group_of(crop)))
     rows.sort()
-    return {"ids": np.array([r[0] for r in rows], dtype=np.int64), "errors": np.array([r[1] for r in rows], float),
-            "cells": np.array([r[2] for r in rows], float), "groups": np.array([r[3] for r in rows], dtype=object)}
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    descriptors = dict(CropScore.objects.filter(model_version=version, strategy=DESCRIPTOR, crop_id__in=ids.tolist())
+                       .values_list("crop_id", "details"))
+    styles = np.stack([expand_style(descriptors[int(i)]["style"]) for i in ids]) if len(ids) > 1 else None
+    return {"ids": ids, "errors": np.array([r[1] for r in rows], float), "cells": np.array([r[2] for r in rows], float),
+            "groups": np.array([r[3] for r in rows], dtype=object),
+            "typical": typicality_rank(styles) if styles is not None else np.full(len(ids), 0.5)}
 
 
 def columns_of(version: ModelVersion, names: list[str], ids: np.ndarray) -> dict[str, np.ndarray]:
@@ -80,6 +102,7 @@ def main() -> None:
             continue
         for group in groups:
             found["(pool)"][group].append(float(np.mean(pool["groups"] == group)))
+            found["(pool) typicality"][group].append(float(np.mean(pool["typical"][pool["groups"] == group])))
         for name in names:
             strategy = get_strategy(name)
             columns = columns_of(version, list(strategy.components()), pool["ids"])
@@ -92,16 +115,18 @@ def main() -> None:
             top = np.argsort(-utility, kind="stable")[: args.k]
             found[name]["errors"].append(pool["errors"][top].mean() / pool["errors"].mean())
             found[name]["cells"].append(pool["cells"][top].mean() / pool["cells"].mean())
+            found[name]["typical"].append(float(pool["typical"][top].mean()))
             for group in groups:
                 found[name][group].append(float(np.mean(pool["groups"][top] == group)))
     print(f"top {args.k} of each serving version's pool, against the pool's mean (random picks: 1.00 on average)")
-    print(f"{'strategy':22} {'pools':>5} {'errors':>7} {'cells':>6}" + "".join(f" {'share ' + g:>16}" for g in groups))
-    for name in [*names, "(pool)"]:
+    print(f"{'strategy':22} {'pools':>5} {'errors':>7} {'cells':>6} {'typical':>7}"
+          + "".join(f" {'share ' + g:>16}" for g in groups))
+    for name in [*names, "(pool)", "(pool) typicality"]:
         result = found.get(name)
         if not result:
             continue
         ratios = "".join(f" {np.mean(result[key]):{width}.2f}" if key in result else " " * (width + 1)
-                         for key, width in (("errors", 7), ("cells", 6)))
+                         for key, width in (("errors", 7), ("cells", 6), ("typical", 7)))
         shares = "".join(f" {np.mean(result[g]):16.2f}" for g in groups)
         print(f"{name:22} {len(result[groups[0]]):>5}{ratios}{shares}")
 
