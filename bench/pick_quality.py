@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from simulation_breakdown import group_of  # also puts the repo on the path and 
 from active_learning.diversity import cosine_distances, expand_style
 from active_learning.evaluation import match_counts
 from active_learning.models import CropScore, ModelVersion, Prediction
+from active_learning.queue import _columns as queue_columns  # the stored scores, as the queue reads them
 from active_learning.scoring import DESCRIPTOR
 from active_learning.simulation import crop_truth
 from active_learning.strategies import get_strategy
@@ -46,12 +48,18 @@ def typicality_rank(styles: np.ndarray) -> np.ndarray:
     return rankdata(typicality) / len(typicality)
 
 
+@cache
+def truth_of(project_id: int, dataset: Path) -> dict[int, np.ndarray]:
+    """The label images of a project's train images, by image id (read once per project)."""
+    return {image.pk: read_label_image(dataset / "masks" / image.original_name, (image.height, image.width))
+            for image in Image.objects.filter(project_id=project_id, split=Split.TRAIN)}
+
+
 def pool_of(version: ModelVersion, dataset: Path) -> dict[str, np.ndarray]:
     """The train crops `version` scored and was not trained on: ids, errors, cells, groups,
     typicality ranks."""
     project = version.project
-    truth = {image.pk: read_label_image(dataset / "masks" / image.original_name, (image.height, image.width))
-             for image in Image.objects.filter(project=project, split=Split.TRAIN)}
+    truth = truth_of(project.pk, dataset)
     crops = {c.pk: c for c in Crop.objects.filter(project=project, split=Split.TRAIN).select_related("image")}
     trained = set(version.trained_on.values_list("crop_id", flat=True))
     scored = set(CropScore.objects.filter(model_version=version).values_list("crop_id", flat=True))
@@ -73,19 +81,6 @@ def pool_of(version: ModelVersion, dataset: Path) -> dict[str, np.ndarray]:
             "typical": typicality_rank(styles) if styles is not None else np.full(len(ids), 0.5)}
 
 
-def columns_of(version: ModelVersion, names: list[str], ids: np.ndarray) -> dict[str, np.ndarray]:
-    """The stored scores `names` of `version` on `ids` (NaN: missing or unavailable), those stored."""
-    columns = {}
-    for name in names:
-        stored = dict(CropScore.objects.filter(model_version=version, strategy=name, crop_id__in=ids.tolist())
-                      .values_list("crop_id", "score"))
-        if not stored:
-            continue
-        columns[name] = np.array([stored.get(int(i), np.nan) for i in ids], float)
-        columns[name][columns[name] < 0] = np.nan  # stored as unavailable
-    return columns
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", type=Path)
@@ -105,11 +100,8 @@ def main() -> None:
             found["(pool) typicality"][group].append(float(np.mean(pool["typical"][pool["groups"] == group])))
         for name in names:
             strategy = get_strategy(name)
-            columns = columns_of(version, list(strategy.components()), pool["ids"])
-            if not columns:  # the project ranked with another strategy
-                continue
-            utility = strategy.utility(pool["ids"], columns, 0)
-            if np.isnan(utility).all():  # e.g. version_disagreement of the first version
+            utility = strategy.utility(pool["ids"], queue_columns(version, strategy.components(), pool["ids"]), 0)
+            if np.isnan(utility).all():  # not stored: another strategy's project, or a first version's disagreement
                 continue
             utility = np.nan_to_num(utility, nan=-1.0)
             top = np.argsort(-utility, kind="stable")[: args.k]
