@@ -1,5 +1,4 @@
-"""Batch selection for the head of the queue: crops the model doubts, typical of the pool rather
-than its oddities, and not ten near-identical ones.
+"""Diversity-aware batch selection: the head of the queue should not be ten near-identical crops.
 
 Crops are compared by the model's style vector (Cellpose's 256-d, unit-norm image embedding),
 stored per crop as a short random projection (see `compress_style`)."""
@@ -9,11 +8,13 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 # Style vectors are stored projected to this many dimensions (float16): random projections keep
 # distances to within ~1/sqrt(dims), plenty to tell near-copies from different crops.
 STYLE_DIMS = 64
+# Cosine distances below this are "the same kind of crop" (Cellpose styles: <= 0.006 between a
+# crop and a noisy copy, 0.07-0.13 between different crops): spread is scaled by at least this.
+SAME_CROP_DISTANCE = 0.02
 _PROJECTION_SEED = 20240611
 
 
@@ -42,58 +43,56 @@ def cosine_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return 1.0 - unit_rows(x) @ unit_rows(y).T
 
 
-TYPICALITY_NEIGHBOURS = 20  # TypiClust's
+def greedy_k_centre(embeddings: np.ndarray, k: int, first: int = 0) -> list[int]:
+    """Farthest-first traversal: each pick is the point farthest from all points picked so far."""
+    picked = [first]
+    nearest = cosine_distances(embeddings, embeddings[[first]])[:, 0]
+    while len(picked) < min(k, len(embeddings)):
+        nearest[picked] = -np.inf
+        picked.append(int(np.argmax(nearest)))
+        nearest = np.minimum(nearest, cosine_distances(embeddings, embeddings[[picked[-1]]])[:, 0])
+    return picked
 
 
-def typicality(embeddings: np.ndarray, neighbours: int = TYPICALITY_NEIGHBOURS) -> np.ndarray:
-    """1 / the mean cosine distance to a crop's nearest neighbours: high in dense regions."""
-    distances = cosine_distances(embeddings, embeddings)
-    np.fill_diagonal(distances, np.inf)
-    k = max(min(neighbours, len(embeddings) - 1), 1)
-    nearest = np.sort(distances, axis=1)[:, :k]
-    return 1.0 / np.maximum(np.where(np.isfinite(nearest), nearest, 0).mean(axis=1), 1e-9)
+def diverse_order(utility: np.ndarray, embeddings: np.ndarray, k: int, diversity: float = 0.5,
+                  groups: np.ndarray | None = None) -> list[int]:
+    """Pick up to `k` candidates in order. The first is the most useful; each next one maximises
+    utility * (1 - diversity + diversity * spread), where spread is its distance to the nearest
+    crop already picked, relative to the median such distance over the candidates and capped at
+    1. A near-copy of a picked crop thus counts for (1 - diversity) of its utility, a crop at
+    least as far from the picks as the median candidate for all of it; a crop of no use
+    (utility 0: blank, or certain) is never promoted for being different. The cap keeps
+    diversity from seeking outliers: scaled by the farthest candidate instead (farthest-first,
+    as in k-centre), the odd crops far from everything won the head, and a uniform random order
+    beat the same order re-picked that way (docs/benchmarks.md, run 5). diversity=0 is plain
+    utility order.
 
-
-# Clusters that take turns in `representative_order`: about what labellers label between two
-# model versions, so that batch is one crop of each; fewer in small pools, so that a cluster has
-# crops enough for typicality to mean something (TypiClust leaves out clusters under 5).
-CLUSTERS = 10
-MIN_CLUSTER_SIZE = 5
-
-
-def representative_order(utility: np.ndarray, embeddings: np.ndarray, k: int, clusters: int = CLUSTERS,
-                         seed: int = 0) -> list[int]:
-    """Pick up to `k` candidates in order: useful, typical and different (after diverse
-    mini-batch active learning, Zhdanov 2019, and TypiClust, Hacohen et al. 2022). The useful
-    candidates' styles are clustered by k-means weighted by utility, so that clusters sit where
-    much of the pool's doubt is. Within a cluster, crops go by utility times typicality (1 / mean
-    style distance to their nearest neighbours), so a cluster offers a crop the model doubts
-    that is like many others, not an oddity; the clusters take turns, the heaviest (most summed
-    utility) first. A near-copy of a pick thus waits until every other cluster has had a turn,
-    and an outlier, typical of nothing, waits in its cluster. Typicality is compared only within
-    a cluster: the pool's sparse regions (a dim experiment whose crops differ a lot) still get
-    their turns. Candidates of no use (utility 0: blank, or certain) come last, in utility
-    order; without distinct styles, or with fewer than 2 * MIN_CLUSTER_SIZE useful candidates,
-    the order is utility times typicality.
-
-    Why not one global order: re-picking the utility order greedily for distance to the picks
-    sought outliers when scaled by the farthest candidate (docs/benchmarks.md, Run 5), and
-    multiplying it by global typicality swung the picks from one experiment to the other
-    (docs/benchmarks.md, "What comes next" after Run 7)."""
-    useful = np.clip(np.nan_to_num(np.asarray(utility, dtype=np.float64)), 0, None)
+    `groups` (e.g. each crop's image): a crop of a group that already has a pick counts as a
+    near-copy (spread 0), until every group left has a pick; then a new cycle over the groups
+    begins. Crops of one image share its sample, stain and focus, and style distances alone do
+    not see that: in a simulation (docs/benchmarks.md, run 3) whole batches came from the few
+    images of one experiment."""
+    useful = np.clip(np.asarray(utility, dtype=np.float64), 0, None)
     k = min(k, len(useful))
-    candidates = np.flatnonzero(useful > 0)
-    rest = [int(i) for i in np.argsort(-useful, kind="stable") if useful[i] <= 0]
-    x = unit_rows(np.asarray(embeddings, dtype=np.float64)[candidates])
-    n_clusters = min(clusters, len(candidates) // MIN_CLUSTER_SIZE, len(np.unique(x, axis=0)))
-    value = useful[candidates] * typicality(x) if len(candidates) > 1 else useful[candidates]
-    if n_clusters <= 1:
-        return ([int(i) for i in candidates[np.argsort(-value, kind="stable")]] + rest)[:k]
-    kmeans = KMeans(n_clusters=n_clusters, n_init=3, random_state=seed).fit(x, sample_weight=useful[candidates])
-    weight = np.bincount(kmeans.labels_, weights=useful[candidates], minlength=n_clusters)
-    queues = [list(candidates[members[np.argsort(-value[members], kind="stable")]])
-              for members in (np.flatnonzero(kmeans.labels_ == c) for c in np.argsort(-weight, kind="stable"))]
-    picked: list[int] = []
-    while len(picked) < min(k, len(candidates)):
-        picked.extend(int(q.pop(0)) for q in queues if q)
-    return (picked + rest)[:k]
+    if k == 0:
+        return []
+    picked = [int(np.argmax(useful))]
+    nearest = cosine_distances(embeddings, embeddings[[picked[0]]])[:, 0]
+    available = np.ones(len(useful), dtype=bool)
+    available[picked[0]] = False
+    covered = np.zeros(len(useful), dtype=bool)  # in a group that has a pick in this cycle
+    while len(picked) < k:
+        if groups is not None:
+            last = groups == groups[picked[-1]]
+            covered = last if (covered | last)[available].all() else covered | last  # a new cycle
+            if covered[available].all():  # one group left: the rule prefers nothing
+                covered = np.zeros(len(useful), dtype=bool)
+        distance = np.where(covered, 0.0, np.clip(nearest, 0, None))
+        free = available & (distance > 0)
+        typical = float(np.median(distance[free])) if free.any() else 0.0
+        spread = np.minimum(distance / max(typical, SAME_CROP_DISTANCE), 1.0)
+        value = np.where(available, useful * (1 - diversity + diversity * spread), -np.inf)
+        picked.append(int(np.argmax(value)))
+        available[picked[-1]] = False
+        nearest = np.minimum(nearest, cosine_distances(embeddings, embeddings[[picked[-1]]])[:, 0])
+    return picked

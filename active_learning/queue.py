@@ -6,9 +6,8 @@
 boosts (focus is a boost of the matching crops), then this ranking; it never sorts the pool.
 
 The order of a split's waiting crops:
-- train: the strategy's order, its head re-picked to be typical and diverse (the top is one
-  crop of each cluster of similar crops, the most useful and typical of its cluster, rather than
-  ten near-identical crops or the pool's oddities), with a `random_fraction`
+- train: the strategy's order, its head re-picked for diversity (so the top is not ten
+  near-identical crops, nor crops of a few images while others wait), with a `random_fraction`
   of the slots, spread evenly down the queue, given to crops drawn at random from the whole pool
   ("random-control"), so that the payoff of active learning over random sampling can be
   measured on what labellers actually label; crops no version scored yet follow in random order
@@ -31,7 +30,7 @@ import numpy as np
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
-from active_learning.diversity import expand_style, representative_order
+from active_learning.diversity import diverse_order, expand_style
 from active_learning.models import CropScore, ModelVersion
 from active_learning.scoring import DESCRIPTOR
 from active_learning.strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy, UnknownStrategy, get_strategy
@@ -44,10 +43,11 @@ from annotations.models import Crop, CropStatus, Project, Split
 
 logger = logging.getLogger(__name__)
 
-# The top of the train queue (more than labellers label between two model versions) is re-picked
-# for typicality and diversity among this many times as many of the best-scored crops.
+# The top of the train queue (about what labellers label between two model versions) is picked
+# for diversity among this many times as many of the best-scored crops.
 DIVERSE_HEAD = 200
 DIVERSE_POOL_FACTOR = 5
+DIVERSITY = 0.5
 # Admin focus on an image, tag or split is a priority boost of its crops (above the ranking).
 FOCUS_PRIORITY = 10
 WRITE_CHUNK = 5000
@@ -79,6 +79,7 @@ class RankingSummary:
 @dataclass
 class _Pool:
     ids: np.ndarray  # crop ids, ascending
+    image: np.ndarray  # each crop's image id
     split: np.ndarray
     old_score: np.ndarray
     old_reason: np.ndarray
@@ -106,14 +107,15 @@ def ranking_version(project: Project) -> ModelVersion | None:
 
 def _pool(project: Project) -> _Pool:
     rows = Crop.objects.filter(project=project).exclude(status=CropStatus.LABELLED).order_by("id")
-    columns = list(zip(*rows.values_list("id", "split", "queue_score", "queue_reason"), strict=True))
+    columns = list(zip(*rows.values_list("id", "image_id", "split", "queue_score", "queue_reason"), strict=True))
     if not columns:
-        columns = [(), (), (), ()]
+        columns = [(), (), (), (), ()]
     return _Pool(
         ids=np.array(columns[0], dtype=np.int64),
-        split=np.array(columns[1], dtype=object),
-        old_score=np.array(columns[2], dtype=np.float64),
-        old_reason=np.array(columns[3], dtype=object),
+        image=np.array(columns[1], dtype=np.int64),
+        split=np.array(columns[2], dtype=object),
+        old_score=np.array(columns[3], dtype=np.float64),
+        old_reason=np.array(columns[4], dtype=object),
     )
 
 
@@ -145,16 +147,18 @@ def _embeddings(version: ModelVersion, crop_ids: np.ndarray) -> np.ndarray:
     return np.stack([styles.get(int(c), np.zeros(dims)) for c in crop_ids]) if len(crop_ids) else np.zeros((0, dims))
 
 
-def _strategy_order(utility: np.ndarray, ids: np.ndarray, version: ModelVersion | None, seed: int) -> np.ndarray:
+def _strategy_order(utility: np.ndarray, ids: np.ndarray, images: np.ndarray,
+                    version: ModelVersion | None) -> np.ndarray:
     """Indices of scored crops, best first. Given a version whose style vectors to pick by, the
-    head is re-picked to be useful, typical and different (`diversity.representative_order`);
-    without one, the order is plain utility."""
+    head is re-picked for diversity (one crop per image first, then styles); without one, the
+    order is plain utility."""
     scored = np.flatnonzero(~np.isnan(utility))
     order = scored[np.lexsort((ids[scored], -utility[scored]))]
     head = order[: DIVERSE_HEAD * DIVERSE_POOL_FACTOR]
     if version is None or len(head) <= 1:
         return order
-    picks = representative_order(utility[head], _embeddings(version, ids[head]), DIVERSE_HEAD, seed=seed)
+    picks = diverse_order(utility[head], _embeddings(version, ids[head]), DIVERSE_HEAD, DIVERSITY,
+                          groups=images[head])
     first = head[picks]
     return np.concatenate([first, order[~np.isin(order, first)]])
 
@@ -193,7 +197,7 @@ def _train_order(pool: _Pool, members: np.ndarray, strategy: Strategy, version: 
     # The random strategy is the control: a uniform order, with no diversity head and no extra
     # control slots, so it measures what labelling without a model's advice would give.
     model_based = bool(strategy.components())
-    ranked = _strategy_order(utility, ids, version if model_based else None, seed)
+    ranked = _strategy_order(utility, ids, pool.image[members], version if model_based else None)
     unscored = shuffled[np.isnan(utility[shuffled])]
     fraction = fraction if model_based else 0.0
     phase = float(uniform_hash(np.array([seed]), seed + 3)[0])  # fixed per (project, version)

@@ -173,46 +173,56 @@ def test_combined_mixes_normalised_components_and_uses_what_a_crop_has():
 # --- Diversity -----------------------------------------------------------------------------------
 
 
-def bunches(sizes: list[int], dims: int = 8, jitter: float = 0.02, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Styles in well-apart bunches (bunch i around axis i), and each crop's bunch."""
-    rng = np.random.default_rng(seed)
-    which = np.repeat(np.arange(len(sizes)), sizes)
-    return diversity.unit_rows(np.eye(dims)[which] + rng.normal(0, jitter, (len(which), dims))), which
+def test_k_centre_spreads_its_picks():
+    points = np.array([[1, 0, 0], [0.99, 0.01, 0], [0, 1, 0], [0, 0.99, 0.01], [0, 0, 1]], dtype=float)
+    picks = diversity.greedy_k_centre(points, 3)
+    assert sorted(picks) in ([0, 2, 4], [0, 3, 4])
 
 
-def test_representative_order_gives_each_kind_of_crop_a_turn_before_a_second_of_any():
-    styles, bunch = bunches([20, 10, 10])
-    utility = np.where(bunch == 0, 0.9, np.where(bunch == 1, 0.5, 0.3))  # the big bunch is the most useful
-    order = diversity.representative_order(utility, styles, k=6, clusters=3)
-    assert bunch[order].tolist() == [0, 1, 2, 0, 1, 2]  # the heaviest first, then turns
-    # Utility order alone takes the big bunch's crops, one after another.
-    assert bunch[np.argsort(-utility, kind="stable")[:6]].tolist() == [0] * 6
+def test_diverse_order_does_not_put_near_copies_at_the_top():
+    copies = np.tile([1.0, 0.0, 0.0], (5, 1)) + np.random.default_rng(0).normal(0, 1e-3, (5, 3))
+    others = np.array([[0, 1.0, 0], [0, 0, 1.0]])
+    utility = np.array([1.0, 0.99, 0.98, 0.97, 0.96, 0.7, 0.6])
+    order = diversity.diverse_order(utility, np.vstack([copies, others]), k=3)
+    assert order[0] == 0 and set(order[1:]) == {5, 6}
+    assert diversity.diverse_order(utility, np.vstack([copies, others]), k=3, diversity=0.0) == [0, 1, 2]
 
 
-def test_representative_order_offers_a_typical_crop_not_an_outlier():
-    styles, bunch = bunches([25, 25], jitter=0.05)  # more crops in each than typicality's 20 neighbours
-    outlier = diversity.unit_rows(np.eye(8)[[0]] + 0.6 * np.eye(8)[[5]])  # of bunch 0's kind, far from the rest
-    styles = np.vstack([styles, outlier])
-    utility = np.r_[np.full(50, 0.8), 1.0]  # the outlier is the one the model doubts most
-    order = diversity.representative_order(utility, styles, k=51, clusters=2)
-    assert order.index(50) >= 2
-    assert bunch[order[:2]].tolist() in ([0, 1], [1, 0])
+def test_diverse_order_takes_each_image_once_before_any_twice():
+    embeddings = np.eye(6)  # six crops that all look different
+    utility = np.array([1.0, 0.95, 0.9, 0.85, 0.6, 0.55])
+    images = np.array([7, 7, 7, 7, 8, 9])  # the four most useful crops are of one image
+
+    assert diversity.diverse_order(utility, embeddings, k=6) == [0, 1, 2, 3, 4, 5]
+    order = diversity.diverse_order(utility, embeddings, k=6, groups=images)
+    assert order[:3] == [0, 4, 5]  # one crop of each image first
+    assert order[3:] == [1, 2, 3]  # then a new cycle: image 7's next crops, by utility
+    # Crops of one image alone are still spread by style.
+    copies = np.array([[1.0, 0, 0], [1.0, 0.001, 0], [0, 1.0, 0]])
+    assert diversity.diverse_order(np.array([1.0, 0.9, 0.6]), copies, k=3, groups=np.array([7, 7, 7])) == [0, 2, 1]
+    # A useless crop is not promoted for being of another image.
+    assert diversity.diverse_order(np.array([1.0, 0.9, 0.0]), np.eye(3), k=3, groups=np.array([1, 1, 2])) == [0, 1, 2]
 
 
-def test_representative_order_never_promotes_a_useless_crop_and_keeps_every_crop():
-    styles, bunch = bunches([10, 10, 5])
-    utility = np.where(bunch == 2, 0.0, 0.5 + 0.01 * np.arange(25))  # bunch 2: blank crops
-    order = diversity.representative_order(utility, styles, k=25, clusters=3)
-    assert sorted(order) == list(range(25))
-    assert set(order[-5:]) == set(np.flatnonzero(bunch == 2))
-    assert diversity.representative_order(utility, styles, k=4, clusters=3) == order[:4]
+def test_diverse_order_does_not_prefer_an_outlier_to_a_more_useful_ordinary_crop():
+    """Diversity demotes near-copies; it does not reward the crop farthest from everything."""
+    embeddings = np.array([
+        [1.0, 0.0, 0.0],
+        [1.0, 0.45, 0.0], [1.0, -0.45, 0.0], [1.0, 0.0, 0.45],  # ordinary: ~0.09 from the first
+        [-1.0, 0.0, 0.0],  # an outlier, opposite to everything
+        [1.0, 0.001, 0.0],  # a near-copy of the first
+    ])
+    utility = np.array([1.0, 0.9, 0.88, 0.86, 0.8, 0.99])
+    assert diversity.diverse_order(utility, embeddings, k=6) == [0, 1, 2, 3, 4, 5]
 
 
-def test_representative_order_falls_back_to_utility_without_styles_or_in_a_small_pool():
-    assert diversity.representative_order(np.array([0.2, 0.9, 0.5]), np.zeros((3, 8)), k=3) == [1, 2, 0]
-    assert diversity.representative_order(np.array([0.2, 0.9, 0.5]), np.eye(3), k=3) == [1, 2, 0]
-    assert diversity.representative_order(np.zeros(3), np.eye(3), k=2) == [0, 1]
-    assert diversity.representative_order(np.array([]), np.zeros((0, 8)), k=5) == []
+def test_diverse_order_falls_back_to_utility_without_styles():
+    assert diversity.diverse_order(np.array([0.2, 0.9, 0.5]), np.zeros((3, 8)), k=3) == [1, 2, 0]
+
+
+def test_diverse_order_never_promotes_a_useless_crop_for_being_different():
+    embeddings = np.array([[1.0, 0, 0], [0.999, 0.04, 0], [0, 0, 1.0]])  # 1 looks like 0; 2 (blank) like neither
+    assert diversity.diverse_order(np.array([0.9, 0.6, 0.0]), embeddings, k=3) == [0, 1, 2]
 
 
 def test_compressed_styles_keep_distances():
