@@ -1,17 +1,18 @@
 """Do a strategy's picks find what a labeller would fix? For every serving model version of the
 projects `manage.py simulate_labelling --keep` kept, each strategy's top K unlabelled train
-crops (its utility order, before the queue's diversity head) against the mean of the pool it
-picked from: the errors of the version's prediction on them (false positives + false negatives
-at IoU 0.5 against the ground truth), the cells they hold, how typical they are (the rank over
-the pool of the inverse mean style distance to a crop's nearest neighbours, as TypiClust
-measures typicality), and the share from each image group. A uniform random pick scores 1.00 on
+crops (its utility order; with --head, the order the queue serves, its head re-picked for
+diversity, without the random control slots) against the mean of the pool it picked from: the
+errors of the version's prediction on them (false positives + false negatives at IoU 0.5
+against the ground truth), the cells they hold, how typical they are (the rank over the pool of
+the inverse mean style distance to a crop's nearest neighbours, as TypiClust measures
+typicality), and the share from each image group. A uniform random pick scores 1.00 on
 both ratios and 0.50 on typicality, on average.
 
 A strategy is measured on the projects that stored scores it reads (a project stores those of
 its own strategy).
 
     LABELSERVER_DATA_DIR=bench/out/simdata8-combined-0 .venv/bin/python bench/pick_quality.py \\
-        bench/out/fluo-shift/pool [--k 8] [--strategies combined,cellprob,flow_error]
+        bench/out/fluo-shift/pool [--k 8] [--strategies combined,cellprob,flow_error] [--head]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from active_learning.diversity import cosine_distances, expand_style
 from active_learning.evaluation import match_counts
 from active_learning.models import CropScore, ModelVersion, Prediction
 from active_learning.queue import _columns as queue_columns  # the stored scores, as the queue reads them
+from active_learning.queue import _strategy_order as queue_order
 from active_learning.scoring import DESCRIPTOR
 from active_learning.simulation import crop_truth
 from active_learning.strategies import get_strategy
@@ -56,8 +58,8 @@ def truth_of(project_id: int, dataset: Path) -> dict[int, np.ndarray]:
 
 
 def pool_of(version: ModelVersion, dataset: Path) -> dict[str, np.ndarray]:
-    """The train crops `version` scored and was not trained on: ids, errors, cells, groups,
-    typicality ranks."""
+    """The train crops `version` scored and was not trained on: ids, images, errors, cells,
+    groups, typicality ranks."""
     project = version.project
     truth = truth_of(project.pk, dataset)
     crops = {c.pk: c for c in Crop.objects.filter(project=project, split=Split.TRAIN).select_related("image")}
@@ -70,13 +72,14 @@ def pool_of(version: ModelVersion, dataset: Path) -> dict[str, np.ndarray]:
         if crop is None:
             continue
         counts = match_counts(crop_truth(crop, truth), decode_png(bytes(png)), (0.5,))
-        rows.append((crop_id, counts.fp[0] + counts.fn[0], counts.n_true, group_of(crop)))
+        rows.append((crop_id, counts.fp[0] + counts.fn[0], counts.n_true, group_of(crop), crop.image_id))
     rows.sort()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     descriptors = dict(CropScore.objects.filter(model_version=version, strategy=DESCRIPTOR, crop_id__in=ids.tolist())
                        .values_list("crop_id", "details"))
     styles = np.stack([expand_style(descriptors[int(i)]["style"]) for i in ids]) if len(ids) > 1 else None
-    return {"ids": ids, "errors": np.array([r[1] for r in rows], float), "cells": np.array([r[2] for r in rows], float),
+    return {"ids": ids, "images": np.array([r[4] for r in rows], dtype=np.int64),
+            "errors": np.array([r[1] for r in rows], float), "cells": np.array([r[2] for r in rows], float),
             "groups": np.array([r[3] for r in rows], dtype=object),
             "typical": typicality_rank(styles) if styles is not None else np.full(len(ids), 0.5)}
 
@@ -86,6 +89,7 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--strategies", default="combined,cellprob,flow_error,version_disagreement")
+    parser.add_argument("--head", action="store_true", help="the queue's order, its head re-picked (no control slots)")
     args = parser.parse_args()
     names = args.strategies.split(",")
     projects = Project.objects.filter(name__startswith="simulation ")
@@ -103,14 +107,18 @@ def main() -> None:
             utility = strategy.utility(pool["ids"], queue_columns(version, strategy.components(), pool["ids"]), 0)
             if np.isnan(utility).all():  # not stored: another strategy's project, or a first version's disagreement
                 continue
-            utility = np.nan_to_num(utility, nan=-1.0)
-            top = np.argsort(-utility, kind="stable")[: args.k]
+            if args.head:
+                top = queue_order(utility, pool["ids"], pool["images"], version)[: args.k]
+            else:
+                top = np.argsort(-np.nan_to_num(utility, nan=-1.0), kind="stable")[: args.k]
             found[name]["errors"].append(pool["errors"][top].mean() / pool["errors"].mean())
             found[name]["cells"].append(pool["cells"][top].mean() / pool["cells"].mean())
             found[name]["typical"].append(float(pool["typical"][top].mean()))
             for group in groups:
                 found[name][group].append(float(np.mean(pool["groups"][top] == group)))
-    print(f"top {args.k} of each serving version's pool, against the pool's mean (random picks: 1.00 on average)")
+    order = "the queue's order" if args.head else "utility order"
+    print(f"top {args.k} ({order}) of each serving version's pool, against the pool's mean "
+          "(random picks: 1.00 on average)")
     print(f"{'strategy':22} {'pools':>5} {'errors':>7} {'cells':>6} {'typical':>7}"
           + "".join(f" {'share ' + g:>16}" for g in groups))
     for name in [*names, "(pool)", "(pool) typicality"]:
