@@ -7,12 +7,16 @@ floor under any comparison of strategies: two label orders whose models differ b
 averaged over a few seeds, are not told apart.
 
     LABELSERVER_DATA_DIR=bench/out/simdata6-random-0 .venv/bin/python bench/training_noise.py \\
-        --versions 1:3,3:3 --repeats 4
+        --versions 1:3,3:3 --repeats 4 [--train n_epochs=24 --train learning_rate=0.0005]
+
+`--train KEY=VALUE` overrides the project's training settings (backends/settings.py, `train`)
+for the retraining, to measure whether a setting steadies fine-tuning.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -52,7 +56,10 @@ def main() -> None:
     parser.add_argument("--versions", required=True, help="PROJECT_ID:VERSION_NUMBER,... (fine-tuned versions)")
     parser.add_argument("--repeats", type=int, default=4, help="trainings per version, the recorded order first")
     parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a training setting (JSON value), e.g. n_epochs=24")
     args = parser.parse_args()
+    overrides = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.train)}
     torch.set_num_threads(args.torch_threads)
     spreads = []
     for key in args.versions.split(","):
@@ -60,12 +67,15 @@ def main() -> None:
         version = ModelVersion.objects.select_related("project", "parent").get(project_id=project_id, number=number)
         if version.parent is None:
             raise SystemExit(f"version {key} has no parent: pick a fine-tuned version")
+        settings = version.project.backend_settings  # in memory only: the project is not saved
+        version.project.backend_settings = {**settings, "train": {**settings.get("train", {}), **overrides}}
         train, validation = trained_set(version), labelled_crops(version.project, Split.VALIDATION)
         started = time.perf_counter()
         aps = [retrain_ap50(version, train, validation, repeat) for repeat in range(args.repeats)]
         recorded = (version.metrics or {}).get("ap50")
         spreads.append(np.std(aps, ddof=1) if len(aps) > 1 else np.nan)
-        print(f"{version.project.name} version {number} ({len(train)} crops, parent {version.parent.number}): "
+        print(f"{version.project.name} version {number} ({len(train)} crops, parent {version.parent.number}"
+              f"{', train ' + json.dumps(overrides) if overrides else ''}): "
               f"recorded AP@0.5 {recorded:.3f}; retrained (recorded order first) "
               f"{', '.join(f'{ap:.3f}' for ap in aps)}: "
               f"mean {np.mean(aps):.3f}, sd {spreads[-1]:.3f}, range {max(aps) - min(aps):.3f} "
