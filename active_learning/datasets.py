@@ -3,7 +3,7 @@ the crops still waiting for a label, for prediction and ranking."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,11 +30,16 @@ def current_annotations(project: Project, split: str) -> QuerySet[Annotation]:
     )
 
 
-def labelled_crops(project: Project, split: str) -> list[LabelledCrop]:
+def labelled_examples(annotations: Iterable[Annotation]) -> list[LabelledCrop]:
+    """Annotations (with their crops and images selected) as pixels and masks."""
     return [
         LabelledCrop(crop=a.crop, annotation=a, image=read_crop_pixels(a.crop), mask=decode_png(a.mask_png))
-        for a in current_annotations(project, split)
+        for a in annotations
     ]
+
+
+def labelled_crops(project: Project, split: str) -> list[LabelledCrop]:
+    return labelled_examples(current_annotations(project, split))
 
 
 def unlabelled_crops(project: Project) -> QuerySet[Crop]:

@@ -107,8 +107,9 @@ def main() -> None:
             utility = strategy.utility(pool["ids"], queue_columns(version, strategy.components(), pool["ids"]), 0)
             if np.isnan(utility).all():  # not stored: another strategy's project, or a first version's disagreement
                 continue
-            if args.head:
-                top = queue_order(utility, pool["ids"], pool["images"], version)[: args.k]
+            if args.head:  # as the queue: no head for an order that reads no model scores (random)
+                head_from = version if strategy.components() else None
+                top = queue_order(utility, pool["ids"], pool["images"], head_from)[: args.k]
             else:
                 top = np.argsort(-np.nan_to_num(utility, nan=-1.0), kind="stable")[: args.k]
             found[name]["errors"].append(pool["errors"][top].mean() / pool["errors"].mean())

@@ -1,10 +1,13 @@
 """How far does one fine-tune's AP move when only its random draws change? Retrains model
 versions that `manage.py simulate_labelling --keep` kept, each from its own parent on exactly
-the annotations it was trained on, with the project's settings, under different random seeds
-(Cellpose's training draws its crop order, rotations and scales at random), and evaluates each
-retrained network on the project's validation crops as the promotion gate does. The spread is a
-floor under any comparison of strategies: two label orders whose models differ by less than it,
-averaged over a few seeds, are not told apart.
+the annotations it was trained on, with the project's settings, with the crops in different
+orders, and evaluates each retrained network on the project's validation crops as the promotion
+gate does. Cellpose 3 seeds its own draws (`np.random.seed(epoch)` in `train_seg`: crop order,
+rotations, scales), so one training set always gives the same network and reseeding numpy or
+torch changes nothing; shuffling the crops changes every draw and nothing else (repeat 0 keeps
+the recorded order and reproduces the recorded AP). The spread is a floor under any comparison
+of strategies: two label orders whose models differ by less than it, averaged over a few seeds,
+are not told apart.
 
     LABELSERVER_DATA_DIR=bench/out/simdata6-random-0 .venv/bin/python bench/training_noise.py \\
         --versions 1:3,3:3 --repeats 4 [--train n_epochs=24 --train learning_rate=0.0005]
@@ -26,18 +29,14 @@ import simulation_breakdown  # noqa: F401  (puts the repo on the path and sets D
 import torch
 
 from active_learning.backends import load_backend
-from active_learning.datasets import LabelledCrop, labelled_crops
+from active_learning.datasets import LabelledCrop, labelled_crops, labelled_examples
 from active_learning.evaluation import evaluate_masks
 from active_learning.models import ModelVersion
-from annotations.imaging import read_crop_pixels
-from annotations.masks import decode_png
 from annotations.models import Split
 
 
 def trained_set(version: ModelVersion) -> list[LabelledCrop]:
-    annotations = version.trained_on.select_related("crop", "crop__image").order_by("crop_id")
-    return [LabelledCrop(crop=a.crop, annotation=a, image=read_crop_pixels(a.crop), mask=decode_png(a.mask_png))
-            for a in annotations]
+    return labelled_examples(version.trained_on.select_related("crop", "crop__image").order_by("crop_id"))
 
 
 def retrain_ap50(version: ModelVersion, train: list[LabelledCrop], validation: list[LabelledCrop],
