@@ -7,10 +7,12 @@ training tests here check the record of that training, the others predict with i
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from active_learning.backends import load_backend
@@ -49,7 +51,7 @@ def test_it_reads_every_setting_and_round_trips_through_json():
         "seed": 7,
         "promotion_margin": 0.01,
         "train": {"n_epochs": 30, "learning_rate": 0.01, "weight_decay": 0, "batch_size": 4, "train_tile": 224,
-                  "min_train_masks": 3, "crops_per_epoch": 16, "rescale": False},
+                  "min_train_masks": 3, "crops_per_epoch": 16, "rescale": False, "average_epochs": 5},
         "predict": {"diameter": 17, "flow_threshold": 0.6, "cellprob_threshold": -1, "min_size": 10,
                     "tile_overlap": 0.2, "batch_size": 16},
     }  # fmt: skip
@@ -104,6 +106,8 @@ def test_it_lists_every_bad_field():
         ({"train": {"batch_size": True}}, "train.batch_size must be an integer (got True)"),
         ({"train": []}, "train must be an object (got list)"),
         ({"predict": {"cellprob_threshold": float("nan")}}, "predict.cellprob_threshold must be between -20 and 20"),
+        ({"train": {"n_epochs": 10, "average_epochs": 11}},
+         "train.average_epochs must be at most train.n_epochs (10; got 11)"),
     ],
 )
 def test_it_refuses_bad_values(data, problem):
@@ -293,6 +297,28 @@ def test_training_stops_between_epochs_when_asked(cellpose_loaded, tmp_path):
     assert result.stopped_early and [r.epoch for r in result.history] == [1, 2] and reports == result.history
     assert result.weights_path.is_file()
     validate_weights_file(result.weights_path)
+
+
+@pytest.mark.slow
+def test_weight_averaging_ends_training_with_the_mean_of_the_last_epochs(cellpose_loaded, tmp_path):
+    settings = {"train": {"n_epochs": 5, "average_epochs": 3, "crops_per_epoch": 4, "batch_size": 2}}
+    backend = CellposeBackend(None, parse_backend_settings(settings))
+    net = backend._model.net
+    image, mask = u2os_window(0, size=128)
+    at_epoch_end = []  # the network as each epoch closed, before averaging
+
+    result = backend.train([image], [mask], out_dir=tmp_path / "run",
+                           progress=lambda report: at_epoch_end.append(copy.deepcopy(net.state_dict())))
+
+    assert [r.epoch for r in result.history] == [1, 2, 3, 4, 5] and len(at_epoch_end) == 5
+    saved = torch.load(result.weights_path, map_location="cpu", weights_only=True)
+    last_three = at_epoch_end[2:]
+    for name in ("output.2.weight", "downsample.down.res_down_0.conv.conv_0.0.running_mean"):
+        assert name in saved
+        mean = sum(state[name] for state in last_three) / 3
+        assert torch.allclose(saved[name], mean, atol=1e-6)
+        assert not torch.allclose(saved[name], at_epoch_end[-1][name], atol=1e-6)  # not the last epoch's
+    assert torch.equal(net.state_dict()["output.2.weight"], saved["output.2.weight"])  # predicts with it
 
 
 @pytest.mark.slow

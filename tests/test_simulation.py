@@ -13,6 +13,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from PIL import Image
 
+from active_learning.backends.settings import parse_backend_settings
+from active_learning.management.commands import simulate_labelling
 from active_learning.models import Job, ModelVersion
 from active_learning.simulation import (
     CSV_FIELDS,
@@ -126,6 +128,17 @@ def test_it_holds_out_images_by_content_hash_whatever_the_order(tiny_dataset):
     assert len(pairs) == 4 and len(held_out) == 1
     assert validation_names(list(reversed(pairs)), 0.25) == held_out
     assert len(validation_names(pairs, 0.9)) == 3  # one image always stays for training
+
+
+def test_training_options_become_the_projects_backend_settings():
+    parser = simulate_labelling.Command().create_parser("manage.py", "simulate_labelling")
+    options = vars(parser.parse_args(["pool", "--epochs", "24", "--learning-rate", "0.0005", "--average-epochs", "6"]))
+
+    backend_settings = simulate_labelling.training_settings(options)
+
+    train = {"n_epochs": 24, "learning_rate": 0.0005, "average_epochs": 6}
+    assert backend_settings == {"start_from": "scratch", "train": train}
+    assert parse_backend_settings(backend_settings).train.average_epochs == 6
 
 
 # --- the command, end to end (slow) ----------------------------------------------------------------------

@@ -18,6 +18,9 @@
   calls exactly once at the start of every epoch, closes the previous epoch: it reports it to
   `progress` and polls `should_stop`, which cancels by raising out of train_seg between epochs.
   The hooks assume one training at a time per process (the gpu queue runs with concurrency 1).
+* Weight averaging. With `train.average_epochs` = N, the network ends training with the mean of
+  its weights (and BatchNorm statistics) at the end of each of the last N epochs, kept by torch's
+  `swa_utils.AveragedModel` as each epoch closes, instead of the last epoch's weights alone.
 """
 
 from __future__ import annotations
@@ -175,10 +178,12 @@ class _StopTraining(Exception):
 class _EpochMonitor:
     """Turns train_seg's batches into one EpochReport per epoch; see the module docstring."""
 
-    def __init__(self, n_epochs: int, progress: ProgressCallback | None, should_stop: Callable[[], bool] | None):
+    def __init__(self, n_epochs: int, progress: ProgressCallback | None, should_stop: Callable[[], bool] | None,
+                 epoch_ended: Callable[[int], None] | None = None):
         self.n_epochs = n_epochs
         self.progress = progress
         self.should_stop = should_stop
+        self.epoch_ended = epoch_ended
         self.history: list[EpochReport] = []
         self.stopped = False
         self._train: list[tuple[Any, int]] = []
@@ -224,8 +229,31 @@ class _EpochMonitor:
         )
         self._train, self._val = [], []
         self.history.append(report)
+        if self.epoch_ended is not None:
+            self.epoch_ended(report.epoch)
         if self.progress is not None:
             self.progress(report)
+
+
+class _WeightAverage:
+    """The mean of a network's weights and BatchNorm statistics at the end of its last epochs."""
+
+    def __init__(self, net: Any, n_epochs: int, last: int):
+        from torch.optim.swa_utils import AveragedModel
+
+        self.net = net
+        self.first_epoch = n_epochs - last + 1
+        # A copy of the network: made before the epoch hooks patch net.train, so it has none of them.
+        self._average = AveragedModel(net, use_buffers=True)
+
+    def epoch_ended(self, epoch: int) -> None:
+        if epoch >= self.first_epoch:
+            self._average.update_parameters(self.net)
+
+    def apply(self) -> None:
+        """Give the network the averaged weights (a run stopped before the last epochs keeps its own)."""
+        if int(self._average.n_averaged) > 1:
+            self.net.load_state_dict(self._average.module.state_dict())
 
 
 def _mean_loss(batches: list[tuple[Any, int]]) -> float:
@@ -391,7 +419,9 @@ class CellposeBackend(ModelBackend):
         out_dir = Path(out_dir)
         scratch = out_dir / ".cellpose-train"  # train_seg saves into <save_path>/models/; kept apart
         scratch.mkdir(parents=True, exist_ok=True)
-        monitor = _EpochMonitor(self.settings.train.n_epochs, progress, should_stop)
+        n_epochs, average_epochs = self.settings.train.n_epochs, self.settings.train.average_epochs
+        average = _WeightAverage(self._model.net, n_epochs, average_epochs) if average_epochs > 1 else None
+        monitor = _EpochMonitor(n_epochs, progress, should_stop, average.epoch_ended if average else None)
         cp = cellpose_modules()
         try:
             with monitor.watching(self._model.net, cp.train):
@@ -407,6 +437,8 @@ class CellposeBackend(ModelBackend):
                 except _StopTraining:
                     pass
             monitor.finish_epoch()
+            if average is not None:
+                average.apply()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         weights = self.save_weights(out_dir / WEIGHTS_FILE_NAME)

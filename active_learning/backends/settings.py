@@ -79,6 +79,9 @@ class TrainSettings:
     crops_per_epoch: int | None = None
     # Rescale crops so cells are ~30 px (the network's diam_mean) during training.
     rescale: bool = True
+    # End training with the mean of the network's weights at the end of each of the last N epochs
+    # (stochastic weight averaging), instead of the last epoch's weights; 0 or 1 = the last epoch's.
+    average_epochs: int = 0
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ _TRAIN_RULES: dict[str, tuple[type, float, float, bool]] = {
     "min_train_masks": (int, 0, 10_000, False),
     "crops_per_epoch": (int, 1, 1_000_000, True),
     "rescale": (bool, 0, 1, False),
+    "average_epochs": (int, 0, 100_000, False),
 }
 _PREDICT_RULES: dict[str, tuple[type, float, float, bool]] = {
     "diameter": (float, 1.0, 1000.0, True),
@@ -241,6 +245,9 @@ def parse_backend_settings(
     )
     if isinstance(parsed.train.train_tile, int) and parsed.train.train_tile % 16:
         problems.append(f"train.train_tile must be a multiple of 16 (got {parsed.train.train_tile})")
+    n_epochs, average_epochs = parsed.train.n_epochs, parsed.train.average_epochs
+    if all(isinstance(n, int) for n in (n_epochs, average_epochs)) and average_epochs > n_epochs:
+        problems.append(f"train.average_epochs must be at most train.n_epochs ({n_epochs}; got {average_epochs})")
     if problems:
         raise BackendSettingsError(problems)
     return parsed
