@@ -19,6 +19,7 @@ from active_learning.backends import load_backend
 from active_learning.backends.base import BackendError, EpochReport, TrainingDataError
 from active_learning.backends.cellpose import WEIGHTS_FILE_NAME, CellposeBackend, model_input, resolve_device
 from active_learning.backends.settings import (
+    FINETUNE_AVERAGE_SHARE,
     FINETUNE_LEARNING_RATE,
     SCRATCH_LEARNING_RATE,
     BackendSettings,
@@ -51,7 +52,7 @@ def test_it_reads_every_setting_and_round_trips_through_json():
         "seed": 7,
         "promotion_margin": 0.01,
         "train": {"n_epochs": 30, "learning_rate": 0.01, "weight_decay": 0, "batch_size": 4, "train_tile": 224,
-                  "min_train_masks": 3, "crops_per_epoch": 16, "rescale": False, "average_epochs": 5},
+                  "min_train_masks": 3, "crops_per_epoch": 16, "rescale": False, "average_last_share": 0.3},
         "predict": {"diameter": 17, "flow_threshold": 0.6, "cellprob_threshold": -1, "min_size": 10,
                     "tile_overlap": 0.2, "batch_size": 16},
     }  # fmt: skip
@@ -106,8 +107,7 @@ def test_it_lists_every_bad_field():
         ({"train": {"batch_size": True}}, "train.batch_size must be an integer (got True)"),
         ({"train": []}, "train must be an object (got list)"),
         ({"predict": {"cellprob_threshold": float("nan")}}, "predict.cellprob_threshold must be between -20 and 20"),
-        ({"train": {"n_epochs": 10, "average_epochs": 11}},
-         "train.average_epochs must be at most train.n_epochs (10; got 11)"),
+        ({"train": {"average_last_share": 1.5}}, "train.average_last_share must be between 0 and 1 (got 1.5)"),
     ],
 )
 def test_it_refuses_bad_values(data, problem):
@@ -301,7 +301,7 @@ def test_training_stops_between_epochs_when_asked(cellpose_loaded, tmp_path):
 
 @pytest.mark.slow
 def test_weight_averaging_ends_training_with_the_mean_of_the_last_epochs(cellpose_loaded, tmp_path):
-    settings = {"train": {"n_epochs": 5, "average_epochs": 3, "crops_per_epoch": 4, "batch_size": 2}}
+    settings = {"train": {"n_epochs": 5, "average_last_share": 0.6, "crops_per_epoch": 4, "batch_size": 2}}
     backend = CellposeBackend(None, parse_backend_settings(settings))
     net = backend._model.net
     image, mask = u2os_window(0, size=128)
@@ -339,6 +339,15 @@ def test_fine_tuning_trained_weights_takes_a_lower_learning_rate_unless_one_is_s
     assert fresh._train_seg_options(tmp_path, n_crops=8)["learning_rate"] == SCRATCH_LEARNING_RATE == 0.005
     assert tuned._train_seg_options(tmp_path, n_crops=8)["learning_rate"] == FINETUNE_LEARNING_RATE == 0.001
     assert pinned._train_seg_options(tmp_path, n_crops=8)["learning_rate"] == 0.004
+
+
+@pytest.mark.slow
+def test_fine_tuning_averages_the_last_half_of_its_epochs_unless_set(fresh, random_weights):
+    tuned = CellposeBackend(random_weights, parse_backend_settings({"train": {"n_epochs": 12}}))
+    pinned = CellposeBackend(random_weights, parse_backend_settings({"train": {"average_last_share": 0}}))
+
+    assert FINETUNE_AVERAGE_SHARE == 0.5 and tuned.average_epochs == 6
+    assert fresh.average_epochs == 1 and pinned.average_epochs == 1  # the last epoch's weights alone
 
 
 @pytest.mark.slow

@@ -132,13 +132,14 @@ def test_it_holds_out_images_by_content_hash_whatever_the_order(tiny_dataset):
 
 def test_training_options_become_the_projects_backend_settings():
     parser = simulate_labelling.Command().create_parser("manage.py", "simulate_labelling")
-    options = vars(parser.parse_args(["pool", "--epochs", "24", "--learning-rate", "0.0005", "--average-epochs", "6"]))
+    arguments = ["pool", "--epochs", "24", "--learning-rate", "0.0005", "--average-last-share", "0"]
+    options = vars(parser.parse_args(arguments))
 
     backend_settings = simulate_labelling.training_settings(options)
 
-    train = {"n_epochs": 24, "learning_rate": 0.0005, "average_epochs": 6}
+    train = {"n_epochs": 24, "learning_rate": 0.0005, "average_last_share": 0.0}
     assert backend_settings == {"start_from": "scratch", "train": train}
-    assert parse_backend_settings(backend_settings).train.average_epochs == 6
+    assert parse_backend_settings(backend_settings).train.average_last_share == 0.0
 
 
 # --- the command, end to end (slow) ----------------------------------------------------------------------

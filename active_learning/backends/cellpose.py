@@ -18,9 +18,10 @@
   calls exactly once at the start of every epoch, closes the previous epoch: it reports it to
   `progress` and polls `should_stop`, which cancels by raising out of train_seg between epochs.
   The hooks assume one training at a time per process (the gpu queue runs with concurrency 1).
-* Weight averaging. With `train.average_epochs` = N, the network ends training with the mean of
-  its weights (and BatchNorm statistics) at the end of each of the last N epochs, kept by torch's
-  `swa_utils.AveragedModel` as each epoch closes, instead of the last epoch's weights alone.
+* Weight averaging. A training ends with the mean of the network's weights (and BatchNorm
+  statistics) at the end of each of its last epochs (`average_epochs`: by default the last half
+  of a fine-tune's), kept by torch's `swa_utils.AveragedModel` as each epoch closes, instead of
+  the last epoch's weights alone.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from active_learning.backends.base import (
     TrainingResult,
 )
 from active_learning.backends.settings import (
+    FINETUNE_AVERAGE_SHARE,
     FINETUNE_LEARNING_RATE,
     MIN_CROPS_PER_EPOCH,
     SCRATCH_LEARNING_RATE,
@@ -402,6 +404,14 @@ class CellposeBackend(ModelBackend):
             return self.settings.train.learning_rate
         return FINETUNE_LEARNING_RATE if self.weights is not None else SCRATCH_LEARNING_RATE
 
+    @property
+    def average_epochs(self) -> int:
+        """How many of the next training's last epochs its weights are averaged over (1 = none)."""
+        share = self.settings.train.average_last_share
+        if share is None:
+            share = FINETUNE_AVERAGE_SHARE if self.weights is not None else 0.0
+        return max(1, round(self.settings.train.n_epochs * share))
+
     def train(
         self,
         images: Sequence[np.ndarray],
@@ -419,7 +429,7 @@ class CellposeBackend(ModelBackend):
         out_dir = Path(out_dir)
         scratch = out_dir / ".cellpose-train"  # train_seg saves into <save_path>/models/; kept apart
         scratch.mkdir(parents=True, exist_ok=True)
-        n_epochs, average_epochs = self.settings.train.n_epochs, self.settings.train.average_epochs
+        n_epochs, average_epochs = self.settings.train.n_epochs, self.average_epochs
         average = _WeightAverage(self._model.net, n_epochs, average_epochs) if average_epochs > 1 else None
         monitor = _EpochMonitor(n_epochs, progress, should_stop, average.epoch_ended if average else None)
         cp = cellpose_modules()

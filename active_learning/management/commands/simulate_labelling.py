@@ -37,7 +37,7 @@ def training_settings(options: dict[str, Any]) -> dict[str, Any]:
         key: options[option]
         for key, option in (("n_epochs", "epochs"), ("batch_size", "batch_size"), ("train_tile", "train_tile"),
                             ("crops_per_epoch", "crops_per_epoch"), ("learning_rate", "learning_rate"),
-                            ("average_epochs", "average_epochs"))
+                            ("average_last_share", "average_last_share"))
         if options[option] is not None
     }
     return {"start_from": options["start_from"], "train": train}
@@ -68,8 +68,8 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, help="train.batch_size")
         parser.add_argument("--train-tile", type=int, help="train.train_tile (px)")
         parser.add_argument("--learning-rate", type=float, help="train.learning_rate")
-        parser.add_argument("--average-epochs", type=int,
-                            help="train.average_epochs (end each training with the mean weights of its last N epochs)")
+        parser.add_argument("--average-last-share", type=float,
+                            help="train.average_last_share (0 = no weight averaging)")
         parser.add_argument("--start-from", default="scratch",
                             help="scratch, pretrained:<name> or weights:<path> (the first model's start)")
         parser.add_argument("--random-fraction", type=float, default=0.1, help="the queue's random control share")
