@@ -6,13 +6,11 @@ starts from trained weights and has no version yet first serves those weights as
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 
 from active_learning import versions
 from active_learning.backends import load_backend
-from active_learning.backends.base import EpochReport
+from active_learning.backends.base import EpochReport, TrainingResult
 from active_learning.datasets import LabelledCrop, labelled_crops
 from active_learning.jobs import JobContext, JobFailed, enqueue_job
 from active_learning.models import Job, JobKind, ModelVersion, ModelVersionStatus
@@ -46,7 +44,7 @@ def run_training_job(job: Job, context: JobContext) -> None:
         should_stop=context.should_stop,
     )
     context.check_cancelled()
-    candidate = _record_candidate(job, project, parent, train, result.weights_path, result.history)
+    candidate = _record_candidate(job, project, parent, train, result)
     context.log(f"saved version {candidate.number}; evaluating on the validation crops")
     decide_promotion(candidate, validation, context)
 
@@ -58,18 +56,19 @@ def _report_epoch(context: JobContext, report: EpochReport) -> None:
 
 
 def _record_candidate(
-    job: Job, project: Project, parent: ModelVersion | None, train: list[LabelledCrop], weights: Any, history: list
+    job: Job, project: Project, parent: ModelVersion | None, train: list[LabelledCrop], result: TrainingResult
 ) -> ModelVersion:
     with transaction.atomic():
         candidate = versions.create_version(
             project,
-            weights,
+            result.weights_path,
             backend=project.backend,
             parent=parent,
             training_job=job,
             origin="trained",
-            settings=project.backend_settings,
-            history=[vars(h) for h in history],
+            # The project's settings, with the training settings as run (the backend's choices filled in).
+            settings={**project.backend_settings, "train": result.train_settings},
+            history=[vars(h) for h in result.history],
             n_train_crops=len(train),
             n_train_cells=sum(e.annotation.n_cells for e in train),
         )

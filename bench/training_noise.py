@@ -1,19 +1,22 @@
 """How far does one fine-tune's AP move when only its random draws change? Retrains model
 versions that `manage.py simulate_labelling --keep` kept, each from its own parent on exactly
-the annotations it was trained on, with the project's settings, with the crops in different
-orders, and evaluates each retrained network on the project's validation crops as the promotion
-gate does. Cellpose 3 seeds its own draws (`np.random.seed(epoch)` in `train_seg`: crop order,
-rotations, scales), so one training set always gives the same network and reseeding numpy or
-torch changes nothing; shuffling the crops changes every draw and nothing else (repeat 0 keeps
-the recorded order and reproduces the recorded AP). The spread is a floor under any comparison
-of strategies: two label orders whose models differ by less than it, averaged over a few seeds,
-are not told apart.
+the annotations it was trained on, with the crops in different orders, and evaluates each
+retrained network on the project's validation crops as the promotion gate does. Cellpose 3
+seeds its own draws (`np.random.seed(epoch)` in `train_seg`: crop order, rotations, scales), so
+one training set always gives the same network and reseeding numpy or torch changes nothing;
+shuffling the crops changes every draw and nothing else (repeat 0 keeps the recorded order and,
+under the recorded settings, reproduces the recorded AP). The spread is a floor under any
+comparison of strategies: two label orders whose models differ by less than it, averaged over a
+few seeds, are not told apart.
 
     LABELSERVER_DATA_DIR=bench/out/simdata6-random-0 .venv/bin/python bench/training_noise.py \\
-        --versions 1:3,3:3 --repeats 4 [--train n_epochs=24 --train learning_rate=0.0005]
+        --versions 1:3,3:3 --repeats 4 [--train average_last_share=0.5]
 
-`--train KEY=VALUE` overrides the project's training settings (backends/settings.py, `train`)
-for the retraining, to measure whether a setting steadies fine-tuning.
+Each version is retrained with the settings it records (`ModelVersion.settings`); `--train
+KEY=VALUE` overrides its training settings (backends/settings.py, `train`), to measure whether a
+setting steadies fine-tuning. Versions trained before the backend recorded its own choices (the
+learning rate, weight averaging) record nulls there, which take today's defaults: pass
+`--train average_last_share=0` to retrain those trained before fine-tunes were averaged.
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ def main() -> None:
         version = ModelVersion.objects.select_related("project", "parent").get(project_id=project_id, number=number)
         if version.parent is None:
             raise SystemExit(f"version {key} has no parent: pick a fine-tuned version")
-        settings = version.project.backend_settings  # in memory only: the project is not saved
+        # The settings the version was trained with, in memory only: the project is not saved.
+        settings = version.settings or version.project.backend_settings
         version.project.backend_settings = {**settings, "train": {**settings.get("train", {}), **overrides}}
         train, validation = trained_set(version), labelled_crops(version.project, Split.VALIDATION)
         started = time.perf_counter()

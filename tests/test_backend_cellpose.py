@@ -311,6 +311,7 @@ def test_weight_averaging_ends_training_with_the_mean_of_the_last_epochs(cellpos
                            progress=lambda report: at_epoch_end.append(copy.deepcopy(net.state_dict())))
 
     assert [r.epoch for r in result.history] == [1, 2, 3, 4, 5] and len(at_epoch_end) == 5
+    assert result.train_settings == {**result.train_settings, **settings["train"], "learning_rate": 0.005}
     saved = torch.load(result.weights_path, map_location="cpu", weights_only=True)
     last_three = at_epoch_end[2:]
     for name in ("output.2.weight", "downsample.down.res_down_0.conv.conv_0.0.running_mean"):

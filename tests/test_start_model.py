@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from active_learning import jobs, services, versions
+from active_learning.backends.settings import FINETUNE_AVERAGE_SHARE, FINETUNE_LEARNING_RATE, parse_backend_settings
 from active_learning.models import Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus, Prediction
 from annotations.models import CropStatus, Split
 from tests.factories import ingest_u2os_corners, make_project
@@ -67,6 +68,11 @@ def test_the_first_training_must_beat_the_start_weights(start_project):
         assert start.origin.startswith("start:") and candidate.origin == "trained"
         assert candidate.parent_id == start.pk and candidate.training_job_id == job.pk
         assert "starting from version 1" in job.log
+        # The candidate records the training settings it ran with, the backend's choices filled in.
+        assert candidate.settings["train"] == {**candidate.settings["train"], **FAST["train"]}
+        assert candidate.settings["train"]["learning_rate"] == FINETUNE_LEARNING_RATE
+        assert candidate.settings["train"]["average_last_share"] == FINETUNE_AVERAGE_SHARE
+        assert parse_backend_settings(candidate.settings).train.n_epochs == 2
         # Both measured on the same four validation crops; the better one serves.
         assert len(start.metrics["per_crop"]) == len(candidate.metrics["per_crop"]) == 4
         winner = candidate if versions.is_better(candidate.metrics, start.metrics, 0.0) else start

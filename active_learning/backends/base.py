@@ -60,6 +60,9 @@ class TrainingResult:
     stopped_early: bool = False  # should_stop() ended training; the weights are from the last full epoch
     n_train_crops: int = 0  # crops actually trained on (after dropping crops with too few cells)
     cell_diameter: float | None = None  # mean diameter (px) of the training cells
+    # The `train` settings the training ran with, defaults chosen by the backend filled in (the
+    # learning rate, the weight averaging): what a model version records.
+    train_settings: dict[str, Any] = field(default_factory=dict)
 
 
 ProgressCallback = Callable[[EpochReport], None]

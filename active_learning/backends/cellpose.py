@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -405,12 +406,16 @@ class CellposeBackend(ModelBackend):
         return FINETUNE_LEARNING_RATE if self.weights is not None else SCRATCH_LEARNING_RATE
 
     @property
+    def average_last_share(self) -> float:
+        """The share of the next training's epochs, from the end, whose weights are averaged."""
+        if self.settings.train.average_last_share is not None:
+            return self.settings.train.average_last_share
+        return FINETUNE_AVERAGE_SHARE if self.weights is not None else 0.0
+
+    @property
     def average_epochs(self) -> int:
         """How many of the next training's last epochs its weights are averaged over (1 = none)."""
-        share = self.settings.train.average_last_share
-        if share is None:
-            share = FINETUNE_AVERAGE_SHARE if self.weights is not None else 0.0
-        return max(1, round(self.settings.train.n_epochs * share))
+        return max(1, round(self.settings.train.n_epochs * self.average_last_share))
 
     def train(
         self,
@@ -429,6 +434,8 @@ class CellposeBackend(ModelBackend):
         out_dir = Path(out_dir)
         scratch = out_dir / ".cellpose-train"  # train_seg saves into <save_path>/models/; kept apart
         scratch.mkdir(parents=True, exist_ok=True)
+        train_settings = {**dataclasses.asdict(self.settings.train), "learning_rate": self.learning_rate,
+                          "average_last_share": self.average_last_share}  # before training adopts new weights
         n_epochs, average_epochs = self.settings.train.n_epochs, self.average_epochs
         average = _WeightAverage(self._model.net, n_epochs, average_epochs) if average_epochs > 1 else None
         monitor = _EpochMonitor(n_epochs, progress, should_stop, average.epoch_ended if average else None)
@@ -459,6 +466,7 @@ class CellposeBackend(ModelBackend):
             stopped_early=monitor.stopped,
             n_train_crops=n_used,
             cell_diameter=self.cell_diameter,
+            train_settings=train_settings,
         )
 
     def _training_set(
