@@ -169,12 +169,13 @@ def open_queue(*, project: Project | int, split: str = Split.TRAIN) -> QuerySet[
     return crops.order_by(*QUEUE_ORDER)
 
 
-def open_queue_candidates(*, project: Project, split: str, limit: int) -> list[int]:
-    """The first few unassigned crops, locked on PostgreSQL with SKIP LOCKED (a crop another
-    transaction is claiming is passed over, not waited for); a no-op on SQLite, whose IMMEDIATE
-    transactions already serialise claims."""
-    crops = open_queue(project=project, split=split).select_for_update(skip_locked=True)
-    return list(crops.values_list("id", flat=True)[:limit])
+def open_queue_head(*, project: Project, split: str, skip_locked: bool) -> int | None:
+    """The first unassigned crop, locked on PostgreSQL (a no-op on SQLite, whose IMMEDIATE
+    transactions already serialise claims). With skip_locked a crop another transaction holds is
+    passed over, not waited for; without it the read waits for the holder to commit. One row
+    only: a claimer that locked more would hide crops it will never take from everyone else."""
+    crops = open_queue(project=project, split=split).select_for_update(skip_locked=skip_locked)
+    return crops.values_list("id", flat=True).first()
 
 
 def queue_rank(crop: Crop) -> int | None:

@@ -3,10 +3,11 @@
 Leases. `lease_next_crop` hands a labeller the best available crop of the queue
 (selectors.QUEUE_ORDER): in one transaction it returns expired leases to the queue with one
 conditional UPDATE, serves the crop the labeller already holds if any (and renews it), else
-claims the first candidate with a conditional UPDATE that only one transaction can win. On
-PostgreSQL the candidates are read with SELECT ... FOR UPDATE SKIP LOCKED, so concurrent
-labellers pass over each other's crops instead of queueing; on SQLite the IMMEDIATE transaction
-serialises the claims. A queue lease sets the crop's status to `leased`.
+claims the first free crop with a conditional UPDATE that only one transaction can win. On
+PostgreSQL that crop is read with SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1, so concurrent
+labellers pass over each other's crops instead of queueing (and when every waiting crop is
+locked, the claim waits for a holder rather than report an empty queue); on SQLite the
+IMMEDIATE transaction serialises the claims. A queue lease sets the crop's status to `leased`.
 
 A crop that is already labelled (or skipped) can be leased too, to correct it (`lease_crop`): its
 status stays as it is (training still sees it as labelled) and only the holder and expiry are
@@ -45,8 +46,7 @@ from annotations.models import Annotation, Crop, CropStatus, Image, Membership, 
 if TYPE_CHECKING:
     from annotations.ingest import IngestResult
 
-# How many queue candidates one claim attempt reads, and how many attempts before giving up.
-CLAIM_BATCH = 4
+# How many claim attempts before a labeller is asked to try again.
 CLAIM_ROUNDS = 50
 
 
@@ -288,12 +288,17 @@ def _claim_first(crop_ids: list[int], user: AbstractBaseUser, expires: datetime)
 
 
 def _claim_from_open_queue(project: Project, user: AbstractBaseUser, split: str, expires: datetime) -> int | None:
+    """Claim the first crop of the open queue no one else is claiming. When every waiting crop is
+    locked (other labellers claiming, or a re-ranking rewriting scores), wait for the first one's
+    holder instead of calling the queue empty, then look again (a fresh snapshot: the holder may
+    have taken that crop or re-ranked the queue)."""
     for _ in range(CLAIM_ROUNDS):
-        candidates = selectors.open_queue_candidates(project=project, split=split, limit=CLAIM_BATCH)
-        if not candidates:
-            return None
-        crop_id = _claim_first(candidates, user, expires)
-        if crop_id is not None:
+        crop_id = selectors.open_queue_head(project=project, split=split, skip_locked=True)
+        if crop_id is None:
+            if not selectors.open_queue(project=project, split=split).exists():
+                return None
+            selectors.open_queue_head(project=project, split=split, skip_locked=False)  # wait
+        elif _claim(crop_id, user, expires):
             return crop_id
     raise Conflict("the queue is very busy; ask again", code="queue_busy")
 

@@ -9,13 +9,15 @@ conditional UPDATE).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from active_learning.queue import write_queue_scores
 from annotations.masks import encode_rle
 from annotations.models import Annotation, Crop, CropStatus
 from tests.factories import add_member, client_for, make_crops, make_project, make_user, true_mask
@@ -89,3 +91,36 @@ def test_it_gives_one_labeller_asking_twice_at_once_one_crop(team):
     served = all_at_once(lambda i: ask_next(project, users[0]), 4)
     assert len(set(served)) == 1
     assert Crop.objects.filter(status=CropStatus.LEASED).count() == 1
+
+
+def test_a_queue_locked_by_a_re_ranking_is_waited_for_not_called_empty(team):
+    """While a re-ranking holds every waiting crop's row lock, `next` waits for it to commit and
+    serves the best crop of the new order (SKIP LOCKED alone would find no row and answer 204)."""
+    project, users = team
+    crops = make_crops(project, 3)
+    locked, asking, served = threading.Event(), threading.Event(), []
+
+    def re_rank() -> None:
+        try:
+            with transaction.atomic():
+                write_queue_scores([(crop.id, float(i), "re-ranked") for i, crop in enumerate(crops)])
+                locked.set()
+                asking.wait(timeout=30)
+                time.sleep(1)  # still holding the locks while the labeller asks
+        finally:
+            connection.close()
+
+    def ask() -> None:
+        try:
+            locked.wait(timeout=30)
+            asking.set()
+            served.append(ask_next(project, users[0]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=re_rank), threading.Thread(target=ask)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert served == [crops[-1].id]
