@@ -39,8 +39,9 @@ FINETUNE_LEARNING_RATE = 0.001
 # The share of a fine-tune's epochs, counted from the end, whose weights are averaged when
 # train.average_last_share is null. Measured on 16-32 labelled crops (12 epochs, so the last 6
 # averaged; bench/training_noise.py, docs/benchmarks.md): the same crops shuffled gave models with
-# half the spread (AP@0.5 standard deviation 0.011 against 0.021) and 0.03 higher AP@0.5 on average,
-# at no extra cost. A fresh network is not averaged: its weights are far apart in the last epochs.
+# half the spread (AP@0.5 standard deviation 0.011 against 0.023) and 0.03 higher AP@0.5 on average,
+# at no extra cost. A fresh network is not averaged (not measured: at the scratch rate its weights
+# still travel far in its last epochs).
 FINETUNE_AVERAGE_SHARE = 0.5
 START_PRETRAINED = "pretrained:"
 START_WEIGHTS = "weights:"
