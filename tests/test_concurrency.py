@@ -98,29 +98,19 @@ def test_a_queue_locked_by_a_re_ranking_is_waited_for_not_called_empty(team):
     serves the best crop of the new order (SKIP LOCKED alone would find no row and answer 204)."""
     project, users = team
     crops = make_crops(project, 3)
-    locked, asking, served = threading.Event(), threading.Event(), []
+    locked, asking = threading.Event(), threading.Event()
 
     def re_rank() -> None:
-        try:
-            with transaction.atomic():
-                write_queue_scores([(crop.id, float(i), "re-ranked") for i, crop in enumerate(crops)])
-                locked.set()
-                asking.wait(timeout=30)
-                time.sleep(1)  # still holding the locks while the labeller asks
-        finally:
-            connection.close()
+        with transaction.atomic():
+            write_queue_scores([(crop.id, float(i), "re-ranked") for i, crop in enumerate(crops)])
+            locked.set()
+            asking.wait(timeout=30)
+            time.sleep(1)  # still holding the locks while the labeller asks
 
-    def ask() -> None:
-        try:
-            locked.wait(timeout=30)
-            asking.set()
-            served.append(ask_next(project, users[0]))
-        finally:
-            connection.close()
+    def ask() -> int | None:
+        locked.wait(timeout=30)
+        asking.set()
+        return ask_next(project, users[0])
 
-    threads = [threading.Thread(target=re_rank), threading.Thread(target=ask)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert served == [crops[-1].id]
+    _, served = all_at_once(lambda i: (re_rank, ask)[i](), 2)
+    assert served == crops[-1].id
