@@ -3,7 +3,12 @@ stores each crop's instance mask, scores it with the project's strategies, and f
 the queue. With no active version, a project that starts from trained weights serves those
 (active_learning.start_model). Crops it already predicted and scored are skipped, so a job that
 runs twice, or resumes after a failure, repeats no work. JobKind.PREDICT and JobKind.SCORE both
-run it (a scoring job is how admins re-score with other strategies)."""
+run it (a scoring job is how admins re-score with other strategies).
+
+A job queued for a version that has stopped serving before or while it runs (an admin rolled
+back, or a newer version was promoted) stops at its next batch: that version's predictions
+would be drawn for no labeller and its scores rank nothing, while the serving version's own job
+does that work."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from active_learning.models import Job, ModelVersion, Prediction
 from active_learning.queue import rank_queue
 from active_learning.scoring import job_strategy_names, score_predictions, unscored_crops
 from active_learning.start_model import serve_start_weights
+from active_learning.versions import active_version
 from annotations.imaging import read_crop_pixels
 from annotations.masks import count_cells, encode_png
 from annotations.models import Crop
@@ -36,23 +42,36 @@ def run_prediction_job(job: Job, context: JobContext) -> None:
     total = pending.count()
     scoring = f"scoring with {', '.join(names)}" if names else "no model-based strategy to score with"
     context.log(f"predicting {total} crops with version {version.number}; {scoring}")
-    if total:
-        _predict_and_score(job, version, names, pending, total, context)
+    if total and not _predict_and_score(job, version, names, pending, total, context):
+        return
     context.log(str(rank_queue(job.project)))
+
+
+def _replaced_by(version: ModelVersion) -> ModelVersion | None:
+    """The version serving instead of `version`, when `version` is no longer the active one."""
+    active = active_version(version.project)
+    return active if active is not None and active.pk != version.pk else None
 
 
 def _predict_and_score(
     job: Job, version: ModelVersion, names: list[str], pending: QuerySet[Crop], total: int, context: JobContext
-) -> None:
+) -> bool:
+    """Predict and score the pending crops; False when it stopped because `version` stopped serving."""
     backend, done = load_backend(job.project, version), 0
     for batch in batched(pending, int(job.params.get("batch_size", DEFAULT_BATCH_SIZE))):
         context.check_cancelled()
+        serving = _replaced_by(version)
+        if serving is not None:
+            context.log(f"stopped after {done} of {total} crops: version {version.number} no longer serves "
+                        f"(version {serving.number} does, and its own prediction job ranks the queue)")
+            return False
         images = [read_crop_pixels(crop) for crop in batch]
         outputs = backend.predict(images)
         store_predictions(version, batch, outputs)
         score_predictions(version, batch, outputs, images=images, backend=backend, strategies=names)
         done += len(batch)
         context.progress(stage="predicting", done=done, total=total)
+    return True
 
 
 def store_predictions(version: ModelVersion, crops: Sequence[Crop], outputs: Sequence[CropPrediction]) -> None:

@@ -63,6 +63,7 @@ def create_version(project: Project, weights: Path | None, **fields: Any) -> Mod
 
 def promote(version: ModelVersion) -> ModelVersion:
     """Make `version` the project's one active version (also how admins roll back)."""
+    version.refresh_from_db(fields=["status"])  # a stale copy that still reads "active" must not skip a roll back
     if version.status == ModelVersionStatus.ACTIVE:
         return version
     if not version.weights:

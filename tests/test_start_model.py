@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from active_learning import jobs, services, versions
 from active_learning.backends.settings import FINETUNE_AVERAGE_SHARE, FINETUNE_LEARNING_RATE, parse_backend_settings
@@ -83,3 +84,28 @@ def test_the_first_training_must_beat_the_start_weights(start_project):
         prediction = _run_queued(start_project, JobKind.PREDICT)
         assert prediction.model_version_id == winner.pk
         assert Prediction.objects.filter(model_version=winner).count() == 4
+
+
+def test_a_prediction_job_stops_when_its_version_no_longer_serves(start_project, nuclei_model):
+    """An admin promotes an uploaded version and rolls back before its prediction job ran: that
+    job predicts nothing for a version no labeller sees; the serving version's job ranks."""
+    with jobs.run_by_caller():
+        services.start_job(start_project, kind=JobKind.PREDICT)
+        _run_queued(start_project, JobKind.PREDICT)
+        start = versions.active_version(start_project)
+        upload = SimpleUploadedFile("newer.pt", Path(nuclei_model.training.weights_path).read_bytes())
+        newer = services.upload_weights(start_project, upload, promote=True)
+        services.promote_version(start)  # the roll back, before the upload's prediction job ran
+
+        stale, current = Job.objects.filter(project=start_project, kind=JobKind.PREDICT,
+                                            status=JobStatus.QUEUED).order_by("pk")
+        assert (stale.model_version_id, current.model_version_id) == (newer.pk, start.pk)
+        assert jobs.run_job(stale.pk, worker="test") == JobStatus.SUCCEEDED
+        stale.refresh_from_db()
+        assert "stopped after 0 of 4 crops: version 2 no longer serves (version 1 does" in stale.log
+        assert "ranked" not in stale.log
+        assert not Prediction.objects.filter(model_version=newer).exists()
+
+        assert jobs.run_job(current.pk, worker="test") == JobStatus.SUCCEEDED
+        current.refresh_from_db()
+        assert "predicting 0 crops with version 1" in current.log and "ranked 4 crops" in current.log
