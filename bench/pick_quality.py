@@ -6,7 +6,9 @@ errors of the version's prediction on them (false positives + false negatives at
 against the ground truth), the cells they hold, how typical they are (the rank over the pool of
 the inverse mean style distance to a crop's nearest neighbours, as TypiClust measures
 typicality), and the share from each image group. A uniform random pick scores 1.00 on
-both ratios and 0.50 on typicality, on average.
+both ratios and 0.50 on typicality, on average. `rho` is the Spearman rank correlation of the
+strategy's utility with the errors over the whole pool (not just the top K: a steadier reading of
+whether the signal points at the model's mistakes; 0 for a random order).
 
 A strategy is measured on the projects that stored scores it reads (a project stores those of
 its own strategy).
@@ -23,7 +25,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import rankdata, spearmanr
 from simulation_breakdown import group_of  # also puts the repo on the path and sets Django up
 
 from active_learning.diversity import cosine_distances, expand_style
@@ -88,7 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--k", type=int, default=8)
-    parser.add_argument("--strategies", default="combined,cellprob,flow_error,version_disagreement")
+    parser.add_argument("--strategies", default="combined,combined_tta,cellprob,flow_error,tta,version_disagreement")
     parser.add_argument("--head", action="store_true", help="the queue's order, its head re-picked (no control slots)")
     args = parser.parse_args()
     names = args.strategies.split(",")
@@ -113,6 +115,9 @@ def main() -> None:
             else:
                 top = np.argsort(-np.nan_to_num(utility, nan=-1.0), kind="stable")[: args.k]
             found[name]["errors"].append(pool["errors"][top].mean() / pool["errors"].mean())
+            have = ~np.isnan(utility)
+            if have.sum() > 2:
+                found[name]["rho"].append(float(spearmanr(utility[have], pool["errors"][have]).statistic))
             found[name]["cells"].append(pool["cells"][top].mean() / pool["cells"].mean())
             found[name]["typical"].append(float(pool["typical"][top].mean()))
             for group in groups:
@@ -120,14 +125,14 @@ def main() -> None:
     order = "the queue's order" if args.head else "utility order"
     print(f"top {args.k} ({order}) of each serving version's pool, against the pool's mean "
           "(random picks: 1.00 on average)")
-    print(f"{'strategy':22} {'pools':>5} {'errors':>7} {'cells':>6} {'typical':>7}"
+    print(f"{'strategy':22} {'pools':>5} {'errors':>7} {'cells':>6} {'typical':>7} {'rho':>6}"
           + "".join(f" {'share ' + g:>16}" for g in groups))
     for name in [*names, "(pool)", "(pool) typicality"]:
         result = found.get(name)
         if not result:
             continue
         ratios = "".join(f" {np.mean(result[key]):{width}.2f}" if key in result else " " * (width + 1)
-                         for key, width in (("errors", 7), ("cells", 6), ("typical", 7)))
+                         for key, width in (("errors", 7), ("cells", 6), ("typical", 7), ("rho", 6)))
         shares = "".join(f" {np.mean(result[g]):16.2f}" for g in groups)
         print(f"{name:22} {len(result[groups[0]]):>5}{ratios}{shares}")
 
