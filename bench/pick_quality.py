@@ -8,7 +8,9 @@ the inverse mean style distance to a crop's nearest neighbours, as TypiClust mea
 typicality), and the share from each image group. A uniform random pick scores 1.00 on
 both ratios and 0.50 on typicality, on average. `rho` is the Spearman rank correlation of the
 strategy's utility with the errors over the whole pool (not just the top K: a steadier reading of
-whether the signal points at the model's mistakes; 0 for a random order).
+whether the signal points at the model's mistakes; 0 for a random order). With --by-group,
+rho is also printed within each image group, so a signal that only tells the groups apart (one
+experiment noisier than the other) is not mistaken for one that finds errors.
 
 A strategy is measured on the projects that stored scores it reads (a project stores those of
 its own strategy).
@@ -92,6 +94,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--strategies", default="combined,combined_tta,cellprob,flow_error,tta,version_disagreement")
     parser.add_argument("--head", action="store_true", help="the queue's order, its head re-picked (no control slots)")
+    parser.add_argument("--by-group", action="store_true", help="also rho within each image group")
     args = parser.parse_args()
     names = args.strategies.split(",")
     projects = Project.objects.filter(name__startswith="simulation ")
@@ -104,6 +107,7 @@ def main() -> None:
         for group in groups:
             found["(pool)"][group].append(float(np.mean(pool["groups"] == group)))
             found["(pool) typicality"][group].append(float(np.mean(pool["typical"][pool["groups"] == group])))
+            found["(pool) errors per crop"][group].append(float(np.mean(pool["errors"][pool["groups"] == group])))
         for name in names:
             strategy = get_strategy(name)
             utility = strategy.utility(pool["ids"], queue_columns(version, strategy.components(), pool["ids"]), 0)
@@ -118,6 +122,11 @@ def main() -> None:
             have = ~np.isnan(utility)
             if have.sum() > 2:
                 found[name]["rho"].append(float(spearmanr(utility[have], pool["errors"][have]).statistic))
+            for group in groups if args.by_group else ():
+                within = have & (pool["groups"] == group)
+                if within.sum() > 2:
+                    rho = spearmanr(utility[within], pool["errors"][within]).statistic
+                    found[name][f"rho {group}"].append(float(rho))
             found[name]["cells"].append(pool["cells"][top].mean() / pool["cells"].mean())
             found[name]["typical"].append(float(pool["typical"][top].mean()))
             for group in groups:
@@ -125,16 +134,18 @@ def main() -> None:
     order = "the queue's order" if args.head else "utility order"
     print(f"top {args.k} ({order}) of each serving version's pool, against the pool's mean "
           "(random picks: 1.00 on average)")
+    within = [f"rho {g}" for g in groups] if args.by_group else []
     print(f"{'strategy':22} {'pools':>5} {'errors':>7} {'cells':>6} {'typical':>7} {'rho':>6}"
-          + "".join(f" {'share ' + g:>16}" for g in groups))
-    for name in [*names, "(pool)", "(pool) typicality"]:
+          + "".join(f" {'share ' + g:>16}" for g in groups) + "".join(f" {key:>14}" for key in within))
+    for name in [*names, "(pool)", "(pool) typicality", "(pool) errors per crop"]:
         result = found.get(name)
         if not result:
             continue
         ratios = "".join(f" {np.mean(result[key]):{width}.2f}" if key in result else " " * (width + 1)
                          for key, width in (("errors", 7), ("cells", 6), ("typical", 7), ("rho", 6)))
         shares = "".join(f" {np.mean(result[g]):16.2f}" for g in groups)
-        print(f"{name:22} {len(result[groups[0]]):>5}{ratios}{shares}")
+        rhos = "".join(f" {np.mean(result[key]):14.2f}" if key in result else " " * 15 for key in within)
+        print(f"{name:22} {len(result[groups[0]]):>5}{ratios}{shares}{rhos}")
 
 
 if __name__ == "__main__":
