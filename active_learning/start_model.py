@@ -51,7 +51,7 @@ def serve_start_weights(project: Project, context: JobContext) -> ModelVersion |
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
         active = versions.active_version(project)
-        if active is not None:  # another job got there first
+        if active is not None and active.pk != version.pk:  # another job got there first
             version.delete()
             return active
-        return versions.promote(version)
+        return versions.promote(version)  # (or an admin promoted it while it was evaluated)

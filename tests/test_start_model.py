@@ -109,3 +109,26 @@ def test_a_prediction_job_stops_when_its_version_no_longer_serves(start_project,
         assert jobs.run_job(current.pk, worker="test") == JobStatus.SUCCEEDED
         current.refresh_from_db()
         assert "predicting 0 crops with version 1" in current.log and "ranked 4 crops" in current.log
+
+
+def test_an_admin_promoting_the_start_version_while_it_is_evaluated_keeps_it(start_project, monkeypatch):
+    """The start version is listed (as a candidate) while the job evaluates it, and an admin may
+    promote it by hand meanwhile: the job must serve it, not delete it as another job's copy."""
+    from active_learning import start_model
+
+    evaluate = start_model.evaluate_version
+
+    def evaluate_while_an_admin_promotes(version, crops):
+        metrics = evaluate(version, crops)
+        services.promote_version(ModelVersion.objects.get(pk=version.pk))
+        return metrics
+
+    monkeypatch.setattr(start_model, "evaluate_version", evaluate_while_an_admin_promotes)
+    with jobs.run_by_caller():
+        services.start_job(start_project, kind=JobKind.PREDICT)
+        job = Job.objects.get(project=start_project, kind=JobKind.PREDICT, status=JobStatus.QUEUED)
+        assert jobs.run_job(job.pk, worker="test") == JobStatus.SUCCEEDED, Job.objects.get(pk=job.pk).log
+
+    start = ModelVersion.objects.get(project=start_project)
+    assert start.status == ModelVersionStatus.ACTIVE and start.origin.startswith("start:")
+    assert Prediction.objects.filter(model_version=start).count() == 4
