@@ -24,7 +24,7 @@ from active_learning.models import Job, ModelVersion, Prediction
 from active_learning.queue import rank_queue
 from active_learning.scoring import job_strategy_names, score_predictions, unscored_crops
 from active_learning.start_model import serve_start_weights
-from active_learning.versions import active_version
+from active_learning.versions import serving_instead_of
 from annotations.imaging import read_crop_pixels
 from annotations.masks import count_cells, encode_png
 from annotations.models import Crop
@@ -47,12 +47,6 @@ def run_prediction_job(job: Job, context: JobContext) -> None:
     context.log(str(rank_queue(job.project)))
 
 
-def _replaced_by(version: ModelVersion) -> ModelVersion | None:
-    """The version serving instead of `version`, when `version` is no longer the active one."""
-    active = active_version(version.project)
-    return active if active is not None and active.pk != version.pk else None
-
-
 def _predict_and_score(
     job: Job, version: ModelVersion, names: list[str], pending: QuerySet[Crop], total: int, context: JobContext
 ) -> bool:
@@ -60,7 +54,7 @@ def _predict_and_score(
     backend, done = load_backend(job.project, version), 0
     for batch in batched(pending, int(job.params.get("batch_size", DEFAULT_BATCH_SIZE))):
         context.check_cancelled()
-        serving = _replaced_by(version)
+        serving = serving_instead_of(version)
         if serving is not None:
             context.log(f"stopped after {done} of {total} crops: version {version.number} no longer serves "
                         f"(version {serving.number} does, and its own prediction job ranks the queue)")

@@ -50,8 +50,8 @@ def serve_start_weights(project: Project, context: JobContext) -> ModelVersion |
         context.log(f"start weights on the validation crops: {metrics_summary(version.metrics)}")
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
-        active = versions.active_version(project)
-        if active is not None and active.pk != version.pk:  # another job got there first
+        other = versions.serving_instead_of(version)
+        if other is not None:  # another job got there first
             version.delete()
-            return active
+            return other
         return versions.promote(version)  # (or an admin promoted it while it was evaluated)

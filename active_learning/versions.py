@@ -49,6 +49,12 @@ def active_version(project: Project) -> ModelVersion | None:
     return ModelVersion.objects.filter(project=project, status=ModelVersionStatus.ACTIVE).first()
 
 
+def serving_instead_of(version: ModelVersion) -> ModelVersion | None:
+    """The active version of `version`'s project when that is another version, else None."""
+    active = active_version(version.project)
+    return active if active is not None and active.pk != version.pk else None
+
+
 def create_version(project: Project, weights: Path | None, **fields: Any) -> ModelVersion:
     """Record a new candidate version with the next number for its project."""
     name, sha = store_weights(project, weights) if weights is not None else ("", "")
