@@ -105,9 +105,10 @@ def main() -> None:
         if len(pool["ids"]) <= args.k or pool["errors"].sum() == 0:
             continue
         for group in groups:
-            found["(pool)"][group].append(float(np.mean(pool["groups"] == group)))
-            found["(pool) typicality"][group].append(float(np.mean(pool["typical"][pool["groups"] == group])))
-            found["(pool) errors per crop"][group].append(float(np.mean(pool["errors"][pool["groups"] == group])))
+            in_group = pool["groups"] == group
+            found["(pool)"][group].append(float(np.mean(in_group)))
+            found["(pool) typicality"][group].append(float(np.mean(pool["typical"][in_group])))
+            found["(pool) errors per crop"][group].append(float(np.mean(pool["errors"][in_group])))
         for name in names:
             strategy = get_strategy(name)
             utility = strategy.utility(pool["ids"], queue_columns(version, strategy.components(), pool["ids"]), 0)
@@ -120,13 +121,10 @@ def main() -> None:
                 top = np.argsort(-np.nan_to_num(utility, nan=-1.0), kind="stable")[: args.k]
             found[name]["errors"].append(pool["errors"][top].mean() / pool["errors"].mean())
             have = ~np.isnan(utility)
-            if have.sum() > 2:
-                found[name]["rho"].append(float(spearmanr(utility[have], pool["errors"][have]).statistic))
-            for group in groups if args.by_group else ():
-                within = have & (pool["groups"] == group)
-                if within.sum() > 2:
-                    rho = spearmanr(utility[within], pool["errors"][within]).statistic
-                    found[name][f"rho {group}"].append(float(rho))
+            subsets = {"rho": have} | {f"rho {g}": have & (pool["groups"] == g) for g in groups if args.by_group}
+            for key, subset in subsets.items():
+                if subset.sum() > 2:
+                    found[name][key].append(float(spearmanr(utility[subset], pool["errors"][subset]).statistic))
             found[name]["cells"].append(pool["cells"][top].mean() / pool["cells"].mean())
             found[name]["typical"].append(float(pool["typical"][top].mean()))
             for group in groups:
