@@ -12,6 +12,7 @@ STRATEGIES: dict[str, str] = {
     "random": "active_learning.strategies.random.RandomStrategy",
     "cellprob": "active_learning.strategies.cellprob.CellprobStrategy",
     "flow_error": "active_learning.strategies.flow_error.FlowErrorStrategy",
+    "missed_cells": "active_learning.strategies.missed_cells.MissedCellsStrategy",
     "tta": "active_learning.strategies.tta.TTAStrategy",
     "version_disagreement": "active_learning.strategies.version_disagreement.VersionDisagreementStrategy",
     "combined": "active_learning.strategies.combined.CombinedStrategy",
