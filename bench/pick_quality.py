@@ -92,7 +92,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--k", type=int, default=8)
-    parser.add_argument("--strategies", default="combined,combined_tta,cellprob,flow_error,tta,version_disagreement")
+    parser.add_argument("--strategies",
+                        default="combined,combined_tta,cellprob,flow_error,missed_cells,tta,version_disagreement")
     parser.add_argument("--head", action="store_true", help="the queue's order, its head re-picked (no control slots)")
     parser.add_argument("--by-group", action="store_true", help="also rho within each image group")
     args = parser.parse_args()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image as PILImage
+from skimage.segmentation import expand_labels
 
 from active_learning import diversity, scoring
 from active_learning.backends.base import CropPrediction
@@ -138,6 +139,33 @@ def test_version_disagreement_compares_with_the_previous_masks():
     merged = (masks > 0).astype(np.uint16)
     assert score("version_disagreement", prediction=prediction(masks), previous_masks=merged) > 0.5
     assert score("version_disagreement", prediction=prediction(masks)) is None
+
+
+def test_missed_cells_counts_cell_sized_regions_the_masks_leave_out():
+    masks = disc_mask()  # two predicted cells, sure of themselves
+    p = prediction(masks)
+    assert score("missed_cells", prediction=p) == 0.0
+    yy, xx = np.mgrid[:64, :64]
+    near_miss = (yy - 50) ** 2 + (xx - 12) ** 2 <= 36  # a third nucleus, ~113 px, left below the threshold
+    cellprob = p.cellprob.copy()
+    cellprob[near_miss] = -1.0  # probability 0.27: leaned towards, not called
+    result = get_strategy("missed_cells").score(ScoringInput(1, CropPrediction(masks, cellprob, p.flows, p.style)))
+    assert result.value == 1.0 and result.details["regions"] == 1
+    assert result.details["pixels"] == pytest.approx(near_miss.mean())
+    cellprob[near_miss] = -4.0  # probability 0.02: ruled out
+    assert score("missed_cells", prediction=CropPrediction(masks, cellprob, p.flows, p.style)) == 0.0
+
+
+def test_missed_cells_ignores_specks_and_the_halo_of_found_cells():
+    masks = disc_mask()
+    p = prediction(masks)
+    cellprob = p.cellprob.copy()
+    cellprob[2:6, 2:6] = 1.0  # a 16-px speck, even above the threshold
+    halo = (expand_labels(masks, 2) > 0) & (masks == 0)
+    cellprob[halo] = 0.0  # the outline's blur around each found cell
+    assert score("missed_cells", prediction=CropPrediction(masks, cellprob, p.flows, p.style)) == 0.0
+    cellprob[40:52, 2:12] = 2.0  # a dropped mask's 120 px: above the threshold, outside every mask
+    assert score("missed_cells", prediction=CropPrediction(masks, cellprob, p.flows, p.style)) == 1.0
 
 
 def test_random_is_uniform_fixed_per_seed_and_different_across_seeds():
@@ -396,12 +424,14 @@ def test_real_crops_rank_wrong_above_right_above_blank(project, nuclei_model):
     version.promoted_at = version.created_at
     version.save()
     scoring.score_predictions(version, crops, outputs, images=images, backend=model,
-                              strategies=["cellprob", "flow_error", "tta"])
-    for strategy in ("cellprob", "flow_error", "tta"):
+                              strategies=["cellprob", "flow_error", "tta", "missed_cells"])
+    for strategy in ("cellprob", "flow_error", "tta", "missed_cells"):
         rows = {row.crop_id: row for row in CropScore.objects.filter(strategy=strategy)}
         right_score, wrong_score, blank_score = (rows[c.pk].score for c in crops)
         assert np.isfinite([right_score, wrong_score, blank_score]).all(), strategy
-        assert wrong_score > right_score > blank_score == 0.0, (strategy, right_score, wrong_score, blank_score)
+        # The model misses no cell of the crop it gets right: missed_cells may score it 0 too.
+        assert wrong_score > right_score >= blank_score == 0.0, (strategy, right_score, wrong_score, blank_score)
+        assert strategy == "missed_cells" or right_score > 0.0, strategy
         assert rows[crops[2].pk].details["content"] == 0.0
 
     for strategy in ("cellprob", "combined", "combined_tta"):
