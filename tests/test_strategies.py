@@ -62,7 +62,8 @@ def test_it_refuses_an_unknown_strategy_with_a_domain_error():
 
 
 def test_it_lists_the_scores_a_strategy_ranks_with():
-    assert [s.name for s in scored_strategies("combined")] == ["cellprob", "flow_error", "version_disagreement"]
+    assert [s.name for s in scored_strategies("combined")] == [
+        "cellprob", "flow_error", "missed_cells", "version_disagreement"]
     assert "tta" in [s.name for s in scored_strategies("combined_tta")]
     assert scored_strategies("random") == []
     assert [s.name for s in scored_strategies("cellprob")] == ["cellprob"]

@@ -1,7 +1,12 @@
 """The default: a weighted mix of uncertainty scores, each first normalised to its percentile
-rank over the pool (so entropy in bits, flow errors and disagreements weigh alike whatever their
-scale). A crop missing a component (no previous version yet, no flip prediction) is ranked on the
-components it has. Diversity and the random control group are added by the queue ranking."""
+rank over the pool (so entropy in bits, flow errors, region counts and disagreements weigh alike
+whatever their scale). A crop missing a component (no previous version yet, no flip prediction)
+is ranked on the components it has. Diversity and the random control group are added by the
+queue ranking.
+
+The doubt signals (entropy, flow error, disagreements) read where the model hesitates;
+`missed_cells` reads the cells it leaves out with confidence, which they cannot see
+(docs/benchmarks.md, Run 12)."""
 
 from __future__ import annotations
 
@@ -38,9 +43,10 @@ def weighted_mix(columns: Mapping[str, np.ndarray], weights: Mapping[str, float]
 
 class CombinedStrategy(Strategy):
     name = "combined"
-    # Cell-probability entropy and flow error cost nothing beyond the prediction itself;
-    # version disagreement reads a stored prediction. See docs/benchmarks.md for how they pay.
-    weights: Mapping[str, float] = {"cellprob": 1.0, "flow_error": 1.0, "version_disagreement": 0.5}
+    # Cell-probability entropy, flow error and missed cells cost nothing beyond the prediction
+    # itself; version disagreement reads a stored prediction. See docs/benchmarks.md for how they pay.
+    weights: Mapping[str, float] = {"cellprob": 1.0, "flow_error": 1.0, "missed_cells": 1.0,
+                                    "version_disagreement": 0.5}
 
     def score(self, item: ScoringInput) -> Score | None:
         return None  # pool-normalised: only `utility` means anything
@@ -56,4 +62,4 @@ class CombinedTTAStrategy(CombinedStrategy):
     """The default plus flip disagreement: one extra prediction per crop."""
 
     name = "combined_tta"
-    weights = {"cellprob": 1.0, "flow_error": 1.0, "tta": 1.0, "version_disagreement": 0.5}
+    weights = {"cellprob": 1.0, "flow_error": 1.0, "missed_cells": 1.0, "tta": 1.0, "version_disagreement": 0.5}
