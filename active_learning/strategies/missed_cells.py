@@ -18,7 +18,8 @@ from active_learning.strategies.base import Score, ScoringInput, Strategy
 from active_learning.strategies.cellprob import CELL_RING_PX
 from active_learning.strategies.maps import probability
 
-# Above this probability a pixel is one the model did not rule out (the mask threshold is 0.5).
+# Above this probability a pixel is one the model did not rule out (Cellpose calls cells above
+# 0.5 by default; a project may move that threshold, the window here stays).
 NEAR_CELL_PROBABILITY = 0.1
 # Regions smaller than this are specks, not cells: twice Cellpose's default minimum mask size.
 MIN_REGION_PX = 30
