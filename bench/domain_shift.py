@@ -11,6 +11,8 @@ id,height,width as in ../shared/data) by image shape, which in the Data Science 
 the experiment, then
 
 * links the images of the `--pool-shapes` into OUT/pool/{images,masks} (the simulation's dataset),
+  or, for a set of one shape (`dsb2018_brightfield`), all but the `--base-images N` whose ids sort
+  first (a split by name: the same experiments on both sides, a base model that has seen few images),
 * trains a Cellpose network from scratch on all the other images, with the backend's default
   training settings (or --epochs), and saves it as OUT/base.pth with OUT/base.json (the images it
   saw, its training history and seconds).
@@ -66,7 +68,9 @@ def link_pool(dataset: Path, ids: list[str], out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", type=Path)
-    parser.add_argument("--pool-shapes", required=True, help="comma-separated HxW shapes kept for the pool")
+    split = parser.add_mutually_exclusive_group(required=True)
+    split.add_argument("--pool-shapes", help="comma-separated HxW shapes kept for the pool")
+    split.add_argument("--base-images", type=int, help="train the base on the N images whose ids sort first")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "domain-shift")
     parser.add_argument("--epochs", type=int, help="train.n_epochs of the base model (default: the backend's)")
     parser.add_argument("--seed", type=int, default=0, help="the base network's initial weights")
@@ -74,14 +78,22 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = read_meta(args.dataset)
-    pool_shapes = {s.strip() for s in args.pool_shapes.split(",") if s.strip()}
-    unknown = pool_shapes - {shape_of(r) for r in rows}
-    if unknown:
-        sys.exit(f"no images of shape {', '.join(sorted(unknown))} in {args.dataset / 'meta.csv'}")
-    pool = sorted(r["id"] for r in rows if shape_of(r) in pool_shapes)
-    base = sorted(r["id"] for r in rows if shape_of(r) not in pool_shapes)
+    if args.pool_shapes:
+        pool_shapes = {s.strip() for s in args.pool_shapes.split(",") if s.strip()}
+        unknown = pool_shapes - {shape_of(r) for r in rows}
+        if unknown:
+            sys.exit(f"no images of shape {', '.join(sorted(unknown))} in {args.dataset / 'meta.csv'}")
+        pool = sorted(r["id"] for r in rows if shape_of(r) in pool_shapes)
+        base = sorted(r["id"] for r in rows if shape_of(r) not in pool_shapes)
+        described = f"of {', '.join(sorted(pool_shapes))}"
+    else:
+        ids = sorted(r["id"] for r in rows)
+        if not 0 < args.base_images < len(ids):
+            sys.exit(f"--base-images must be between 1 and {len(ids) - 1}: {args.dataset} has {len(ids)} images")
+        base, pool = ids[: args.base_images], ids[args.base_images :]
+        pool_shapes, described = set(), f"whose ids sort after the base's {len(base)}"
     link_pool(args.dataset, pool, args.out / "pool")
-    print(f"pool: {len(pool)} images of {', '.join(sorted(pool_shapes))} -> {args.out / 'pool'}")
+    print(f"pool: {len(pool)} images {described} -> {args.out / 'pool'}")
 
     if args.torch_threads:
         import torch
