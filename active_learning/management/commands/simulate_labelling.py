@@ -103,6 +103,7 @@ class Command(BaseCommand):
             results.append(result)
             simulation.write_csv(results, out / simulation.CSV_NAME)
             self.stdout.write(self._round_line(result))
+            self.stdout.flush()  # a round takes minutes: show it now, also in a log file
 
         started = time.perf_counter()
         try:
