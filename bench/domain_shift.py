@@ -3,12 +3,14 @@ and a pool of the other experiments to label.
 
     .venv/bin/python bench/domain_shift.py ../shared/data/dsb2018_fluo --pool-shapes 360x360,512x640 \\
         --out bench/out/fluo-shift
+    .venv/bin/python bench/domain_shift.py ../shared/data/dsb2018_brightfield --base-images 15 \\
+        --out bench/out/bf-shift
 
 Labs fine-tune a pretrained model (Cellpose's `nuclei`, `cyto3`) on their own images; that is the
 case active learning is for. Those weights cannot be downloaded on this machine, so this script
 makes a stand-in: it splits a dataset (layout images/<id>.png + masks/<id>.png + meta.csv with
 id,height,width as in ../shared/data) by image shape, which in the Data Science Bowl sets follows
-the experiment, then
+the experiment, or by name, then
 
 * links the images of the `--pool-shapes` into OUT/pool/{images,masks} (the simulation's dataset),
   or, for a set of one shape (`dsb2018_brightfield`), all but the `--base-images N` whose ids sort
