@@ -80,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = read_meta(args.dataset)
-    if args.pool_shapes:
+    if args.pool_shapes is not None:
         pool_shapes = {s.strip() for s in args.pool_shapes.split(",") if s.strip()}
         unknown = pool_shapes - {shape_of(r) for r in rows}
         if unknown:
