@@ -7,11 +7,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
+from skimage.segmentation import expand_labels
 
 from active_learning.backends.base import CropPrediction
+
+# A cell's doubt is read over the cell and a thin ring around it, where its outline is decided.
+CELL_RING_PX = 2
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,12 @@ class ScoringInput:
     augmented: tuple[CropPrediction, ...] = ()  # predictions of flipped copies, mapped back to the crop's frame
     previous_masks: np.ndarray | None = None  # the previous model version's masks on this crop
     flow_errors: Mapping[int, float] | None = None  # per cell id, from the model backend
+
+    @cached_property
+    def cells_with_ring(self) -> np.ndarray:
+        """The predicted cells, each grown by CELL_RING_PX into the background around it
+        (computed once per crop, for every strategy that reads it)."""
+        return expand_labels(self.prediction.masks, CELL_RING_PX)
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,8 @@ sits near 0.5 are the ones it could call either way (1 ms per 256² crop)."""
 
 from __future__ import annotations
 
-from skimage.segmentation import expand_labels
-
 from active_learning.strategies.base import Score, ScoringInput, Strategy
 from active_learning.strategies.maps import binary_entropy, per_cell_mean, probability
-
-# A cell's doubt is read over the cell and a thin ring around it, where its outline is decided.
-CELL_RING_PX = 2
 
 
 class CellprobStrategy(Strategy):
@@ -26,5 +21,5 @@ class CellprobStrategy(Strategy):
             "ambiguous_fraction": float(((p > 0.25) & (p < 0.75)).mean()),
             "foreground_fraction": float((p > 0.5).mean()),
         }
-        cells = per_cell_mean(entropy, expand_labels(item.prediction.masks, CELL_RING_PX))
+        cells = per_cell_mean(entropy, item.cells_with_ring)
         return Score(details["entropy"], details, cells)

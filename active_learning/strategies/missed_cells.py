@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 from skimage.measure import label
-from skimage.segmentation import expand_labels
 
 from active_learning.strategies.base import Score, ScoringInput, Strategy
-from active_learning.strategies.cellprob import CELL_RING_PX
 from active_learning.strategies.maps import probability
 
 # Above this probability a pixel is one the model did not rule out (Cellpose calls cells above
@@ -29,8 +27,7 @@ class MissedCellsStrategy(Strategy):
     name = "missed_cells"
 
     def score(self, item: ScoringInput) -> Score:
-        masks = item.prediction.masks
-        outside = expand_labels(masks, CELL_RING_PX) == 0
+        outside = item.cells_with_ring == 0
         near = (probability(item.prediction.cellprob) > NEAR_CELL_PROBABILITY) & outside
         sizes = np.bincount(label(near).ravel())[1:]  # 8-connected regions
         count = int((sizes >= MIN_REGION_PX).sum())
