@@ -33,7 +33,14 @@ from django.db.models import Exists, OuterRef, QuerySet
 from active_learning.diversity import diverse_order, expand_style
 from active_learning.models import CropScore, ModelVersion
 from active_learning.scoring import DESCRIPTOR
-from active_learning.strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy, UnknownStrategy, get_strategy
+from active_learning.strategies import (
+    DEFAULT_STRATEGY,
+    STRATEGIES,
+    Calibration,
+    Strategy,
+    UnknownStrategy,
+    get_strategy,
+)
 from active_learning.strategies.random import uniform_hash
 from active_learning.versions import active_version
 from annotations import selectors
@@ -69,11 +76,15 @@ class RankingSummary:
     by_reason: dict[str, int] = field(default_factory=dict)
     written: int = 0
     seconds: float = 0.0
+    fitted_weights: dict[str, float] = field(default_factory=dict)  # a calibrating strategy's mix
 
     def __str__(self) -> str:
         version = f"version {self.model_version}" if self.model_version else "no model scores"
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.by_reason.items())) or "no crop waiting"
-        return f"ranked {self.ranked} crops with {self.strategy} ({version}): {reasons}; {self.written} rows written"
+        weights = ", ".join(f"{name} {w:.3f}" for name, w in self.fitted_weights.items())
+        fitted = f"; weights fitted on the validation crops: {weights}" if weights else ""
+        return (f"ranked {self.ranked} crops with {self.strategy} ({version}): {reasons}; "
+                f"{self.written} rows written{fitted}")
 
 
 @dataclass
@@ -133,6 +144,25 @@ def _columns(version: ModelVersion | None, names: Iterable[str], ids: np.ndarray
     return columns
 
 
+def calibration(version: ModelVersion, names: Iterable[str]) -> Calibration | None:
+    """The version's component scores on the validation crops it was evaluated on, beside its
+    errors there (false positives + false negatives at IoU 0.5, from its stored per-crop
+    metrics); None when it has neither (not evaluated, or its evaluation scored nothing)."""
+    per_crop = [entry for entry in (version.metrics or {}).get("per_crop", []) if "crop" in entry]
+    if not per_crop:
+        return None
+    ids = np.array(sorted({int(entry["crop"]) for entry in per_crop}), dtype=np.int64)
+    errors = {int(entry["crop"]): float(entry.get("fp50", 0) + entry.get("fn50", 0)) for entry in per_crop}
+    columns = {name: np.full(len(ids), np.nan) for name in names}
+    for name, column in columns.items():
+        rows = CropScore.objects.filter(model_version=version, strategy=name, score__gte=0, crop_id__in=ids.tolist())
+        crop_ids, scores = _arrays(rows.values_list("crop_id", "score"))
+        column[np.searchsorted(ids, crop_ids)] = scores
+    if all(np.isnan(column).all() for column in columns.values()):
+        return None
+    return Calibration(columns, np.array([errors[int(c)] for c in ids]))
+
+
 def _arrays(pairs: Iterable[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
     table = np.array(list(pairs), dtype=np.float64).reshape(-1, 2)  # crop ids < 2**53 stay exact
     return table[:, 0].astype(np.int64), table[:, 1]
@@ -187,10 +217,10 @@ def _interleave(ranked: np.ndarray, shuffled: np.ndarray, fraction: float,
 
 
 def _train_order(pool: _Pool, members: np.ndarray, strategy: Strategy, version: ModelVersion | None,
-                 fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+                 fraction: float, seed: int, fitted: Calibration | None) -> tuple[np.ndarray, np.ndarray]:
     ids = pool.ids[members]
     columns = _columns(version, strategy.components(), ids)
-    utility = strategy.utility(ids, columns, seed)
+    utility = strategy.utility(ids, columns, seed, fitted)
     shuffled = np.argsort(uniform_hash(ids, seed + 1), kind="stable")
     if np.isnan(utility).all():
         return members[shuffled], np.full(len(ids), REASON_COLD_START, dtype=object)
@@ -230,7 +260,8 @@ def rank_queue(project: Project) -> RankingSummary:
     train = np.flatnonzero(pool.split != Split.VALIDATION)
     validation = np.flatnonzero(pool.split == Split.VALIDATION)
     fraction = float(np.clip(project.random_fraction, 0.0, 1.0))
-    for order, reasons in (_train_order(pool, train, strategy, version, fraction, seed),
+    fitted = calibration(version, strategy.components()) if strategy.calibrates and version is not None else None
+    for order, reasons in (_train_order(pool, train, strategy, version, fraction, seed, fitted),
                            _validation_order(pool, validation, seed)):
         new_score[order] = _queue_scores(len(order))
         new_reason[order] = reasons
@@ -238,7 +269,8 @@ def rank_queue(project: Project) -> RankingSummary:
     reasons, counts = np.unique(new_reason.astype(str), return_counts=True) if len(pool.ids) else ((), ())
     return RankingSummary(strategy.name, version.number if version else None, len(pool.ids),
                           {str(r): int(n) for r, n in zip(reasons, counts, strict=True)}, written,
-                          time.perf_counter() - started)
+                          time.perf_counter() - started,
+                          dict(strategy.mix_weights(fitted)) if fitted is not None else {})
 
 
 def _write_changes(pool: _Pool, score: np.ndarray, reason: np.ndarray) -> int:

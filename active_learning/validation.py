@@ -1,5 +1,7 @@
 """Model versions measured on a project's labelled validation crops: AP at IoU 0.5/0.75/0.9,
-overall and per crop, and when a stored measurement can be reused instead of predicting again."""
+overall and per crop, and when a stored measurement can be reused instead of predicting again.
+For a strategy that weighs its signals by the model's errors (`Strategy.calibrates`), the
+evaluation also scores the validation crops, so the queue can read each signal beside them."""
 
 from __future__ import annotations
 
@@ -12,13 +14,19 @@ from active_learning.backends import load_backend
 from active_learning.datasets import LabelledCrop
 from active_learning.evaluation import evaluate_masks
 from active_learning.models import ModelVersion
+from active_learning.queue import project_strategy
+from active_learning.scoring import score_predictions
 
 
 def evaluate_version(version: ModelVersion, validation: list[LabelledCrop]) -> dict[str, Any]:
     """AP at IoU 0.5/0.75/0.9 of a version on labelled crops, overall and per crop."""
     if not validation:
         return {}
-    predictions = load_backend(version.project, version).predict([e.image for e in validation])
+    backend = load_backend(version.project, version)
+    images = [e.image for e in validation]
+    predictions = backend.predict(images)
+    if project_strategy(version.project).calibrates:  # it weighs its signals by these crops' errors
+        score_predictions(version, [e.crop for e in validation], predictions, images=images, backend=backend)
     metrics = evaluate_masks([e.mask for e in validation], [p.masks for p in predictions])
     for entry, example in zip(metrics["per_crop"], validation, strict=True):
         entry["crop"] = example.crop.pk

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import import_module
 
-from active_learning.strategies.base import Score, ScoringInput, Strategy
+from active_learning.strategies.base import Calibration, Score, ScoringInput, Strategy
 from annotations.errors import DomainError
 
 STRATEGIES: dict[str, str] = {
@@ -17,6 +17,7 @@ STRATEGIES: dict[str, str] = {
     "version_disagreement": "active_learning.strategies.version_disagreement.VersionDisagreementStrategy",
     "combined": "active_learning.strategies.combined.CombinedStrategy",
     "combined_tta": "active_learning.strategies.combined.CombinedTTAStrategy",
+    "combined_fitted": "active_learning.strategies.combined.FittedCombinedStrategy",
 }
 
 DEFAULT_STRATEGY = "combined"
@@ -41,5 +42,5 @@ def scored_strategies(name: str) -> list[Strategy]:
     return [get_strategy(component) for component in get_strategy(name).components()]
 
 
-__all__ = ["STRATEGIES", "DEFAULT_STRATEGY", "Score", "ScoringInput", "Strategy", "UnknownStrategy",
+__all__ = ["STRATEGIES", "DEFAULT_STRATEGY", "Calibration", "Score", "ScoringInput", "Strategy", "UnknownStrategy",
            "get_strategy", "scored_strategies"]

@@ -35,6 +35,16 @@ class ScoringInput:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """What the ranking version's signals said about crops whose truth is known (the labelled
+    validation crops it was evaluated on), beside its errors there: each component's scores and
+    the errors (false positives + false negatives at IoU 0.5), one value per crop (NaN: not scored)."""
+
+    columns: Mapping[str, np.ndarray]
+    errors: np.ndarray
+
+
+@dataclass(frozen=True)
 class Score:
     value: float
     details: dict[str, float] = field(default_factory=dict)
@@ -45,6 +55,8 @@ class Strategy(ABC):
     name: ClassVar[str]
     # Inputs beyond the prediction itself: "augmented", "previous_masks", "flow_errors".
     needs: ClassVar[frozenset[str]] = frozenset()
+    # Whether `utility` reads a Calibration (so evaluations also score the validation crops).
+    calibrates: ClassVar[bool] = False
 
     @abstractmethod
     def score(self, item: ScoringInput) -> Score | None:
@@ -54,6 +66,11 @@ class Strategy(ABC):
         """The per-crop scores the ranking reads (strategy name -> weight)."""
         return {self.name: 1.0}
 
-    def utility(self, crop_ids: np.ndarray, columns: Mapping[str, np.ndarray], seed: int) -> np.ndarray:
+    def mix_weights(self, calibration: Calibration | None) -> Mapping[str, float]:
+        """The weight each component counts with (given what they said about crops of known truth)."""
+        return self.components()
+
+    def utility(self, crop_ids: np.ndarray, columns: Mapping[str, np.ndarray], seed: int,
+                calibration: Calibration | None = None) -> np.ndarray:
         """Pool-level usefulness, one value per crop (NaN = not scored); the queue sorts on it."""
         return columns[self.name]

@@ -13,9 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import rankdata, spearmanr
 
-from active_learning.strategies.base import Score, ScoringInput, Strategy
+from active_learning.strategies.base import Calibration, Score, ScoringInput, Strategy
+
+# How far a signal's measured agreement with the errors moves its weight: its rank correlation
+# on the validation crops, shrunk towards PRIOR_RHO as if PRIOR_CROPS more crops had shown that.
+PRIOR_RHO = 0.3
+PRIOR_CROPS = 10
 
 
 def percentile_rank(values: np.ndarray) -> np.ndarray:
@@ -41,6 +46,29 @@ def weighted_mix(columns: Mapping[str, np.ndarray], weights: Mapping[str, float]
         return np.where(weight > 0, total / weight, np.nan)
 
 
+def signal_agreement(scores: np.ndarray, errors: np.ndarray) -> tuple[float, int]:
+    """Spearman's rho of a signal with the errors over the crops that have both (0 when either
+    is constant there), and how many crops that was."""
+    have = ~np.isnan(scores) & ~np.isnan(errors)
+    n = int(have.sum())
+    if n < 3 or np.ptp(scores[have]) == 0 or np.ptp(errors[have]) == 0:
+        return 0.0, n
+    return float(spearmanr(scores[have], errors[have]).statistic), n
+
+
+def fitted_weights(prior: Mapping[str, float], calibration: Calibration) -> dict[str, float]:
+    """Each component's prior weight times its agreement with the errors the ranking version
+    made on crops whose truth is known, shrunk towards PRIOR_RHO (a signal with no such crops
+    keeps its prior share) and floored at 0: a signal that ranks crops against their errors on
+    this project stops counting. If none agrees, the prior weights."""
+    weights = {}
+    for name, w in prior.items():
+        scores = calibration.columns.get(name, np.full(len(calibration.errors), np.nan))
+        rho, n = signal_agreement(scores, calibration.errors)
+        weights[name] = w * max(0.0, (n * rho + PRIOR_CROPS * PRIOR_RHO) / (n + PRIOR_CROPS))
+    return weights if any(w > 0 for w in weights.values()) else dict(prior)
+
+
 class CombinedStrategy(Strategy):
     name = "combined"
     # Cell-probability entropy, flow error and missed cells cost nothing beyond the prediction
@@ -54,8 +82,22 @@ class CombinedStrategy(Strategy):
     def components(self) -> Mapping[str, float]:
         return dict(self.weights)
 
-    def utility(self, crop_ids: np.ndarray, columns: Mapping[str, np.ndarray], seed: int) -> np.ndarray:
-        return weighted_mix(columns, self.weights, len(crop_ids))
+    def utility(self, crop_ids: np.ndarray, columns: Mapping[str, np.ndarray], seed: int,
+                calibration: Calibration | None = None) -> np.ndarray:
+        return weighted_mix(columns, self.mix_weights(calibration), len(crop_ids))
+
+
+class FittedCombinedStrategy(CombinedStrategy):
+    """The default's signals, each weighed by how well it ranked the serving version's own
+    errors on the labelled validation crops (`fitted_weights`): a signal that points at this
+    project's mistakes counts more, one that points away stops counting. Which signals see the
+    errors differs between datasets (docs/benchmarks.md, Run 13)."""
+
+    name = "combined_fitted"
+    calibrates = True
+
+    def mix_weights(self, calibration: Calibration | None) -> Mapping[str, float]:
+        return self.weights if calibration is None else fitted_weights(self.weights, calibration)
 
 
 class CombinedTTAStrategy(CombinedStrategy):

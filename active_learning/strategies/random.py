@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from active_learning.strategies.base import Score, ScoringInput, Strategy
+from active_learning.strategies.base import Calibration, Score, ScoringInput, Strategy
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -31,5 +31,6 @@ class RandomStrategy(Strategy):
     def components(self) -> Mapping[str, float]:
         return {}
 
-    def utility(self, crop_ids: np.ndarray, columns: Mapping[str, np.ndarray], seed: int) -> np.ndarray:
+    def utility(self, crop_ids: np.ndarray, columns: Mapping[str, np.ndarray], seed: int,
+                calibration: Calibration | None = None) -> np.ndarray:
         return uniform_hash(crop_ids, seed)
