@@ -196,6 +196,46 @@ def test_combined_ranks_a_crop_doubtful_on_every_signal_first(project, crops, ve
     assert queue_order(project)[:3] == [doubtful.pk, mixed.pk, sure.pk]
 
 
+def test_combined_fitted_weighs_the_signals_by_the_errors_on_the_validation_crops(project, crops, version):
+    """Entropy ranked the version's errors on the labelled validation crops, flow error ranked
+    them backwards: the pool is ranked by entropy, and flow error stops counting."""
+    project.strategy = "combined_fitted"
+    image = make_image(project, source=5, crop_size=64, n_crops=12, split=Split.VALIDATION, copy=7)
+    validation = list(image.crops.order_by("id"))
+    Crop.objects.filter(pk__in=[c.pk for c in validation]).update(status=CropStatus.LABELLED)
+    errors = [0, 3, 1, 0, 5, 2, 0, 4, 1, 6, 0, 2]
+    version.metrics = {"ap50": 0.5, "per_crop": [{"crop": c.pk, "fp50": e // 2, "fn50": e - e // 2}
+                                                 for c, e in zip(validation, errors, strict=True)]}
+    version.save()
+    pairs = list(zip(validation, errors, strict=True))
+    store_scores(version, {c.pk: 0.1 + e / 10 + i / 1000 for i, (c, e) in enumerate(pairs)}, "cellprob")
+    store_scores(version, {c.pk: 1.0 - e / 10 for c, e in zip(validation, errors, strict=True)}, "flow_error")
+    doubtful, flowing, middling = crops[0], crops[1], crops[2]
+    store_scores(version, {doubtful.pk: 0.3, flowing.pk: 0.01, middling.pk: 0.2}, "cellprob")
+    store_scores(version, {doubtful.pk: 0.01, flowing.pk: 0.3, middling.pk: 0.2}, "flow_error")
+
+    summary = queue.rank_queue(project)
+    assert queue_order(project)[:3] == [doubtful.pk, middling.pk, flowing.pk]
+    assert summary.fitted_weights["flow_error"] == 0.0 < summary.fitted_weights["cellprob"]
+    assert "weights fitted on the validation crops: cellprob 0." in str(summary)
+
+    project.strategy = "combined"  # the fixed mix: entropy and flow error count alike
+    summary = queue.rank_queue(project)
+    assert summary.fitted_weights == {} and "fitted" not in str(summary)
+    assert queue_order(project)[:3] == [doubtful.pk, flowing.pk, middling.pk]  # a three-way tie, by id
+
+
+def test_combined_fitted_ranks_with_the_fixed_mix_before_any_validation_crop_is_scored(project, crops, version):
+    project.strategy = "combined_fitted"
+    store_scores(version, {crops[0].pk: 0.3, crops[1].pk: 0.01}, "cellprob")
+    store_scores(version, {crops[0].pk: 0.01, crops[1].pk: 0.3}, "flow_error")
+    version.metrics = {"ap50": 0.5, "per_crop": [{"crop": crops[5].pk, "fp50": 1, "fn50": 0}]}  # scored nothing
+    version.save()
+    summary = queue.rank_queue(project)
+    assert summary.fitted_weights == {} and summary.ranked == 40
+    assert set(queue_order(project)[:2]) == {crops[0].pk, crops[1].pk}
+
+
 def test_validation_crops_are_queued_at_random_whatever_the_strategy(project, crops, version):
     image = make_image(project, source=5, crop_size=64, n_crops=10, split=Split.VALIDATION, copy=7)
     validation = list(image.crops.order_by("id"))

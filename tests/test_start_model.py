@@ -12,7 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from active_learning import jobs, services, versions
 from active_learning.backends.settings import FINETUNE_AVERAGE_SHARE, FINETUNE_LEARNING_RATE, parse_backend_settings
-from active_learning.models import Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus, Prediction
+from active_learning.models import CropScore, Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus, Prediction
+from active_learning.scoring import UNAVAILABLE
 from annotations.models import CropStatus, Split
 from tests.factories import ingest_u2os_corners, make_project
 
@@ -53,11 +54,36 @@ def test_a_prediction_before_any_training_serves_the_start_weights(start_project
         assert Path(start.weights.path).is_file() and start.parent is None and start.training_job is None
         unlabelled = start_project.crops.filter(status=CropStatus.UNLABELLED)
         assert Prediction.objects.filter(model_version=start, crop__in=unlabelled).count() == unlabelled.count() == 4
+        # The default strategy's weights are fixed: the evaluation scores no validation crop.
+        assert not CropScore.objects.filter(crop__split=Split.VALIDATION).exists()
 
         # A second prediction job finds the served version: no second copy of the start weights.
         services.start_job(start_project, kind=JobKind.PREDICT)
         _run_queued(start_project, JobKind.PREDICT)
         assert ModelVersion.objects.filter(project=start_project).count() == 1
+
+
+def test_a_calibrating_strategy_fits_its_weights_on_the_validation_crops(start_project):
+    """`combined_fitted`: evaluating the start weights also scores the four labelled validation
+    crops, and the ranking weighs each signal by how it ranked the errors there."""
+    start_project.strategy = "combined_fitted"
+    start_project.save()
+    with jobs.run_by_caller():
+        services.start_job(start_project, kind=JobKind.PREDICT)
+        job = _run_queued(start_project, JobKind.PREDICT)
+
+    start = versions.active_version(start_project)
+    validation = {entry["crop"] for entry in start.metrics["per_crop"]}
+    scores = CropScore.objects.filter(model_version=start, crop__split=Split.VALIDATION)
+    assert set(scores.values_list("crop_id", flat=True)) == validation and len(validation) == 4
+    by_strategy = {name: sorted(scores.filter(strategy=name).values_list("score", flat=True))
+                   for name in ("cellprob", "flow_error", "missed_cells", "version_disagreement")}
+    assert all(len(values) == 4 and min(values) >= 0 for name, values in by_strategy.items()
+               if name != "version_disagreement")
+    assert by_strategy["version_disagreement"] == [UNAVAILABLE] * 4  # no version served before it
+    assert "weights fitted on the validation crops: cellprob" in job.log
+    # Scoring them stores no prediction: the queue's crops alone are predicted.
+    assert not Prediction.objects.filter(crop__split=Split.VALIDATION).exists()
 
 
 def test_the_first_training_must_beat_the_start_weights(start_project):

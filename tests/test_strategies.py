@@ -13,8 +13,22 @@ from skimage.segmentation import expand_labels
 from active_learning import diversity, scoring
 from active_learning.backends.base import CropPrediction
 from active_learning.models import CropScore, ModelVersionStatus, Prediction
-from active_learning.strategies import STRATEGIES, ScoringInput, UnknownStrategy, get_strategy, scored_strategies
-from active_learning.strategies.combined import percentile_rank, weighted_mix
+from active_learning.strategies import (
+    STRATEGIES,
+    Calibration,
+    ScoringInput,
+    UnknownStrategy,
+    get_strategy,
+    scored_strategies,
+)
+from active_learning.strategies.combined import (
+    PRIOR_CROPS,
+    PRIOR_RHO,
+    fitted_weights,
+    percentile_rank,
+    signal_agreement,
+    weighted_mix,
+)
 from active_learning.strategies.maps import agreement
 from active_learning.strategies.random import uniform_hash
 from active_learning.strategies.tta import flip_image, unflip
@@ -197,6 +211,56 @@ def test_combined_mixes_normalised_components_and_uses_what_a_crop_has():
     assert np.isnan(utility[3])
     assert utility[0] == 1.0 and utility[1] == pytest.approx(1 / 3)
     assert utility[0] > utility[2] > utility[1]
+
+
+# Errors of the serving version on 20 validation crops, and signals that rank them well or backwards.
+ERRORS = np.array([0, 0, 1, 0, 2, 3, 0, 1, 5, 4, 0, 2, 6, 1, 0, 3, 7, 2, 1, 0], dtype=float)
+SEES = ERRORS + np.linspace(0, 0.5, 20)  # the errors' order, ties broken
+BACKWARDS = -SEES + 10
+
+
+def test_signal_agreement_is_spearmans_rho_over_the_crops_with_both():
+    rho, n = signal_agreement(SEES, ERRORS)
+    assert rho > 0.95 and n == 20  # below 1 only for the ties among the errors
+    assert signal_agreement(BACKWARDS, ERRORS)[0] == pytest.approx(-rho)
+    with_gaps = SEES.copy()
+    with_gaps[:5] = np.nan
+    assert signal_agreement(with_gaps, ERRORS)[1] == 15
+    assert signal_agreement(np.ones(20), ERRORS) == (0.0, 20)  # a constant signal says nothing
+    assert signal_agreement(np.full(20, np.nan), ERRORS) == (0.0, 0)
+
+
+def test_fitted_weights_follow_the_signals_that_rank_the_errors():
+    calibration = Calibration({"cellprob": SEES, "flow_error": BACKWARDS,
+                               "version_disagreement": np.full(20, np.nan)}, ERRORS)
+    prior = {"cellprob": 1.0, "flow_error": 1.0, "missed_cells": 1.0, "version_disagreement": 0.5}
+    weights = fitted_weights(prior, calibration)
+    rho = signal_agreement(SEES, ERRORS)[0]
+    assert weights["cellprob"] == pytest.approx((20 * rho + PRIOR_CROPS * PRIOR_RHO) / (20 + PRIOR_CROPS))
+    assert weights["flow_error"] == 0.0  # points away from this project's errors: stops counting
+    # No crop of known truth: the prior share, as if the signal agreed as well as PRIOR_RHO says.
+    assert weights["missed_cells"] == pytest.approx(PRIOR_RHO)
+    assert weights["version_disagreement"] == pytest.approx(0.5 * PRIOR_RHO)
+    assert weights["cellprob"] > weights["missed_cells"]
+
+
+def test_fitted_weights_fall_back_to_the_prior_when_no_signal_agrees():
+    prior = {"cellprob": 1.0, "flow_error": 0.5}
+    calibration = Calibration({"cellprob": BACKWARDS, "flow_error": BACKWARDS}, ERRORS)
+    assert fitted_weights(prior, calibration) == prior
+
+
+def test_combined_fitted_ranks_by_the_signal_that_saw_the_errors():
+    strategy = get_strategy("combined_fitted")
+    assert strategy.calibrates and strategy.components() == get_strategy("combined").components()
+    pool = {"cellprob": np.array([0.9, 0.1, 0.5]), "flow_error": np.array([0.1, 0.9, 0.5])}
+    ids = np.arange(3)
+    # Unfitted (no crop of known truth scored yet) it is the default mix: a three-way tie.
+    assert strategy.utility(ids, pool, 0).tolist() == get_strategy("combined").utility(ids, pool, 0).tolist()
+    sees_by_entropy = Calibration({"cellprob": SEES, "flow_error": BACKWARDS}, ERRORS)
+    assert np.argsort(-strategy.utility(ids, pool, 0, sees_by_entropy)).tolist() == [0, 2, 1]
+    sees_by_flows = Calibration({"cellprob": BACKWARDS, "flow_error": SEES}, ERRORS)
+    assert np.argsort(-strategy.utility(ids, pool, 0, sees_by_flows)).tolist() == [1, 2, 0]
 
 
 # --- Diversity -----------------------------------------------------------------------------------
