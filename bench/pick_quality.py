@@ -8,7 +8,8 @@ the inverse mean style distance to a crop's nearest neighbours, as TypiClust mea
 typicality), and the share from each image group. A uniform random pick scores 1.00 on
 both ratios and 0.50 on typicality, on average. `rho` is the Spearman rank correlation of the
 strategy's utility with the errors over the whole pool (not just the top K: a steadier reading of
-whether the signal points at the model's mistakes; 0 for a random order). With --by-group,
+whether the signal points at the model's mistakes; 0 for a random order; a strategy that fits its
+weights, `combined_fitted`, is read with the version's own fit). With --by-group,
 rho is also printed within each image group, so a signal that only tells the groups apart (one
 experiment noisier than the other) is not mistaken for one that finds errors.
 
@@ -35,6 +36,7 @@ from active_learning.evaluation import match_counts
 from active_learning.models import CropScore, ModelVersion, Prediction
 from active_learning.queue import _columns as queue_columns  # the stored scores, as the queue reads them
 from active_learning.queue import _strategy_order as queue_order
+from active_learning.queue import calibration
 from active_learning.scoring import DESCRIPTOR
 from active_learning.simulation import crop_truth
 from active_learning.strategies import get_strategy
@@ -112,7 +114,9 @@ def main() -> None:
             found["(pool) errors per crop"][group].append(float(np.mean(pool["errors"][in_group])))
         for name in names:
             strategy = get_strategy(name)
-            utility = strategy.utility(pool["ids"], queue_columns(version, strategy.components(), pool["ids"]), 0)
+            columns = queue_columns(version, strategy.components(), pool["ids"])
+            fitted = calibration(version, strategy.components()) if strategy.calibrates else None
+            utility = strategy.utility(pool["ids"], columns, 0, fitted)
             if np.isnan(utility).all():  # not stored: another strategy's project, or a first version's disagreement
                 continue
             if args.head:  # as the queue: no head for an order that reads no model scores (random)
