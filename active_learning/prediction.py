@@ -3,7 +3,9 @@ stores each crop's instance mask, scores it with the project's strategies, and f
 the queue. With no active version, a project that starts from trained weights serves those
 (active_learning.start_model). Crops it already predicted and scored are skipped, so a job that
 runs twice, or resumes after a failure, repeats no work. JobKind.PREDICT and JobKind.SCORE both
-run it (a scoring job is how admins re-score with other strategies).
+run it (a scoring job is how admins re-score with other strategies). For a strategy that weighs
+its signals by the version's errors on the validation crops (`Strategy.calibrates`), it also
+scores those crops where the version's evaluation did not (the project chose that strategy since).
 
 A job queued for a version that has stopped serving before or while it runs (an admin rolled
 back, or a newer version was promoted) stops at its next batch: that version's predictions
@@ -21,8 +23,13 @@ from active_learning.backends.base import CropPrediction
 from active_learning.datasets import batched
 from active_learning.jobs import JobContext, JobFailed
 from active_learning.models import Job, ModelVersion, Prediction
-from active_learning.queue import rank_queue
-from active_learning.scoring import job_strategy_names, score_predictions, unscored_crops
+from active_learning.queue import project_strategy, rank_queue
+from active_learning.scoring import (
+    job_strategy_names,
+    score_predictions,
+    unscored_crops,
+    unscored_evaluated_crops,
+)
 from active_learning.start_model import serve_start_weights
 from active_learning.versions import serving_instead_of
 from annotations.imaging import read_crop_pixels
@@ -44,6 +51,8 @@ def run_prediction_job(job: Job, context: JobContext) -> None:
     context.log(f"predicting {total} crops with version {version.number}; {scoring}")
     if total and not _predict_and_score(job, version, names, pending, total, context):
         return
+    if project_strategy(job.project).calibrates:
+        _score_evaluated_crops(job, version, names, context)
     context.log(str(rank_queue(job.project)))
 
 
@@ -66,6 +75,21 @@ def _predict_and_score(
         done += len(batch)
         context.progress(stage="predicting", done=done, total=total)
     return True
+
+
+def _score_evaluated_crops(job: Job, version: ModelVersion, names: list[str], context: JobContext) -> None:
+    """Score the validation crops the version was evaluated on where that evaluation did not (the
+    project chose a calibrating strategy since). They are labelled, not queued: their
+    predictions are scored, not stored."""
+    pending = unscored_evaluated_crops(version, names)
+    total = pending.count()
+    if not total:
+        return
+    context.log(f"scoring the {total} validation crops version {version.number} was evaluated on")
+    backend = load_backend(job.project, version)
+    for batch in batched(pending, int(job.params.get("batch_size", DEFAULT_BATCH_SIZE))):
+        images = [read_crop_pixels(crop) for crop in batch]
+        score_predictions(version, batch, backend.predict(images), images=images, backend=backend, strategies=names)
 
 
 def store_predictions(version: ModelVersion, crops: Sequence[Crop], outputs: Sequence[CropPrediction]) -> None:

@@ -237,8 +237,8 @@ def score_predictions(
 # --- The scoring job ---------------------------------------------------------------------------
 
 
-def unscored_crops(project: Project, version: ModelVersion, names: Sequence[str]) -> QuerySet[Crop]:
-    """Crops still in the queue that lack any of the scores `names` (or the descriptor) of `version`."""
+def lacking_scores(crops: QuerySet[Crop], version: ModelVersion, names: Sequence[str]) -> QuerySet[Crop]:
+    """Those of `crops` that lack any of the scores `names` (or the descriptor) of `version`."""
 
     def has(name: str) -> Exists:
         return Exists(CropScore.objects.filter(crop=OuterRef("pk"), model_version=version, strategy=name))
@@ -246,7 +246,21 @@ def unscored_crops(project: Project, version: ModelVersion, names: Sequence[str]
     lacking = Q()
     for name in [*names, DESCRIPTOR]:
         lacking |= ~has(name)
-    return unlabelled_crops(project).filter(lacking)
+    return crops.filter(lacking)
+
+
+def unscored_crops(project: Project, version: ModelVersion, names: Sequence[str]) -> QuerySet[Crop]:
+    """Crops still in the queue that lack any of the scores `names` (or the descriptor) of `version`."""
+    return lacking_scores(unlabelled_crops(project), version, names)
+
+
+def unscored_evaluated_crops(version: ModelVersion, names: Sequence[str]) -> QuerySet[Crop]:
+    """The validation crops `version` was evaluated on (its stored per-crop metrics) that lack
+    any of the scores `names`: a calibrating strategy reads them (active_learning.validation
+    scores them as it evaluates; a project that switched to such a strategy since has none)."""
+    ids = [entry["crop"] for entry in (version.metrics or {}).get("per_crop", []) if "crop" in entry]
+    crops = Crop.objects.filter(project_id=version.project_id, pk__in=ids).select_related("image").order_by("id")
+    return lacking_scores(crops, version, names)
 
 
 def job_strategy_names(job: Job, context: JobContext) -> list[str]:

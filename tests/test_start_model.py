@@ -82,7 +82,29 @@ def test_a_calibrating_strategy_fits_its_weights_on_the_validation_crops(start_p
                if name != "version_disagreement")
     assert by_strategy["version_disagreement"] == [UNAVAILABLE] * 4  # no version served before it
     assert "weights fitted on the validation crops: cellprob" in job.log
+    assert "scoring the" not in job.log  # the evaluation scored them; the job had nothing left to do
     # Scoring them stores no prediction: the queue's crops alone are predicted.
+    assert not Prediction.objects.filter(crop__split=Split.VALIDATION).exists()
+
+
+def test_a_project_that_switches_to_a_calibrating_strategy_gets_its_validation_crops_scored(start_project):
+    """Evaluated under the default strategy, the start version scored no validation crop; after the
+    switch to `combined_fitted`, the next prediction job scores them, and the ranking is fitted."""
+    with jobs.run_by_caller():
+        services.start_job(start_project, kind=JobKind.PREDICT)
+        first = _run_queued(start_project, JobKind.PREDICT)
+        assert "fitted" not in first.log and not CropScore.objects.filter(crop__split=Split.VALIDATION).exists()
+
+        start_project.strategy = "combined_fitted"
+        start_project.save()
+        services.start_job(start_project, kind=JobKind.PREDICT)
+        job = _run_queued(start_project, JobKind.PREDICT)
+
+    start = versions.active_version(start_project)
+    assert "scoring the 4 validation crops version 1 was evaluated on" in job.log
+    assert "weights fitted on the validation crops: cellprob" in job.log
+    scored = CropScore.objects.filter(model_version=start, crop__split=Split.VALIDATION, strategy="cellprob")
+    assert set(scored.values_list("crop_id", flat=True)) == {entry["crop"] for entry in start.metrics["per_crop"]}
     assert not Prediction.objects.filter(crop__split=Split.VALIDATION).exists()
 
 
