@@ -151,3 +151,11 @@ def evaluate_masks(
 ) -> dict[str, Any]:
     """`evaluate(...).to_dict()`: {"ap50", "ap75", "ap90", "n_true", "n_pred", "n_crops", "per_crop": [...]}."""
     return evaluate(true_masks, pred_masks, thresholds).to_dict()
+
+
+def errors_by_crop(metrics: dict[str, Any] | None) -> dict[int, float]:
+    """Per crop id, the false positives + false negatives at IoU 0.5 of a stored evaluation (a
+    model version's metrics, whose per-crop entries active_learning.validation tags with "crop")."""
+    key = threshold_key(0.5)
+    return {int(entry["crop"]): float(entry.get(f"fp{key}", 0) + entry.get(f"fn{key}", 0))
+            for entry in (metrics or {}).get("per_crop", []) if "crop" in entry}

@@ -52,14 +52,22 @@ def run_prediction_job(job: Job, context: JobContext) -> None:
     if total and not _predict_and_score(job, version, names, pending, total, context):
         return
     if project_strategy(job.project).calibrates:
-        _score_evaluated_crops(job, version, names, context)
+        # The validation crops the version was evaluated on, where that evaluation did not score
+        # them (the project chose this strategy since): labelled, not queued, so scored, not stored.
+        evaluated = unscored_evaluated_crops(version, names)
+        if n_evaluated := evaluated.count():
+            context.log(f"scoring the {n_evaluated} validation crops version {version.number} was evaluated on")
+            if not _predict_and_score(job, version, names, evaluated, n_evaluated, context, store=False):
+                return
     context.log(str(rank_queue(job.project)))
 
 
 def _predict_and_score(
-    job: Job, version: ModelVersion, names: list[str], pending: QuerySet[Crop], total: int, context: JobContext
+    job: Job, version: ModelVersion, names: list[str], pending: QuerySet[Crop], total: int, context: JobContext,
+    *, store: bool = True,
 ) -> bool:
-    """Predict and score the pending crops; False when it stopped because `version` stopped serving."""
+    """Predict and score the pending crops (and store the predictions, unless not `store`); False
+    when it stopped because `version` stopped serving."""
     backend, done = load_backend(job.project, version), 0
     for batch in batched(pending, int(job.params.get("batch_size", DEFAULT_BATCH_SIZE))):
         context.check_cancelled()
@@ -70,26 +78,12 @@ def _predict_and_score(
             return False
         images = [read_crop_pixels(crop) for crop in batch]
         outputs = backend.predict(images)
-        store_predictions(version, batch, outputs)
+        if store:
+            store_predictions(version, batch, outputs)
         score_predictions(version, batch, outputs, images=images, backend=backend, strategies=names)
         done += len(batch)
         context.progress(stage="predicting", done=done, total=total)
     return True
-
-
-def _score_evaluated_crops(job: Job, version: ModelVersion, names: list[str], context: JobContext) -> None:
-    """Score the validation crops the version was evaluated on where that evaluation did not (the
-    project chose a calibrating strategy since). They are labelled, not queued: their
-    predictions are scored, not stored."""
-    pending = unscored_evaluated_crops(version, names)
-    total = pending.count()
-    if not total:
-        return
-    context.log(f"scoring the {total} validation crops version {version.number} was evaluated on")
-    backend = load_backend(job.project, version)
-    for batch in batched(pending, int(job.params.get("batch_size", DEFAULT_BATCH_SIZE))):
-        images = [read_crop_pixels(crop) for crop in batch]
-        score_predictions(version, batch, backend.predict(images), images=images, backend=backend, strategies=names)
 
 
 def store_predictions(version: ModelVersion, crops: Sequence[Crop], outputs: Sequence[CropPrediction]) -> None:

@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
 from active_learning.diversity import diverse_order, expand_style
+from active_learning.evaluation import errors_by_crop
 from active_learning.models import CropScore, ModelVersion
 from active_learning.scoring import DESCRIPTOR
 from active_learning.strategies import (
@@ -130,13 +131,18 @@ def _pool(project: Project) -> _Pool:
     )
 
 
-def _columns(version: ModelVersion | None, names: Iterable[str], ids: np.ndarray) -> dict[str, np.ndarray]:
-    """Each component's stored score per pool crop (NaN: not scored, or unavailable)."""
+def _columns(version: ModelVersion | None, names: Iterable[str], ids: np.ndarray, *,
+             only_these: bool = False) -> dict[str, np.ndarray]:
+    """Each component's stored score per crop of `ids` (ascending; NaN: not scored, or
+    unavailable). The pool reads all of the version's rows; `only_these` asks the database for
+    just these crops' rows (a few crops, beside a large pool)."""
     columns = {name: np.full(len(ids), np.nan) for name in names}
     if version is None or not len(ids):
         return columns
     for name in columns:
         rows = CropScore.objects.filter(model_version=version, strategy=name, score__gte=0)
+        if only_these:
+            rows = rows.filter(crop_id__in=ids.tolist())
         crop_ids, scores = _arrays(rows.values_list("crop_id", "score"))
         at = np.minimum(np.searchsorted(ids, crop_ids), len(ids) - 1)
         in_pool = ids[at] == crop_ids  # scores of crops labelled since are left out
@@ -148,16 +154,9 @@ def calibration(version: ModelVersion, names: Iterable[str]) -> Calibration | No
     """The version's component scores on the validation crops it was evaluated on, beside its
     errors there (false positives + false negatives at IoU 0.5, from its stored per-crop
     metrics); None when it has neither (not evaluated, or its evaluation scored nothing)."""
-    per_crop = [entry for entry in (version.metrics or {}).get("per_crop", []) if "crop" in entry]
-    if not per_crop:
-        return None
-    ids = np.array(sorted({int(entry["crop"]) for entry in per_crop}), dtype=np.int64)
-    errors = {int(entry["crop"]): float(entry.get("fp50", 0) + entry.get("fn50", 0)) for entry in per_crop}
-    columns = {name: np.full(len(ids), np.nan) for name in names}
-    for name, column in columns.items():
-        rows = CropScore.objects.filter(model_version=version, strategy=name, score__gte=0, crop_id__in=ids.tolist())
-        crop_ids, scores = _arrays(rows.values_list("crop_id", "score"))
-        column[np.searchsorted(ids, crop_ids)] = scores
+    errors = errors_by_crop(version.metrics)
+    ids = np.array(sorted(errors), dtype=np.int64)
+    columns = _columns(version, names, ids, only_these=True)
     if all(np.isnan(column).all() for column in columns.values()):
         return None
     return Calibration(columns, np.array([errors[int(c)] for c in ids]))

@@ -25,6 +25,7 @@ from active_learning.backends import get_backend_class
 from active_learning.backends.base import CropPrediction, ModelBackend
 from active_learning.datasets import unlabelled_crops
 from active_learning.diversity import compress_style
+from active_learning.evaluation import errors_by_crop
 from active_learning.jobs import JobContext
 from active_learning.models import CropScore, Job, ModelVersion, Prediction
 from active_learning.strategies import ScoringInput, get_strategy, scored_strategies
@@ -258,7 +259,7 @@ def unscored_evaluated_crops(version: ModelVersion, names: Sequence[str]) -> Que
     """The validation crops `version` was evaluated on (its stored per-crop metrics) that lack
     any of the scores `names`: a calibrating strategy reads them (active_learning.validation
     scores them as it evaluates; a project that switched to such a strategy since has none)."""
-    ids = [entry["crop"] for entry in (version.metrics or {}).get("per_crop", []) if "crop" in entry]
+    ids = list(errors_by_crop(version.metrics))
     crops = Crop.objects.filter(project_id=version.project_id, pk__in=ids).select_related("image").order_by("id")
     return lacking_scores(crops, version, names)
 
