@@ -22,8 +22,8 @@ from active_learning.strategies import (
     scored_strategies,
 )
 from active_learning.strategies.combined import (
-    PRIOR_CROPS,
-    PRIOR_RHO,
+    MIN_AGREEMENT_CROPS,
+    SPEARMAN_Z_VARIANCE,
     fitted_weights,
     percentile_rank,
     signal_agreement,
@@ -230,18 +230,42 @@ def test_signal_agreement_is_spearmans_rho_over_the_crops_with_both():
     assert signal_agreement(np.full(20, np.nan), ERRORS) == (0.0, 0)
 
 
-def test_fitted_weights_follow_the_signals_that_rank_the_errors():
+def test_fitted_weights_follow_a_signal_that_clearly_leads():
     calibration = Calibration({"cellprob": SEES, "flow_error": BACKWARDS,
                                "version_disagreement": np.full(20, np.nan)}, ERRORS)
     prior = {"cellprob": 1.0, "flow_error": 1.0, "missed_cells": 1.0, "version_disagreement": 0.5}
     weights = fitted_weights(prior, calibration)
-    rho = signal_agreement(SEES, ERRORS)[0]
-    assert weights["cellprob"] == pytest.approx((20 * rho + PRIOR_CROPS * PRIOR_RHO) / (20 + PRIOR_CROPS))
+    z = np.arctanh(signal_agreement(SEES, ERRORS)[0])
+    # The two agreements are 2z apart, far beyond 20 crops' chance: almost nothing is shrunk away.
+    kept = 1 - (SPEARMAN_Z_VARIANCE / 17) / (2 * z**2)
+    assert weights["cellprob"] == pytest.approx(np.tanh(kept * z))
+    assert weights["cellprob"] > 0.9
     assert weights["flow_error"] == 0.0  # points away from this project's errors: stops counting
-    # No crop of known truth: the prior share, as if the signal agreed as well as PRIOR_RHO says.
-    assert weights["missed_cells"] == pytest.approx(PRIOR_RHO)
-    assert weights["version_disagreement"] == pytest.approx(0.5 * PRIOR_RHO)
-    assert weights["cellprob"] > weights["missed_cells"]
+    # No crop of known truth: the signals' common level, here none (one agrees, one disagrees).
+    assert weights["missed_cells"] == pytest.approx(0.0, abs=1e-9)
+    assert weights["version_disagreement"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_fitted_weights_keep_the_prior_mix_where_the_signals_differ_by_chance():
+    rng = np.random.default_rng(0)
+    entropy, flows = ERRORS + rng.normal(0, 1.5, 20), ERRORS + rng.normal(0, 2.0, 20)
+    rho_entropy, rho_flows = signal_agreement(entropy, ERRORS)[0], signal_agreement(flows, ERRORS)[0]
+    assert 0.3 < rho_flows < rho_entropy < 0.9 and rho_entropy - rho_flows < 0.2  # within 20 crops' noise
+    calibration = Calibration({"cellprob": entropy, "flow_error": flows}, ERRORS)
+    prior = {"cellprob": 1.0, "flow_error": 1.0, "version_disagreement": 0.5}
+    weights = fitted_weights(prior, calibration)
+    common = np.tanh((np.arctanh(rho_entropy) + np.arctanh(rho_flows)) / 2)
+    assert weights == pytest.approx({name: w * common for name, w in prior.items()})  # the prior's mix
+
+
+def test_fitted_weights_measure_a_signal_only_on_enough_crops():
+    few = np.full(20, np.nan)
+    few[: MIN_AGREEMENT_CROPS - 1] = BACKWARDS[: MIN_AGREEMENT_CROPS - 1]
+    calibration = Calibration({"cellprob": SEES, "flow_error": few}, ERRORS)
+    weights = fitted_weights({"cellprob": 1.0, "flow_error": 1.0}, calibration)
+    # flow error is unmeasured, so it counts at the common level: cellprob's, the only one measured.
+    assert weights["flow_error"] == pytest.approx(weights["cellprob"]) and weights["cellprob"] > 0.9
+    assert fitted_weights({"cellprob": 1.0}, Calibration({"cellprob": few}, ERRORS)) == {"cellprob": 1.0}
 
 
 def test_fitted_weights_fall_back_to_the_prior_when_no_signal_agrees():

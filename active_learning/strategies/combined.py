@@ -17,10 +17,10 @@ from scipy.stats import rankdata, spearmanr
 
 from active_learning.strategies.base import Calibration, Score, ScoringInput, Strategy
 
-# How far a signal's measured agreement with the errors moves its weight: its rank correlation
-# on the validation crops, shrunk towards PRIOR_RHO as if PRIOR_CROPS more crops had shown that.
-PRIOR_RHO = 0.3
-PRIOR_CROPS = 10
+# The sampling variance of a Spearman correlation on n crops, in Fisher's z: SPEARMAN_Z_VARIANCE / (n - 3)
+# (Fieller, Hartley and Pearson, 1957). A signal needs MIN_AGREEMENT_CROPS crops to be measured.
+SPEARMAN_Z_VARIANCE = 1.06
+MIN_AGREEMENT_CROPS = 4
 
 
 def percentile_rank(values: np.ndarray) -> np.ndarray:
@@ -57,15 +57,32 @@ def signal_agreement(scores: np.ndarray, errors: np.ndarray) -> tuple[float, int
 
 
 def fitted_weights(prior: Mapping[str, float], calibration: Calibration) -> dict[str, float]:
-    """Each component's prior weight times its agreement with the errors the ranking version
-    made on crops whose truth is known, shrunk towards PRIOR_RHO (a signal with no such crops
-    keeps its prior share) and floored at 0: a signal that ranks crops against their errors on
-    this project stops counting. If none agrees, the prior weights."""
-    weights = {}
-    for name, w in prior.items():
+    """Each component's prior weight times how well it ranked the errors the ranking version
+    made on crops whose truth is known, floored at 0: a signal that ranks crops against their
+    errors on this project stops counting.
+
+    The signals' agreements are shrunk towards their common level by the share of their spread
+    that sampling noise explains (empirical Bayes, in Fisher's z): where they differ by no more
+    than a few crops' chance, the mix stays the prior's; only a signal that clearly leads or
+    lags moves it. A signal with no crop of known truth counts at the common level; if none
+    agrees, the prior weights."""
+    measured: dict[str, tuple[float, float]] = {}  # name -> (z, sampling variance)
+    for name in prior:
         scores = calibration.columns.get(name, np.full(len(calibration.errors), np.nan))
         rho, n = signal_agreement(scores, calibration.errors)
-        weights[name] = w * max(0.0, (n * rho + PRIOR_CROPS * PRIOR_RHO) / (n + PRIOR_CROPS))
+        if n >= MIN_AGREEMENT_CROPS:
+            measured[name] = (float(np.arctanh(np.clip(rho, -0.999, 0.999))), SPEARMAN_Z_VARIANCE / (n - 3))
+    if not measured:
+        return dict(prior)
+    z = np.array([m[0] for m in measured.values()])
+    common = float(z.mean())
+    spread = float(z.var(ddof=1)) if len(z) > 1 else 0.0
+    noise = float(np.mean([m[1] for m in measured.values()]))
+    kept = 1.0 - min(1.0, noise / spread) if spread > 0 else 0.0
+    weights = {}
+    for name, w in prior.items():
+        level = common + kept * (measured[name][0] - common) if name in measured else common
+        weights[name] = w * max(0.0, float(np.tanh(level)))
     return weights if any(w > 0 for w in weights.values()) else dict(prior)
 
 
