@@ -51,11 +51,14 @@ def evaluation_key(backend_settings: dict[str, Any], validation: Sequence[Labell
 def incumbent_metrics(incumbent: ModelVersion, validation: list[LabelledCrop]) -> dict[str, Any]:
     """The active version's metrics on these validation crops: its stored ones when they were
     measured on the same annotations with the same settings (a version's weights never change),
-    else a fresh evaluation."""
+    else a fresh evaluation, stored in their place: the next comparison reuses it, and the
+    reports and a calibrating strategy read the version's errors on today's crops."""
     stored = incumbent.metrics or {}
     if stored.get("evaluation_key") == evaluation_key(incumbent.project.backend_settings, validation):
         return stored
-    return evaluate_version(incumbent, validation)
+    incumbent.metrics = evaluate_version(incumbent, validation)
+    incumbent.save(update_fields=["metrics"])
+    return incumbent.metrics
 
 
 def metrics_summary(metrics: dict[str, Any]) -> str:

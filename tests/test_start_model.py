@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from active_learning import jobs, services, versions
 from active_learning.backends.settings import FINETUNE_AVERAGE_SHARE, FINETUNE_LEARNING_RATE, parse_backend_settings
+from active_learning.datasets import labelled_crops
 from active_learning.models import CropScore, Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus, Prediction
 from active_learning.scoring import UNAVAILABLE
+from active_learning.validation import incumbent_metrics
+from annotations import services as annotation_services
 from annotations.models import CropStatus, Split
-from tests.factories import ingest_u2os_corners, make_project
+from tests.factories import ingest_u2os_corners, make_project, make_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -106,6 +110,31 @@ def test_a_project_that_switches_to_a_calibrating_strategy_gets_its_validation_c
     scored = CropScore.objects.filter(model_version=start, crop__split=Split.VALIDATION, strategy="cellprob")
     assert set(scored.values_list("crop_id", flat=True)) == {entry["crop"] for entry in start.metrics["per_crop"]}
     assert not Prediction.objects.filter(crop__split=Split.VALIDATION).exists()
+
+
+def test_the_active_version_measured_again_on_corrected_validation_crops_keeps_the_new_measurement(start_project):
+    """A validation crop corrected after the start version was evaluated: the promotion gate
+    measures the version again, and stores that, so the next gate, the reports and the fitted
+    strategy read its errors on the crops as they are now."""
+    with jobs.run_by_caller():
+        services.start_job(start_project, kind=JobKind.PREDICT)
+        _run_queued(start_project, JobKind.PREDICT)
+    start = versions.active_version(start_project)
+    before = start.metrics
+    crop = start_project.crops.filter(split=Split.VALIDATION).order_by("id").first()
+    boss = make_user("boss", staff=True)
+    annotation_services.lease_crop(crop=crop, user=boss, as_admin=True)
+    corrected = annotation_services.submit_annotation(  # "no cell here"
+        crop=crop, user=boss, mask=np.zeros((crop.height, crop.width), np.uint16))
+
+    validation = labelled_crops(start_project, Split.VALIDATION)
+    measured = incumbent_metrics(start, validation)
+    stored = ModelVersion.objects.get(pk=start.pk).metrics
+    assert stored == measured and stored["evaluation_key"] != before["evaluation_key"]
+    entry = next(e for e in stored["per_crop"] if e["crop"] == crop.pk)
+    assert entry["annotation"] == corrected.pk
+    assert entry["n_true"] == 0 and entry["fp50"] == entry["n_pred"]  # every predicted cell is now wrong
+    assert incumbent_metrics(ModelVersion.objects.get(pk=start.pk), validation) == stored
 
 
 def test_the_first_training_must_beat_the_start_weights(start_project):
