@@ -56,9 +56,11 @@ def incumbent_metrics(incumbent: ModelVersion, validation: list[LabelledCrop]) -
     stored = incumbent.metrics or {}
     if stored.get("evaluation_key") == evaluation_key(incumbent.project.backend_settings, validation):
         return stored
-    incumbent.metrics = evaluate_version(incumbent, validation)
-    incumbent.save(update_fields=["metrics"])
-    return incumbent.metrics
+    fresh = evaluate_version(incumbent, validation)
+    if fresh:  # no validation crop left: what it was measured on before stays on record
+        incumbent.metrics = fresh
+        incumbent.save(update_fields=["metrics"])
+    return fresh
 
 
 def metrics_summary(metrics: dict[str, Any]) -> str:

@@ -31,6 +31,15 @@ def test_the_stored_metrics_of_the_active_version_are_reused_on_the_same_validat
     assert incumbent_metrics(version, validation) == stored
 
 
+def test_with_no_validation_crop_left_the_active_version_keeps_its_stored_metrics(project):
+    version = make_model_version(project)
+    version.metrics = {"ap50": 0.7, "ap75": 0.5, "ap90": 0.1, "evaluation_key": "measured on crops since moved"}
+    version.save()
+    assert incumbent_metrics(version, []) == {}  # nothing to compare on
+    version.refresh_from_db()
+    assert version.metrics["ap50"] == 0.7
+
+
 def test_a_new_validation_annotation_or_new_prediction_settings_change_the_key(project):
     user = make_user("boss", staff=True)
     crops = make_crops(project, 2, split=Split.VALIDATION)
