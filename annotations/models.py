@@ -36,7 +36,7 @@ class Project(models.Model):
     backend = models.CharField(max_length=50, default="cellpose")
     backend_settings = models.JSONField(default=dict, blank=True)
     # Active learning: which strategy ranks the queue, and the share kept random as a control.
-    strategy = models.CharField(max_length=50, default="combined")
+    strategy = models.CharField(max_length=50, default="combined_fitted")  # strategies.DEFAULT_STRATEGY
     random_fraction = models.FloatField(default=0.1)
     # Retrain automatically after this many new annotations since the active version (0 = off).
     retrain_after_annotations = models.PositiveIntegerField(default=0)

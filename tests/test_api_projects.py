@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from active_learning.models import CropScore
 from active_learning.scoring import DESCRIPTOR
-from active_learning.strategies import STRATEGIES
+from active_learning.strategies import DEFAULT_STRATEGY, STRATEGIES
 from annotations.models import Crop, Membership, Project, Role
 from tests.factories import make_crops, make_model_version, make_user
 
@@ -132,7 +132,7 @@ def test_it_refuses_an_unknown_strategy_naming_the_known_ones(admin_client, proj
     assert body["code"] == "unknown_strategy" and "unknown strategy 'vibes'" in body["detail"]
     assert all(name in body["detail"] for name in STRATEGIES)
     project.refresh_from_db()
-    assert (project.name, project.strategy) == ("nuclei", "combined")  # all or nothing
+    assert (project.name, project.strategy) == ("nuclei", DEFAULT_STRATEGY)  # all or nothing
 
 
 def test_it_refuses_a_random_fraction_outside_zero_to_one(admin_client, project):

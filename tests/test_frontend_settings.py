@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from active_learning.models import CropScore
 from active_learning.scoring import DESCRIPTOR
-from active_learning.strategies import STRATEGIES
+from active_learning.strategies import DEFAULT_STRATEGY, STRATEGIES
 from annotations.models import Crop, CropStatus, Membership, Project, Role
 from tests.factories import add_member, client_for, make_crops, make_model_version, make_user
 
@@ -96,7 +96,7 @@ def test_it_shows_the_settings_to_project_admins_and_staff(project, admin, staff
         body = text(response)
         assert 'aria-current="page">Settings</a>' in body
         assert f'name="name" value="{project.name}"' in body
-        assert '<option value="combined" selected>' in body
+        assert f'<option value="{DEFAULT_STRATEGY}" selected>' in body
         assert all(f'<option value="{name}"' in body for name in STRATEGIES)
 
 

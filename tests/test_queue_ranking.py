@@ -17,6 +17,7 @@ from active_learning import queue
 from active_learning.diversity import compress_style
 from active_learning.models import CropScore, ModelVersionStatus
 from active_learning.scoring import DESCRIPTOR, UNAVAILABLE
+from active_learning.strategies import DEFAULT_STRATEGY
 from active_learning.strategies.random import uniform_hash
 from annotations import services
 from annotations.errors import DomainError
@@ -277,7 +278,7 @@ def services_promote(old, new) -> None:
 def test_it_falls_back_to_the_default_strategy_for_an_unknown_name(project, crops, version):
     project.strategy = "no-such-strategy"
     store_scores(version, {c.pk: 0.5 for c in crops}, "cellprob")
-    assert queue.rank_queue(project).strategy == "combined"
+    assert queue.rank_queue(project).strategy == DEFAULT_STRATEGY
 
 
 @pytest.mark.postgres

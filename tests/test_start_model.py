@@ -47,6 +47,8 @@ def _run_queued(project, kind: str) -> Job:
 
 
 def test_a_prediction_before_any_training_serves_the_start_weights(start_project, nuclei_model):
+    start_project.strategy = "combined"  # fixed weights
+    start_project.save()
     with jobs.run_by_caller():
         services.start_job(start_project, kind=JobKind.PREDICT)  # refused for a project starting from scratch
         job = _run_queued(start_project, JobKind.PREDICT)
@@ -58,7 +60,7 @@ def test_a_prediction_before_any_training_serves_the_start_weights(start_project
         assert Path(start.weights.path).is_file() and start.parent is None and start.training_job is None
         unlabelled = start_project.crops.filter(status=CropStatus.UNLABELLED)
         assert Prediction.objects.filter(model_version=start, crop__in=unlabelled).count() == unlabelled.count() == 4
-        # The default strategy's weights are fixed: the evaluation scores no validation crop.
+        # The strategy's weights are fixed: the evaluation scores no validation crop.
         assert not CropScore.objects.filter(crop__split=Split.VALIDATION).exists()
 
         # A second prediction job finds the served version: no second copy of the start weights.
@@ -92,8 +94,10 @@ def test_a_calibrating_strategy_fits_its_weights_on_the_validation_crops(start_p
 
 
 def test_a_project_that_switches_to_a_calibrating_strategy_gets_its_validation_crops_scored(start_project):
-    """Evaluated under the default strategy, the start version scored no validation crop; after the
-    switch to `combined_fitted`, the next prediction job scores them, and the ranking is fitted."""
+    """Evaluated under a strategy with fixed weights, the start version scored no validation crop;
+    after the switch to `combined_fitted`, the next prediction job scores them, and the ranking is fitted."""
+    start_project.strategy = "combined"
+    start_project.save()
     with jobs.run_by_caller():
         services.start_job(start_project, kind=JobKind.PREDICT)
         first = _run_queued(start_project, JobKind.PREDICT)

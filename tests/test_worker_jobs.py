@@ -12,6 +12,7 @@ from django.conf import settings
 
 from active_learning import jobs
 from active_learning.models import CropScore, Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus, Prediction
+from active_learning.strategies import DEFAULT_STRATEGY
 from active_learning.versions import active_version
 from annotations.models import Annotation, CropStatus, Split
 from tests.factories import ingest_u2os_corners, make_project
@@ -66,11 +67,14 @@ def test_a_worker_trains_evaluates_promotes_and_repredicts(small_project, tmp_pa
     unlabelled = small_project.crops.filter(status=CropStatus.UNLABELLED)
     assert unlabelled.count() == 4
     assert Prediction.objects.filter(crop__in=unlabelled, model_version=version).count() == 4
-    # The prediction job scored every waiting crop with the project's strategies and ranked the queue.
+    # The prediction job scored every waiting crop with the project's strategies and ranked the
+    # queue; the default strategy fits its weights on the validation crops, which the evaluation scored.
     scored = CropScore.objects.filter(model_version=version, strategy="cellprob")
-    assert set(scored.values_list("crop", flat=True)) == set(unlabelled.values_list("pk", flat=True))
+    validation = {entry["crop"] for entry in version.metrics["per_crop"]}
+    assert set(scored.values_list("crop", flat=True)) == set(unlabelled.values_list("pk", flat=True)) | validation
     assert all(crop.queue_score > 0 and crop.queue_reason for crop in unlabelled)
-    assert "ranked 4 crops with combined (version 1)" in Job.objects.get(pk=predict.pk).log
+    log = Job.objects.get(pk=predict.pk).log
+    assert f"ranked 4 crops with {DEFAULT_STRATEGY} (version 1)" in log and "weights fitted" in log
     assert not (Path(settings.MEDIA_ROOT) / "tmp" / f"job-{train.pk}").exists()
 
 

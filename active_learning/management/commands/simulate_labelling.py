@@ -21,7 +21,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from active_learning import simulation
-from active_learning.strategies import get_strategy
+from active_learning.strategies import DEFAULT_STRATEGY, get_strategy
 from annotations.errors import DomainError
 
 QUIET_LOGGERS = ("cellpose", "active_learning.jobs", "active_learning.scoring", "active_learning.queue")
@@ -49,8 +49,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("dataset", type=Path, help="folder with images/<id>.png and masks/<id>.png")
-        parser.add_argument("--strategies", type=_names, default=["random", "combined"],
-                            help="comma-separated strategy names (default: random,combined)")
+        parser.add_argument("--strategies", type=_names, default=["random", DEFAULT_STRATEGY],
+                            help=f"comma-separated strategy names (default: random,{DEFAULT_STRATEGY})")
         parser.add_argument("--rounds", type=int, default=4, help="labelling rounds after the seed round")
         parser.add_argument("--per-round", type=int, default=8, help="crops labelled per round")
         parser.add_argument("--seeds", type=int, default=1, help="how many seeds (seed set, network init)")
