@@ -14,6 +14,7 @@ from active_learning import diversity, scoring
 from active_learning.backends.base import CropPrediction
 from active_learning.models import CropScore, ModelVersionStatus, Prediction
 from active_learning.strategies import (
+    DEFAULT_STRATEGY,
     STRATEGIES,
     Calibration,
     ScoringInput,
@@ -33,6 +34,7 @@ from active_learning.strategies.maps import agreement
 from active_learning.strategies.random import uniform_hash
 from active_learning.strategies.tta import flip_image, unflip
 from annotations.errors import DomainError
+from annotations.models import Project
 from tests.conftest import DATA
 from tests.factories import make_crops, make_model_version, make_prediction, true_mask
 from tests.nuclei_model import HELD_OUT_IMAGES, TRAIN_IMAGES, u2os_window
@@ -528,3 +530,8 @@ def test_real_crops_rank_wrong_above_right_above_blank(project, nuclei_model):
         queue.rank_queue(project)
         order = list(type(crops[0]).objects.order_by("-queue_score").values_list("id", flat=True))
         assert order == [crops[1].pk, crops[0].pk, crops[2].pk], strategy
+
+
+def test_new_projects_get_the_default_strategy():
+    assert Project._meta.get_field("strategy").default == DEFAULT_STRATEGY
+    assert get_strategy(DEFAULT_STRATEGY).calibrates  # it fits its weights on the validation crops

@@ -1,8 +1,9 @@
-"""The default: a weighted mix of uncertainty scores, each first normalised to its percentile
+"""Weighted mixes of uncertainty scores, each first normalised to its percentile
 rank over the pool (so entropy in bits, flow errors, region counts and disagreements weigh alike
 whatever their scale). A crop missing a component (no previous version yet, no flip prediction)
 is ranked on the components it has. Diversity and the random control group are added by the
-queue ranking.
+queue ranking. `combined` mixes with fixed weights; the default, `combined_fitted`, weighs them
+by what each signal saw on the labelled validation crops (docs/benchmarks.md, Runs 14 and 15).
 
 The doubt signals (entropy, flow error, disagreements) read where the model hesitates;
 `missed_cells` reads the cells it leaves out with confidence, which they cannot see
@@ -105,10 +106,10 @@ class CombinedStrategy(Strategy):
 
 
 class FittedCombinedStrategy(CombinedStrategy):
-    """The default's signals, each weighed by how well it ranked the serving version's own
-    errors on the labelled validation crops (`fitted_weights`): a signal that points at this
-    project's mistakes counts more, one that points away stops counting. Which signals see the
-    errors differs between datasets (docs/benchmarks.md, Run 13)."""
+    """The default strategy: `combined`'s signals, each weighed by how well it ranked the
+    serving version's own errors on the labelled validation crops (`fitted_weights`): a signal
+    that points at this project's mistakes counts more, one that points away stops counting.
+    Which signals see the errors differs between datasets (docs/benchmarks.md, Run 13)."""
 
     name = "combined_fitted"
     calibrates = True
@@ -118,7 +119,7 @@ class FittedCombinedStrategy(CombinedStrategy):
 
 
 class CombinedTTAStrategy(CombinedStrategy):
-    """The default plus flip disagreement: one extra prediction per crop."""
+    """The fixed mix plus flip disagreement: one extra prediction per crop."""
 
     name = "combined_tta"
     weights = {"cellprob": 1.0, "flow_error": 1.0, "missed_cells": 1.0, "tta": 1.0, "version_disagreement": 0.5}
