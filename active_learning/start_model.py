@@ -18,7 +18,7 @@ from active_learning.backends.settings import START_SCRATCH, parse_backend_setti
 from active_learning.datasets import labelled_crops
 from active_learning.jobs import JobContext
 from active_learning.models import ModelVersion
-from active_learning.validation import evaluate_version, metrics_summary
+from active_learning.validation import measure_version, metrics_summary
 from annotations.models import Project, Split
 
 ORIGIN_PREFIX = "start:"
@@ -45,8 +45,7 @@ def serve_start_weights(project: Project, context: JobContext) -> ModelVersion |
     )
     validation = labelled_crops(project, Split.VALIDATION)
     if validation:
-        version.metrics = evaluate_version(version, validation)
-        version.save(update_fields=["metrics"])
+        measure_version(version, validation)
         context.log(f"start weights on the validation crops: {metrics_summary(version.metrics)}")
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()

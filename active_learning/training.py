@@ -15,7 +15,7 @@ from active_learning.datasets import LabelledCrop, labelled_crops
 from active_learning.jobs import JobContext, JobFailed, enqueue_job
 from active_learning.models import Job, JobKind, ModelVersion, ModelVersionStatus
 from active_learning.start_model import serve_start_weights
-from active_learning.validation import evaluate_version, incumbent_metrics, metrics_summary
+from active_learning.validation import incumbent_metrics, measure_version, metrics_summary
 from annotations.models import Project, Split
 
 PROMOTION_MARGIN_KEY = "promotion_margin"
@@ -80,8 +80,7 @@ def decide_promotion(candidate: ModelVersion, validation: list[LabelledCrop], co
     """Promote the candidate only if it beats the active version on the same validation crops."""
     project = candidate.project
     incumbent = versions.active_version(project)
-    candidate.metrics = evaluate_version(candidate, validation)
-    candidate.save(update_fields=["metrics"])
+    measure_version(candidate, validation)
     baseline = incumbent_metrics(incumbent, validation) if incumbent else None
     margin = float(project.backend_settings.get(PROMOTION_MARGIN_KEY, versions.DEFAULT_PROMOTION_MARGIN))
     summary = metrics_summary(candidate.metrics)

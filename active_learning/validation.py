@@ -36,6 +36,16 @@ def evaluate_version(version: ModelVersion, validation: list[LabelledCrop]) -> d
     return metrics
 
 
+def measure_version(version: ModelVersion, validation: list[LabelledCrop]) -> dict[str, Any]:
+    """Evaluate `version` on these validation crops and keep the result as its metrics; with no
+    validation crop nothing is measured, and what it was measured on before stays on record."""
+    metrics = evaluate_version(version, validation)
+    if metrics:
+        version.metrics = metrics
+        version.save(update_fields=["metrics"])
+    return metrics
+
+
 def evaluation_key(backend_settings: dict[str, Any], validation: Sequence[LabelledCrop]) -> str:
     """What an evaluation depends on besides the weights: the validation annotations (versions,
     not just crops) and the settings that turn the network's output into masks."""
@@ -56,11 +66,7 @@ def incumbent_metrics(incumbent: ModelVersion, validation: list[LabelledCrop]) -
     stored = incumbent.metrics or {}
     if stored.get("evaluation_key") == evaluation_key(incumbent.project.backend_settings, validation):
         return stored
-    fresh = evaluate_version(incumbent, validation)
-    if fresh:  # no validation crop left: what it was measured on before stays on record
-        incumbent.metrics = fresh
-        incumbent.save(update_fields=["metrics"])
-    return fresh
+    return measure_version(incumbent, validation)
 
 
 def metrics_summary(metrics: dict[str, Any]) -> str:

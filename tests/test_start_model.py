@@ -197,14 +197,14 @@ def test_an_admin_promoting_the_start_version_while_it_is_evaluated_keeps_it(sta
     promote it by hand meanwhile: the job must serve it, not delete it as another job's copy."""
     from active_learning import start_model
 
-    evaluate = start_model.evaluate_version
+    measure = start_model.measure_version
 
     def evaluate_while_an_admin_promotes(version, crops):
-        metrics = evaluate(version, crops)
+        metrics = measure(version, crops)
         services.promote_version(ModelVersion.objects.get(pk=version.pk))
         return metrics
 
-    monkeypatch.setattr(start_model, "evaluate_version", evaluate_while_an_admin_promotes)
+    monkeypatch.setattr(start_model, "measure_version", evaluate_while_an_admin_promotes)
     with jobs.run_by_caller():
         services.start_job(start_project, kind=JobKind.PREDICT)
         job = Job.objects.get(project=start_project, kind=JobKind.PREDICT, status=JobStatus.QUEUED)
