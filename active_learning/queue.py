@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,10 +216,10 @@ def _interleave(ranked: np.ndarray, shuffled: np.ndarray, fraction: float,
 
 
 def _train_order(pool: _Pool, members: np.ndarray, strategy: Strategy, version: ModelVersion | None,
-                 fraction: float, seed: int, fitted: Calibration | None) -> tuple[np.ndarray, np.ndarray]:
+                 fraction: float, seed: int, weights: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
     ids = pool.ids[members]
     columns = _columns(version, strategy.components(), ids)
-    utility = strategy.utility(ids, columns, seed, fitted)
+    utility = strategy.utility(ids, columns, seed, weights)
     shuffled = np.argsort(uniform_hash(ids, seed + 1), kind="stable")
     if np.isnan(utility).all():
         return members[shuffled], np.full(len(ids), REASON_COLD_START, dtype=object)
@@ -260,7 +260,8 @@ def rank_queue(project: Project) -> RankingSummary:
     validation = np.flatnonzero(pool.split == Split.VALIDATION)
     fraction = float(np.clip(project.random_fraction, 0.0, 1.0))
     fitted = calibration(version, strategy.components()) if strategy.calibrates and version is not None else None
-    for order, reasons in (_train_order(pool, train, strategy, version, fraction, seed, fitted),
+    weights = strategy.mix_weights(fitted)
+    for order, reasons in (_train_order(pool, train, strategy, version, fraction, seed, weights),
                            _validation_order(pool, validation, seed)):
         new_score[order] = _queue_scores(len(order))
         new_reason[order] = reasons
@@ -269,7 +270,7 @@ def rank_queue(project: Project) -> RankingSummary:
     return RankingSummary(strategy.name, version.number if version else None, len(pool.ids),
                           {str(r): int(n) for r, n in zip(reasons, counts, strict=True)}, written,
                           time.perf_counter() - started,
-                          dict(strategy.mix_weights(fitted)) if fitted is not None else {})
+                          dict(weights) if fitted is not None else {})
 
 
 def _write_changes(pool: _Pool, score: np.ndarray, reason: np.ndarray) -> int:

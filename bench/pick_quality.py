@@ -116,7 +116,7 @@ def main() -> None:
             strategy = get_strategy(name)
             columns = queue_columns(version, strategy.components(), pool["ids"])
             fitted = calibration(version, strategy.components()) if strategy.calibrates else None
-            utility = strategy.utility(pool["ids"], columns, 0, fitted)
+            utility = strategy.utility(pool["ids"], columns, 0, strategy.mix_weights(fitted))
             if np.isnan(utility).all():  # not stored: another strategy's project, or a first version's disagreement
                 continue
             if args.head:  # as the queue: no head for an order that reads no model scores (random)

@@ -284,9 +284,9 @@ def test_combined_fitted_ranks_by_the_signal_that_saw_the_errors():
     # Unfitted (no crop of known truth scored yet) it is the default mix: a three-way tie.
     assert strategy.utility(ids, pool, 0).tolist() == get_strategy("combined").utility(ids, pool, 0).tolist()
     sees_by_entropy = Calibration({"cellprob": SEES, "flow_error": BACKWARDS}, ERRORS)
-    assert np.argsort(-strategy.utility(ids, pool, 0, sees_by_entropy)).tolist() == [0, 2, 1]
+    assert np.argsort(-strategy.utility(ids, pool, 0, strategy.mix_weights(sees_by_entropy))).tolist() == [0, 2, 1]
     sees_by_flows = Calibration({"cellprob": BACKWARDS, "flow_error": SEES}, ERRORS)
-    assert np.argsort(-strategy.utility(ids, pool, 0, sees_by_flows)).tolist() == [1, 2, 0]
+    assert np.argsort(-strategy.utility(ids, pool, 0, strategy.mix_weights(sees_by_flows))).tolist() == [1, 2, 0]
 
 
 # --- Diversity -----------------------------------------------------------------------------------

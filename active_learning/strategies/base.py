@@ -55,7 +55,7 @@ class Strategy(ABC):
     name: ClassVar[str]
     # Inputs beyond the prediction itself: "augmented", "previous_masks", "flow_errors".
     needs: ClassVar[frozenset[str]] = frozenset()
-    # Whether `utility` reads a Calibration (so evaluations also score the validation crops).
+    # Whether `mix_weights` reads a Calibration (so evaluations also score the validation crops).
     calibrates: ClassVar[bool] = False
 
     @abstractmethod
@@ -71,6 +71,7 @@ class Strategy(ABC):
         return self.components()
 
     def utility(self, crop_ids: np.ndarray, columns: Mapping[str, np.ndarray], seed: int,
-                calibration: Calibration | None = None) -> np.ndarray:
-        """Pool-level usefulness, one value per crop (NaN = not scored); the queue sorts on it."""
+                weights: Mapping[str, float] | None = None) -> np.ndarray:
+        """Pool-level usefulness, one value per crop (NaN = not scored); the queue sorts on it.
+        `weights` are the components' weights from `mix_weights` (None: `components()`)."""
         return columns[self.name]

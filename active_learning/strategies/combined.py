@@ -101,8 +101,8 @@ class CombinedStrategy(Strategy):
         return dict(self.weights)
 
     def utility(self, crop_ids: np.ndarray, columns: Mapping[str, np.ndarray], seed: int,
-                calibration: Calibration | None = None) -> np.ndarray:
-        return weighted_mix(columns, self.mix_weights(calibration), len(crop_ids))
+                weights: Mapping[str, float] | None = None) -> np.ndarray:
+        return weighted_mix(columns, self.components() if weights is None else weights, len(crop_ids))
 
 
 class FittedCombinedStrategy(CombinedStrategy):

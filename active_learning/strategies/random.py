@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from active_learning.strategies.base import Calibration, Score, ScoringInput, Strategy
+from active_learning.strategies.base import Score, ScoringInput, Strategy
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -32,5 +32,5 @@ class RandomStrategy(Strategy):
         return {}
 
     def utility(self, crop_ids: np.ndarray, columns: Mapping[str, np.ndarray], seed: int,
-                calibration: Calibration | None = None) -> np.ndarray:
+                weights: Mapping[str, float] | None = None) -> np.ndarray:
         return uniform_hash(crop_ids, seed)
