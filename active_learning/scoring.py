@@ -14,7 +14,7 @@ content weight, so a blank crop never ranks high however unsure the model is abo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -166,12 +166,21 @@ def _inputs(batch: _Batch, backend: ModelBackend | None) -> tuple[list[ScoringIn
     return items, attempted
 
 
+@dataclass
+class _Pointers:
+    """What the editor points the labeller at on one crop: per-cell uncertainty, and places
+    where a cell may have been missed."""
+
+    cells: dict[int, float] = field(default_factory=dict)
+    places: list[tuple[float, float, float]] = field(default_factory=list)
+
+
 def _score_rows(
     batch: _Batch, item: ScoringInput, image: np.ndarray | None, attempted: set[str]
-) -> tuple[list[CropScore], dict[int, float]]:
-    """The CropScore rows still missing for one crop, and its per-cell uncertainty."""
+) -> tuple[list[CropScore], _Pointers]:
+    """The CropScore rows still missing for one crop, and what the editor should point at."""
     weight, snr = content_weight(image) if image is not None else (1.0, None)
-    rows, cells = [], {}
+    rows, pointers = [], _Pointers()
     for name in sorted(batch.missing[item.crop_id] - {DESCRIPTOR}):
         strategy = get_strategy(name)
         result = strategy.score(item)
@@ -182,11 +191,13 @@ def _score_rows(
         details = {**result.details, "raw": result.value, "content": weight}
         rows.append(_row(batch, item.crop_id, name, result.value * weight, details))
         for cell, value in result.cells.items():
-            cells[cell] = max(cells.get(cell, 0.0), value)
+            pointers.cells[cell] = max(pointers.cells.get(cell, 0.0), value)
+        if weight > 0:  # no place to point at on a crop the blank-crop guard finds empty
+            pointers.places.extend(result.places)
     if DESCRIPTOR in batch.missing[item.crop_id]:
         style = {"style": compress_style(item.prediction.style), "snr": snr}
         rows.append(_row(batch, item.crop_id, DESCRIPTOR, weight, style))
-    return rows, cells
+    return rows, pointers
 
 
 def _row(batch: _Batch, crop_id: int, strategy: str, score: float, details: dict[str, Any]) -> CropScore:
@@ -194,16 +205,22 @@ def _row(batch: _Batch, crop_id: int, strategy: str, score: float, details: dict
     return CropScore(crop_id=crop_id, model_version=batch.version, strategy=strategy, score=float(score), details=clean)
 
 
-def _store_cell_uncertainty(version: ModelVersion, cells_by_crop: dict[int, dict[int, float]]) -> None:
-    """Fill Prediction.cell_uncertainty ({"<cell id>": score in [0, 1]}) where still empty."""
-    predictions = Prediction.objects.filter(model_version=version, crop_id__in=list(cells_by_crop))
+def _store_pointers(version: ModelVersion, pointers_by_crop: dict[int, _Pointers]) -> None:
+    """Fill Prediction.cell_uncertainty ({"<cell id>": score in [0, 1]}) and
+    Prediction.possible_missed_cells ([[x, y, radius], ...]) where still empty."""
+    predictions = Prediction.objects.filter(model_version=version, crop_id__in=list(pointers_by_crop))
     changed = []
-    for prediction in predictions.only("id", "crop_id", "cell_uncertainty"):
-        cells = cells_by_crop[prediction.crop_id]
-        if cells and not prediction.cell_uncertainty:
-            prediction.cell_uncertainty = {str(cell): round(value, 4) for cell, value in sorted(cells.items())}
+    for prediction in predictions.only("id", "crop_id", "cell_uncertainty", "possible_missed_cells"):
+        pointers = pointers_by_crop[prediction.crop_id]
+        fill_cells = bool(pointers.cells) and not prediction.cell_uncertainty
+        fill_places = bool(pointers.places) and not prediction.possible_missed_cells
+        if fill_cells:
+            prediction.cell_uncertainty = {str(c): round(v, 4) for c, v in sorted(pointers.cells.items())}
+        if fill_places:
+            prediction.possible_missed_cells = [list(place) for place in pointers.places]
+        if fill_cells or fill_places:
             changed.append(prediction)
-    Prediction.objects.bulk_update(changed, ["cell_uncertainty"])
+    Prediction.objects.bulk_update(changed, ["cell_uncertainty", "possible_missed_cells"])
 
 
 def score_predictions(
@@ -225,13 +242,13 @@ def score_predictions(
         return 0
     batch = _Batch(version, crops, outputs, images, missing)
     items, attempted = _inputs(batch, backend)
-    rows, cells_by_crop = [], {}
+    rows, pointers_by_crop = [], {}
     for index, item in enumerate(items):
         image = images[index] if images is not None else None
-        crop_rows, cells_by_crop[item.crop_id] = _score_rows(batch, item, image, attempted)
+        crop_rows, pointers_by_crop[item.crop_id] = _score_rows(batch, item, image, attempted)
         rows.extend(crop_rows)
     created = CropScore.objects.bulk_create(rows, ignore_conflicts=True)
-    _store_cell_uncertainty(version, cells_by_crop)
+    _store_pointers(version, pointers_by_crop)
     return len(created)
 
 

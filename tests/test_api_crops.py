@@ -49,7 +49,9 @@ def test_it_refuses_an_unknown_filter_value(labeller_client, project):
 
 def test_it_shows_a_crop_with_its_current_annotation_and_prediction(labeller_client, project, crop):
     version = make_model_version(project, 4)
-    make_prediction(crop, version)
+    prediction = make_prediction(crop, version)
+    prediction.cell_uncertainty, prediction.possible_missed_cells = {"1": 0.75}, [[40.5, 12.5, 6.1]]
+    prediction.save()
     body = labeller_client.get(f"/api/crops/{crop.id}/").json()
     assert (body["x"], body["y"], body["width"], body["height"]) == (0, 0, 128, 128)
     assert body["image_name"] == crop.image.original_name
@@ -57,6 +59,8 @@ def test_it_shows_a_crop_with_its_current_annotation_and_prediction(labeller_cli
     assert body["current_annotation"] is None
     assert body["prediction"]["model_version"]["number"] == 4
     assert body["prediction"]["mask"] == encode_rle(true_mask(crop))
+    assert body["prediction"]["cell_uncertainty"] == {"1": 0.75}
+    assert body["prediction"]["possible_missed_cells"] == [[40.5, 12.5, 6.1]]
 
 
 def test_it_serves_the_display_image(labeller_client, crop):

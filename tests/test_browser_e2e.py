@@ -193,6 +193,56 @@ def test_a_labeller_corrects_a_prediction_and_the_stored_mask_matches_pixel_for_
     assert Crop.objects.get(pk=first.pk).status == CropStatus.LABELLED
 
 
+# Yellow pixels of the editor's top canvas within 2 device pixels of a point given in canvas CSS pixels.
+YELLOW_NEAR = """([x, y]) => {
+  const canvas = document.querySelector(".ls-canvas");
+  const ratio = window.devicePixelRatio || 1;
+  const context = canvas.getContext("2d");
+  let found = 0;
+  for (let dx = -2; dx <= 2; dx++) for (let dy = -2; dy <= 2; dy++) {
+    const [r, g, b, a] = context.getImageData(Math.round(x * ratio) + dx, Math.round(y * ratio) + dy, 1, 1).data;
+    if (a > 200 && r > 200 && g > 150 && b < 100) found++;
+  }
+  return found;
+}"""
+
+
+def test_the_editor_circles_where_the_model_may_have_missed_a_cell_until_one_is_drawn(project, labeller, open_page):
+    image = make_image(project, source=0, crop_size=96, n_crops=1)
+    crop = image.crops.get()
+    truth = true_mask(crop)
+    border = set(np.unique(np.concatenate([truth[0], truth[-1], truth[:, 0], truth[:, -1]])).tolist())
+    inner = [c for c in np.unique(truth).tolist() if c and c not in border]
+    missed = max(inner, key=lambda c: int((truth == c).sum()))  # the model left out a whole cell
+    prediction = make_prediction(crop, make_model_version(project, 2), np.where(truth == missed, 0, truth))
+    x, y = inside_point(truth, missed)
+    radius = float(np.sqrt((truth == missed).sum() / np.pi))
+    prediction.possible_missed_cells = [[x, y, round(radius, 1)]]
+    prediction.save()
+
+    page = open_page()
+    log_in(page, "lee")
+    page.get_by_role("link", name="Start labelling").click()
+    page.locator(".ls-info", has_text="the place where it may have missed a cell is circled in yellow").wait_for()
+    page.locator(".ls-status", has_text="1 circled place to check").wait_for()
+    canvas = Canvas(page, crop.width, crop.height)
+    box = page.locator(".ls-canvas").bounding_box()
+    ring = max(8.0, (round(radius, 1) + 3) * canvas.scale)  # render.js: PLACE_MARGIN 3, PLACE_MIN_RADIUS 8
+    ring_point = [canvas.left - box["x"] + x * canvas.scale + ring, canvas.top - box["y"] + y * canvas.scale]
+    page.wait_for_function(f"(point) => ({YELLOW_NEAR})(point) > 0", arg=ring_point)
+    screenshot(page, "editor_missed_cell.png")
+
+    # The labeller draws the missed cell (a polygon over its box): the ring goes.
+    ys, xs = np.nonzero(truth == missed)
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+    page.keyboard.press("p")
+    for px, py in [(x0 + 0.5, y0 + 0.5), (x1 + 0.5, y0 + 0.5), (x1 + 0.5, y1 + 0.5), (x0 + 0.5, y1 + 0.5)]:
+        canvas.click(px, py)
+    page.keyboard.press("Enter")
+    page.locator(".ls-status", has_text="0 circled places to check").wait_for()
+    page.wait_for_function(f"(point) => ({YELLOW_NEAR})(point) === 0", arg=ring_point)
+
+
 # --- Admin pages --------------------------------------------------------------------------------------
 
 

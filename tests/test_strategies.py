@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image as PILImage
+from scipy import ndimage
 from skimage.segmentation import expand_labels
 
 from active_learning import diversity, scoring
@@ -169,8 +170,21 @@ def test_missed_cells_counts_cell_sized_regions_the_masks_leave_out():
     result = get_strategy("missed_cells").score(ScoringInput(1, CropPrediction(masks, cellprob, p.flows, p.style)))
     assert result.value == 1.0 and result.details["regions"] == 1
     assert result.details["pixels"] == pytest.approx(near_miss.mean())
+    # Where: the region's centre (x, y, in pixel-edge coordinates) and a disc of its area's radius.
+    (x, y, radius), = result.places
+    assert (x, y) == (12.5, 50.5) and radius == pytest.approx(np.sqrt(near_miss.sum() / np.pi), abs=0.05)
     cellprob[near_miss] = -4.0  # probability 0.02: ruled out
     assert score("missed_cells", prediction=CropPrediction(masks, cellprob, p.flows, p.style)) == 0.0
+
+
+def test_missed_cells_places_come_largest_first():
+    masks = np.zeros((64, 64), np.uint16)
+    cellprob = np.full(masks.shape, -8.0, np.float32)
+    cellprob[4:10, 4:10] = 0.0  # 36 px
+    cellprob[30:40, 40:50] = 0.0  # 100 px
+    p = prediction(masks)
+    result = get_strategy("missed_cells").score(ScoringInput(1, CropPrediction(masks, cellprob, p.flows, p.style)))
+    assert [place[:2] for place in result.places] == [(45.0, 35.0), (7.0, 7.0)]
 
 
 def test_missed_cells_ignores_specks_and_the_halo_of_found_cells():
@@ -469,12 +483,17 @@ def test_version_disagreement_reads_the_previous_versions_prediction(project, cr
 def test_it_weighs_scores_by_content_so_blank_crops_score_zero(crops, version):
     images = images_for(crops)
     images[1] = blank_like(images[1])
+    predictions = [make_prediction(crop, version) for crop in crops[:2]]
     scoring.score_predictions(version, crops[:2], outputs_for(crops[:2], logit=0.0), images=images[:2],
-                              strategies=["cellprob"])
+                              strategies=["cellprob", "missed_cells"])
     rows = {row.crop_id: row for row in CropScore.objects.filter(strategy="cellprob")}
     assert rows[crops[0].pk].score == pytest.approx(1.0)
     assert rows[crops[1].pk].score == 0.0
     assert rows[crops[1].pk].details["raw"] == pytest.approx(1.0)
+    # A coin toss everywhere: the background reads as a possible missed cell, except on the blank crop.
+    for stored in predictions:
+        stored.refresh_from_db()
+    assert len(predictions[0].possible_missed_cells) >= 1 and predictions[1].possible_missed_cells == []
     descriptor = CropScore.objects.get(crop=crops[1], strategy=scoring.DESCRIPTOR)
     assert descriptor.score == 0.0 and len(diversity.expand_style(descriptor.details["style"])) == 64
 
@@ -487,6 +506,26 @@ def test_it_stores_per_cell_uncertainty_on_the_prediction(crops, version):
     cells = Prediction.objects.get(crop=crop, model_version=version).cell_uncertainty
     assert set(cells) == {str(i) for i in np.unique(true_mask(crop)) if i > 0}
     assert all(0 <= v <= 1 for v in cells.values())
+
+
+def test_it_stores_where_the_model_may_have_missed_a_cell(crops, version):
+    crop = next(c for c in crops if true_mask(c).max() > 0)
+    truth = true_mask(crop)
+    stored = make_prediction(crop, version)
+    missed = int(np.argmax(np.bincount(truth.ravel())[1:])) + 1  # the largest cell
+    masks = np.where(truth == missed, 0, truth).astype(np.uint16)  # the model left one cell out ...
+    cellprob = np.where(masks > 0, 8.0, -8.0).astype(np.float32)
+    core = ndimage.binary_erosion(truth == missed, iterations=3)  # ... leaning towards its core (probability 0.27)
+    cellprob[core] = -1.0
+    out = CropPrediction(masks, cellprob, np.zeros((2, *masks.shape), np.float32), np.eye(256, dtype=np.float32)[0])
+    scoring.score_predictions(version, [crop], [out], strategies=["missed_cells"])
+    stored.refresh_from_db()
+    (x, y, radius), = stored.possible_missed_cells
+    assert truth[int(y), int(x)] == missed and radius > 2
+    # Stored once per (crop, version): scoring again leaves it as it is.
+    assert scoring.score_predictions(version, [crop], [prediction(truth)], strategies=["missed_cells"]) == 0
+    stored.refresh_from_db()
+    assert stored.possible_missed_cells == [[x, y, radius]]
 
 
 # --- Real crops, a real (small) model ------------------------------------------------------------

@@ -49,6 +49,9 @@ class Score:
     value: float
     details: dict[str, float] = field(default_factory=dict)
     cells: dict[int, float] = field(default_factory=dict)  # per-cell uncertainty in [0, 1], by cell id
+    # Places outside the predicted cells where the model may have missed one: (x, y, radius) in
+    # crop pixels, largest first, so the editor can circle them.
+    places: tuple[tuple[float, float, float], ...] = ()
 
 
 class Strategy(ABC):

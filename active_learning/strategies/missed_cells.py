@@ -6,11 +6,14 @@ minimum size). The score is how many such regions a crop holds.
 The model's doubt reads only where it hesitates: a nucleus it confidently misses leaves no high
 entropy over the crop and no flow error (there is no mask to check). On the DSB2018 domain shift
 most of the serving models' errors were missed cells, and on one experiment none of the doubt
-signals ranked crops by their errors while this count did (docs/benchmarks.md, Run 12)."""
+signals ranked crops by their errors while this count did (docs/benchmarks.md, Run 12). The
+regions' centres are kept as places for the editor to circle: where a labeller is most likely
+to find a cell to add."""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import center_of_mass
 from skimage.measure import label
 
 from active_learning.strategies.base import Score, ScoringInput, Strategy
@@ -29,6 +32,13 @@ class MissedCellsStrategy(Strategy):
     def score(self, item: ScoringInput) -> Score:
         outside = item.cells_with_ring == 0
         near = (probability(item.prediction.cellprob) > NEAR_CELL_PROBABILITY) & outside
-        sizes = np.bincount(label(near).ravel())[1:]  # 8-connected regions
-        count = int((sizes >= MIN_REGION_PX).sum())
-        return Score(float(count), {"regions": count, "pixels": float(near.mean())})
+        regions = label(near)  # 8-connected
+        sizes = np.bincount(regions.ravel())[1:]
+        kept = np.flatnonzero(sizes >= MIN_REGION_PX) + 1
+        kept = kept[np.argsort(-sizes[kept - 1], kind="stable")]
+        centres = center_of_mass(near, regions, kept) if len(kept) else []
+        # Centres in crop coordinates (pixel i spans [i, i + 1)), radius of a disc of the region's area.
+        radii = np.sqrt(sizes[kept - 1] / np.pi)
+        places = tuple((round(float(x) + 0.5, 1), round(float(y) + 0.5, 1), round(float(r), 1))
+                       for (y, x), r in zip(centres, radii, strict=True))
+        return Score(float(len(kept)), {"regions": len(kept), "pixels": float(near.mean())}, places=places)

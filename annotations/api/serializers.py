@@ -248,7 +248,7 @@ class PredictionOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Prediction
-        fields = ["id", "model_version", "n_cells", "cell_uncertainty", "mask", "created_at"]
+        fields = ["id", "model_version", "n_cells", "cell_uncertainty", "possible_missed_cells", "mask", "created_at"]
 
     @extend_schema_field(RleMask)
     def get_mask(self, prediction: Prediction) -> dict[str, Any]:

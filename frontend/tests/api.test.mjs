@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { ApiError, createApi, csrfToken, mostUncertain, submissionToJson } from "../static/frontend/editor/api.js";
+import { ApiError, MAX_PLACES, createApi, csrfToken, missedPlaces, mostUncertain, submissionToJson } from "../static/frontend/editor/api.js";
 import { decodeRle } from "../static/frontend/editor/codec.js";
 import { labelMapToRows } from "../static/frontend/editor/labelmap.js";
 import { fixture } from "./helpers.mjs";
@@ -26,7 +26,7 @@ const cropJson = () => {
     image_name: "a.png", queue_score: 0.75, queue_reason: "uncertainty", lease_expires_at: "2026-01-01T00:00:00Z",
     current_annotation: null,
     prediction: { id: 5, model_version: { id: 7, number: 3, status: "active" }, n_cells: 11, mask: rle,
-      cell_uncertainty: { 189: 0.9, 304: 0.1, 100: 0.5 } },
+      cell_uncertainty: { 189: 0.9, 304: 0.1, 100: 0.5 }, possible_missed_cells: [[30.5, 12.5, 6.2], [4.5, 8.5, 3.1]] },
   };
 };
 
@@ -43,6 +43,7 @@ describe("API adapter", () => {
     assert.equal(crop.prediction.modelVersionId, 7);
     assert.equal(crop.prediction.modelVersionName, "model v3");
     assert.deepEqual(crop.prediction.uncertainCells, [189]);
+    assert.deepEqual(crop.prediction.missedPlaces, [{ x: 30.5, y: 12.5, radius: 6.2 }, { x: 4.5, y: 8.5, radius: 3.1 }]);
     assert.deepEqual(labelMapToRows(crop.prediction.labelMap), fixture("u2os_crop.json").labels);
     assert.equal(crop.currentAnnotation, null);
   });
@@ -111,6 +112,10 @@ describe("API adapter", () => {
     assert.deepEqual(mostUncertain(scores), [30, 29, 28]);
     assert.deepEqual(mostUncertain([4, 5]), [4, 5]);
     assert.deepEqual(mostUncertain(null), []);
+    assert.deepEqual(missedPlaces(undefined), [], "an older server sends none");
+    assert.deepEqual(missedPlaces([[1, 2, 3], [1, "x", 3], [1, 2], "a", [5, 6, -1]]),
+      [{ x: 1, y: 2, radius: 3 }, { x: 5, y: 6, radius: 0 }], "malformed entries dropped");
+    assert.equal(missedPlaces(Array.from({ length: 50 }, (_, k) => [k, k, 5])).length, MAX_PLACES);
     assert.equal(submissionToJson({ labelMap: decodeRle({ encoding: "rle", height: 1, width: 2, runs: [3, 2] }), secondsSpent: 1, editCounts: {}, startedFrom: null }).mask.runs[0], 3);
   });
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { adjustImage, colorForId, intensityLut, isGrey, makePalette, paintOverlay } from "../static/frontend/editor/overlay.js";
+import { adjustImage, colorForId, intensityLut, isGrey, makePalette, openPlaces, paintOverlay } from "../static/frontend/editor/overlay.js";
 import { labelMapFromRows } from "../static/frontend/editor/labelmap.js";
 import { ActiveTimer } from "../static/frontend/editor/timer.js";
 import { fitView, imageToScreen, panBy, screenToImage, wheelFactor, zoomAt } from "../static/frontend/editor/viewport.js";
@@ -31,6 +31,20 @@ describe("viewport", () => {
     const back = imageToScreen(view, p.x, p.y);
     assert.deepEqual([back.x, back.y], [50, 60]);
     assert.ok(wheelFactor(-100) > 1 && wheelFactor(100) < 1);
+  });
+});
+
+describe("places where the model may have missed a cell", () => {
+  it("stay circled until a cell covers them", () => {
+    const map = labelMapFromRows(picture(
+      ".....",
+      ".11..",
+      ".11..",
+      "....."));
+    const places = [{ x: 1.5, y: 1.5, radius: 1 }, { x: 3.5, y: 2.5, radius: 1 }, { x: 9, y: 9, radius: 1 }];
+    assert.deepEqual(openPlaces(places, map), [places[1], places[2]], "inside cell 1: covered; off the crop: open");
+    map.data[2 * map.width + 3] = 2; // the labeller adds a cell over the second place
+    assert.deepEqual(openPlaces(places, map), [places[2]]);
   });
 });
 

@@ -12,7 +12,8 @@
 //   {"id", "width", "height", "display_url", "image_name"?, "queue_score"?, "queue_reason"?, "rank"?,
 //    "lease_expires_at"?, "current_annotation": null | {"version", "mask": RLE},
 //    "prediction": null | {"mask": RLE, "model_version": {"id", "number"} | id,
-//                          "cell_uncertainty"?: {"<cell id>": score}}}
+//                          "cell_uncertainty"?: {"<cell id>": score},
+//                          "possible_missed_cells"?: [[x, y, radius], ...]}}
 
 import { decodeRle, encodeRle } from "./codec.js";
 
@@ -24,6 +25,12 @@ import { decodeRle, encodeRle } from "./codec.js";
  * @property {number | null} modelVersionId
  * @property {string} modelVersionName
  * @property {number[]} uncertainCells cells the model is least sure of
+ * @property {Place[]} missedPlaces places where the model may have missed a cell, largest first
+ */
+
+/**
+ * A place in the crop, in image pixels (pixel i spans [i, i + 1)).
+ * @typedef {{x: number, y: number, radius: number}} Place
  */
 
 /**
@@ -149,7 +156,24 @@ function predictionFromJson(json, shape) {
     modelVersionId: ref.id ?? null,
     modelVersionName: name,
     uncertainCells: mostUncertain(json.cell_uncertainty ?? json.uncertain_cells),
+    missedPlaces: missedPlaces(json.possible_missed_cells),
   };
+}
+
+/** Most places circled as possible missed cells on one crop. */
+export const MAX_PLACES = 20;
+
+/**
+ * Places where the model may have missed a cell, from [[x, y, radius], ...] (the largest
+ * MAX_PLACES, as the server orders them); malformed entries are dropped.
+ * @param {unknown} json @returns {Place[]}
+ */
+export function missedPlaces(json) {
+  if (!Array.isArray(json)) return [];
+  return json
+    .filter((entry) => Array.isArray(entry) && entry.length === 3 && entry.every((v) => Number.isFinite(Number(v))))
+    .slice(0, MAX_PLACES)
+    .map(([x, y, radius]) => ({ x: Number(x), y: Number(y), radius: Math.max(0, Number(radius)) }));
 }
 
 /** Share of a crop's cells pointed out as doubtful (at least one, at most MAX_FLAGGED). */

@@ -6,6 +6,7 @@ import { ApiError, createApi } from "./api.js";
 import { encodeRle } from "./codec.js";
 import { deleteCell } from "./edits.js";
 import { LabelMap } from "./labelmap.js";
+import { openPlaces } from "./overlay.js";
 import { CanvasRenderer } from "./render.js";
 import { buildKeymap, keyName } from "./shortcuts.js";
 import { DEFAULT_DISPLAY, EditorStore } from "./store.js";
@@ -77,6 +78,7 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
     session.crop = crop;
     renderer.setImage(image, crop.width, crop.height);
     renderer.flagged = new Set(crop.currentAnnotation ? [] : crop.prediction?.uncertainCells ?? []);
+    renderer.places = crop.currentAnnotation ? [] : crop.prediction?.missedPlaces ?? [];
     store.load(startingMap(crop));
     ui.channels.hidden = renderer.grey;
     fit();
@@ -201,6 +203,9 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
     const doubtful = p?.uncertainCells.length ?? 0;
     if (doubtful === 1) parts.push("the cell the model is least sure of is outlined in red");
     if (doubtful > 1) parts.push(`the ${doubtful} cells the model is least sure of are outlined in red`);
+    const places = crop.currentAnnotation ? 0 : p?.missedPlaces.length ?? 0;
+    if (places === 1) parts.push("the place where it may have missed a cell is circled in yellow");
+    if (places > 1) parts.push(`the ${places} places where it may have missed a cell are circled in yellow`);
     ui.info.textContent = parts.join(" · ");
   }
 
@@ -434,6 +439,10 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
     const { index, selected, hover, radius, view } = store;
     const edits = Object.values(store.editCounts()).reduce((a, b) => a + b, 0);
     const parts = [`${index.count} cells`];
+    if (renderer.places.length) {
+      const open = openPlaces(renderer.places, store.map).length;
+      parts.push(`${open} circled place${open === 1 ? "" : "s"} to check`);
+    }
     if (selected) parts.push(`selected: cell ${selected} (${index.area[selected]} px)`);
     if (hover) parts.push(`under the cursor: cell ${hover}`);
     parts.push(`${edits} edit${edits === 1 ? "" : "s"}${store.isDirty ? " (unsaved)" : ""}`);

@@ -139,3 +139,12 @@ function hsvToRgb(h, s, v) {
   const [r, g, b] = h < 60 ? [c, x, 0] : h < 120 ? [x, c, 0] : h < 180 ? [0, c, x] : h < 240 ? [0, x, c] : h < 300 ? [x, 0, c] : [c, 0, x];
   return [Math.round((r + m) * 255), Math.round((g + m) * 255), Math.round((b + m) * 255)];
 }
+
+/**
+ * The places still worth circling: those no cell covers yet (once the labeller adds a cell
+ * there, its ring goes).
+ * @template {{x: number, y: number}} P @param {P[]} places @param {LabelMap} map @returns {P[]}
+ */
+export function openPlaces(places, map) {
+  return places.filter((place) => map.idAt(place.x, place.y) === 0);
+}

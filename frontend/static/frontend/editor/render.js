@@ -6,13 +6,18 @@
 // is being drawn (lasso path, polygon, brush cursor) and takes the pointer events.
 
 import { growRect, unionRect } from "./labelmap.js";
-import { adjustImage, intensityLut, isGrey, makePalette, paintOverlay } from "./overlay.js";
+import { adjustImage, intensityLut, isGrey, makePalette, openPlaces, paintOverlay } from "./overlay.js";
 
 /** @typedef {import("./store.js").EditorStore} EditorStore */
 /** @typedef {import("./store.js").StoreEvent} StoreEvent */
 /** @typedef {import("./labelmap.js").Rect} Rect */
+/** @typedef {import("./api.js").Place} Place */
 
 const LAYER_STYLE = "position:absolute;left:0;top:0;transform-origin:0 0;pointer-events:none;";
+/** A possible missed cell's ring: this many image pixels outside the region, at least PLACE_MIN_RADIUS on screen. */
+const PLACE_MARGIN = 3;
+const PLACE_MIN_RADIUS = 8;
+export const PLACE_COLOR = "#ffd400";
 
 export class CanvasRenderer {
   /**
@@ -39,6 +44,8 @@ export class CanvasRenderer {
     this.grey = true;
     /** @type {Set<number>} cells to mark, e.g. the ones the model is least sure of */
     this.flagged = new Set();
+    /** @type {Place[]} places to circle, where the model may have missed a cell (until a cell covers one) */
+    this.places = [];
     this._frame = 0;
     this._pending = { image: false, overlay: false };
     /** Milliseconds of the last overlay update (pixels + upload) and of the last frame's work. */
@@ -99,6 +106,7 @@ export class CanvasRenderer {
     this.ctx.setTransform(1, 0, 0, 1, 0, 0);
     this.ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
     this.ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    if (this.store.display.masksVisible) this._drawPlaces();
     this._drawDraft();
     this.stats.composeMs = performance.now() - started;
   }
@@ -122,6 +130,7 @@ export class CanvasRenderer {
         break;
       case "labels":
         if (event.rect) this._redrawOverlay(growRect(event.rect, 1, store.map.width, store.map.height));
+        if (this.places.length) this._schedule(); // a cell may now cover a circled place
         break;
       case "selection":
       case "hover":
@@ -188,6 +197,29 @@ export class CanvasRenderer {
   /** @param {number} id @returns {Rect | null} */
   _cellRect(id) {
     return id ? this.store.index.box(id) : null;
+  }
+
+  /** A dashed yellow ring around each open place where the model may have missed a cell, in screen pixels. */
+  _drawPlaces() {
+    const { ctx } = this;
+    const { view, map } = this.store;
+    const places = openPlaces(this.places, map);
+    if (!places.length) return;
+    ctx.save();
+    ctx.setLineDash([5, 4]);
+    for (const place of places) {
+      const x = place.x * view.scale + view.offsetX;
+      const y = place.y * view.scale + view.offsetY;
+      ctx.beginPath();
+      ctx.arc(x, y, Math.max(PLACE_MIN_RADIUS, (place.radius + PLACE_MARGIN) * view.scale), 0, 2 * Math.PI);
+      ctx.lineWidth = 3.5;
+      ctx.strokeStyle = "rgba(0, 0, 0, 0.6)";
+      ctx.stroke();
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = PLACE_COLOR;
+      ctx.stroke();
+    }
+    ctx.restore();
   }
 
   /** The shape being drawn and the brush cursor, in screen pixels. */
