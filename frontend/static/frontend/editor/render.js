@@ -3,7 +3,8 @@
 // so panning and zooming are left to the browser's compositor and cost no drawing at all. An edit
 // recomputes only the overlay pixels inside its changed rectangle (plus one pixel for the outlines
 // next to it) and writes just that rectangle. A third canvas, screen-sized and on top, shows what
-// is being drawn (lasso path, polygon, brush cursor) and takes the pointer events.
+// is being drawn (lasso path, polygon, brush cursor) and the rings around places where the model
+// may have missed a cell, and takes the pointer events.
 
 import { growRect, unionRect } from "./labelmap.js";
 import { adjustImage, intensityLut, isGrey, makePalette, openPlaces, paintOverlay } from "./overlay.js";
@@ -17,7 +18,7 @@ const LAYER_STYLE = "position:absolute;left:0;top:0;transform-origin:0 0;pointer
 /** A possible missed cell's ring: this many image pixels outside the region, at least PLACE_MIN_RADIUS on screen. */
 const PLACE_MARGIN = 3;
 const PLACE_MIN_RADIUS = 8;
-export const PLACE_COLOR = "#ffd400";
+const PLACE_COLOR = "#ffd400";
 
 export class CanvasRenderer {
   /**
