@@ -1,0 +1,135 @@
+"""Do the editor's yellow rings point at cells the model missed? A model predicts the crops of a
+labelled folder (images/<id>.png + masks/<id>.png); the `missed_cells` strategy's places (what
+the editor circles) are compared with the true cells the prediction missed (no predicted cell
+matches them at IoU 0.5), side by side with as many rings of the same sizes dropped uniformly on
+the background the prediction left (outside its cells and their ring): what a labeller would
+find by looking at random.
+
+A place "hits" when a missed cell lies within its radius of its centre; a missed cell is "found"
+when some place hits it. The ratio is the places' hit rate over the random rings' (1 = no better
+than looking anywhere).
+
+    .venv/bin/python bench/missed_places.py bench/out/fluo-shift/pool --weights bench/out/fluo-shift/base.pth \\
+        --crop-size 192 [--max-images 30] [--torch-threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelserver.settings")  # the image readers' size limit
+os.environ.setdefault("DEBUG", "1")
+
+import django  # noqa: E402
+
+django.setup()
+
+from active_learning.backends.cellpose import CellposeBackend  # noqa: E402
+from active_learning.backends.settings import parse_backend_settings  # noqa: E402
+from active_learning.strategies.base import ScoringInput  # noqa: E402
+from active_learning.strategies.maps import iou_matrix  # noqa: E402
+from active_learning.strategies.missed_cells import MissedCellsStrategy  # noqa: E402
+from annotations.imaging import read_label_image, read_pixels  # noqa: E402
+
+BATCH = 8
+RANDOM_DRAWS = 20  # random ring sets per crop, averaged
+
+
+def tiles(image: np.ndarray, mask: np.ndarray, size: int):
+    """Non-overlapping size x size crops (the image itself when it is smaller)."""
+    height, width = mask.shape
+    for top in range(0, max(height - size, 0) + 1, size):
+        for left in range(0, max(width - size, 0) + 1, size):
+            yield image[top : top + size, left : left + size], mask[top : top + size, left : left + size]
+
+
+def missed_cells(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Ids of the true cells no predicted cell matches at IoU >= 0.5."""
+    iou, ids_true, _ = iou_matrix(truth, predicted)
+    if iou.shape[1] == 0:
+        return ids_true
+    return ids_true[iou.max(axis=1) < 0.5]
+
+
+def hits(places: np.ndarray, near_missed: np.ndarray, labels_near: np.ndarray) -> tuple[int, set[int]]:
+    """How many places (rows x, y, radius) have a missed cell within their radius, and which cells."""
+    n_hit, found = 0, set()
+    for x, y, radius in places:
+        px, py = min(int(x), near_missed.shape[1] - 1), min(int(y), near_missed.shape[0] - 1)
+        if near_missed[py, px] <= radius:
+            n_hit += 1
+            found.add(int(labels_near[py, px]))
+    return n_hit, found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--weights", type=Path, required=True)
+    parser.add_argument("--crop-size", type=int, default=256)
+    parser.add_argument("--max-images", type=int)
+    parser.add_argument("--torch-threads", type=int)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+    rng = np.random.default_rng(args.seed)
+    backend = CellposeBackend(args.weights, parse_backend_settings({}), device="cpu")
+    strategy = MissedCellsStrategy()
+    paths = sorted((args.dataset / "images").glob("*.png"))[: args.max_images]
+    crops = [crop for path in paths
+             for crop in tiles(read_pixels(path), read_label_image(args.dataset / "masks" / path.name), args.crop_size)]
+    totals = {"crops": 0, "true": 0, "missed": 0, "places": 0, "hits": 0, "found": 0,
+              "random hits": 0.0, "random found": 0.0}
+    for start in range(0, len(crops), BATCH):
+        batch = crops[start : start + BATCH]
+        for (_, truth), prediction in zip(batch, backend.predict([image for image, _ in batch]), strict=True):
+            truth = truth.astype(np.int64)
+            missed = missed_cells(truth, prediction.masks)
+            item = ScoringInput(0, prediction)
+            places = np.array(strategy.score(item).places, dtype=float).reshape(-1, 3)
+            missed_mask = np.isin(truth, missed) & (truth > 0)
+            # Distance from every pixel to the nearest missed-cell pixel, and which cell that is.
+            distance, (iy, ix) = ndimage.distance_transform_edt(~missed_mask, return_indices=True)
+            nearest = truth[iy, ix]
+            n_hit, found = hits(places, distance, nearest)
+            # The same rings dropped at random on the background the prediction left.
+            background = np.argwhere(item.cells_with_ring == 0)
+            random_hits, random_found = 0.0, 0.0
+            if len(places) and len(background):
+                for _ in range(RANDOM_DRAWS):
+                    spots = background[rng.integers(0, len(background), len(places))]
+                    drawn = np.column_stack([spots[:, 1] + 0.5, spots[:, 0] + 0.5, places[:, 2]])
+                    h, f = hits(drawn, distance, nearest)
+                    random_hits += h / RANDOM_DRAWS
+                    random_found += len(f) / RANDOM_DRAWS
+            totals["crops"] += 1
+            totals["true"] += int(len(np.unique(truth)) - (truth == 0).any())
+            totals["missed"] += len(missed)
+            totals["places"] += len(places)
+            totals["hits"] += n_hit
+            totals["found"] += len(found)
+            totals["random hits"] += random_hits
+            totals["random found"] += random_found
+    t = totals
+    print(f"{args.dataset} with {args.weights.name}: {t['crops']} crops of {args.crop_size} px, "
+          f"{t['true']} true cells, {t['missed']} missed at IoU 0.5 ({t['missed'] / max(t['true'], 1):.0%})")
+    print(f"  places circled: {t['places']} ({t['places'] / max(t['crops'], 1):.1f} per crop)")
+    rate, chance = t["hits"] / max(t["places"], 1), t["random hits"] / max(t["places"], 1)
+    print(f"  hit a missed cell: places {rate:.0%}, random rings {chance:.0%}, ratio {rate / max(chance, 1e-9):.2f}")
+    print(f"  missed cells found: places {t['found'] / max(t['missed'], 1):.0%}, "
+          f"random rings {t['random found'] / max(t['missed'], 1):.0%}")
+
+
+if __name__ == "__main__":
+    main()
