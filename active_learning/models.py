@@ -115,7 +115,11 @@ class Prediction(models.Model):
     cell_uncertainty = models.JSONField(default=dict, blank=True)
     # Places outside the predicted cells where the model may have missed a cell, [[x, y, radius], ...]
     # in crop pixels, largest first (the missed_cells strategy's regions), so the editor can circle them.
-    possible_missed_cells = models.JSONField(default=list, blank=True)
+    possible_missed_cells = models.JSONField(
+        default=list, blank=True,
+        help_text="Places outside the predicted cells where the model may have missed a cell: "
+        "[[x, y, radius], ...] in crop pixels, largest first.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
