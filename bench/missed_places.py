@@ -7,7 +7,9 @@ find by looking at random.
 
 A place "hits" when a missed cell lies within its radius of its centre; a missed cell is "found"
 when some place hits it. The ratio is the places' hit rate over the random rings' (1 = no better
-than looking anywhere).
+than looking anywhere). Each row takes each crop's first k places (largest first, the order the
+editor gets them in): circled = places per crop, hit = share of them that hit, found = share of
+the missed cells found.
 
     .venv/bin/python bench/missed_places.py bench/out/fluo-shift/pool --weights bench/out/fluo-shift/base.pth \\
         --crop-size 192 [--max-images 30] [--torch-threads 1]
@@ -59,15 +61,15 @@ def missed_cells(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return ids_true[iou.max(axis=1) < 0.5]
 
 
-def hits(places: np.ndarray, near_missed: np.ndarray, labels_near: np.ndarray) -> tuple[int, set[int]]:
-    """How many places (rows x, y, radius) have a missed cell within their radius, and which cells."""
-    n_hit, found = 0, set()
-    for x, y, radius in places:
+def hit_flags(places: np.ndarray, near_missed: np.ndarray, labels_near: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """For each place (rows x, y, radius): whether a missed cell lies within its radius of its
+    centre, and which cell (0: none)."""
+    flags, cells = np.zeros(len(places), bool), []
+    for k, (x, y, radius) in enumerate(places):
         px, py = min(int(x), near_missed.shape[1] - 1), min(int(y), near_missed.shape[0] - 1)
-        if near_missed[py, px] <= radius:
-            n_hit += 1
-            found.add(int(labels_near[py, px]))
-    return n_hit, found
+        flags[k] = near_missed[py, px] <= radius
+        cells.append(int(labels_near[py, px]) if flags[k] else 0)
+    return flags, cells
 
 
 def main() -> None:
@@ -89,8 +91,11 @@ def main() -> None:
     paths = sorted((args.dataset / "images").glob("*.png"))[: args.max_images]
     crops = [crop for path in paths
              for crop in tiles(read_pixels(path), read_label_image(args.dataset / "masks" / path.name), args.crop_size)]
-    totals = {"crops": 0, "true": 0, "missed": 0, "places": 0, "hits": 0, "found": 0,
-              "random hits": 0.0, "random found": 0.0}
+    firsts = (1, 3, 5, None)  # each crop's first k places (largest first, as the editor lists them)
+    n = {"crops": 0, "true": 0, "missed": 0}
+    places_k = dict.fromkeys(firsts, 0)
+    hits_k, chance_k = dict.fromkeys(firsts, 0.0), dict.fromkeys(firsts, 0.0)
+    found_k, chance_found_k = dict.fromkeys(firsts, 0.0), dict.fromkeys(firsts, 0.0)
     for start in range(0, len(crops), BATCH):
         batch = crops[start : start + BATCH]
         for (_, truth), prediction in zip(batch, backend.predict([image for image, _ in batch]), strict=True):
@@ -102,33 +107,33 @@ def main() -> None:
             # Distance from every pixel to the nearest missed-cell pixel, and which cell that is.
             distance, (iy, ix) = ndimage.distance_transform_edt(~missed_mask, return_indices=True)
             nearest = truth[iy, ix]
-            n_hit, found = hits(places, distance, nearest)
+            flags, cells = hit_flags(places, distance, nearest)
             # The same rings dropped at random on the background the prediction left.
             background = np.argwhere(item.cells_with_ring == 0)
-            random_hits, random_found = 0.0, 0.0
+            draws = []
             if len(places) and len(background):
                 for _ in range(RANDOM_DRAWS):
                     spots = background[rng.integers(0, len(background), len(places))]
                     drawn = np.column_stack([spots[:, 1] + 0.5, spots[:, 0] + 0.5, places[:, 2]])
-                    h, f = hits(drawn, distance, nearest)
-                    random_hits += h / RANDOM_DRAWS
-                    random_found += len(f) / RANDOM_DRAWS
-            totals["crops"] += 1
-            totals["true"] += int(len(np.unique(truth)) - (truth == 0).any())
-            totals["missed"] += len(missed)
-            totals["places"] += len(places)
-            totals["hits"] += n_hit
-            totals["found"] += len(found)
-            totals["random hits"] += random_hits
-            totals["random found"] += random_found
-    t = totals
-    print(f"{args.dataset} with {args.weights.name}: {t['crops']} crops of {args.crop_size} px, "
-          f"{t['true']} true cells, {t['missed']} missed at IoU 0.5 ({t['missed'] / max(t['true'], 1):.0%})")
-    print(f"  places circled: {t['places']} ({t['places'] / max(t['crops'], 1):.1f} per crop)")
-    rate, chance = t["hits"] / max(t["places"], 1), t["random hits"] / max(t["places"], 1)
-    print(f"  hit a missed cell: places {rate:.0%}, random rings {chance:.0%}, ratio {rate / max(chance, 1e-9):.2f}")
-    print(f"  missed cells found: places {t['found'] / max(t['missed'], 1):.0%}, "
-          f"random rings {t['random found'] / max(t['missed'], 1):.0%}")
+                    draws.append(hit_flags(drawn, distance, nearest))
+            for k in firsts:
+                places_k[k] += len(places[:k])
+                hits_k[k] += float(flags[:k].sum())
+                found_k[k] += len({c for c in cells[:k] if c})
+                for random_flags, random_cells in draws:
+                    chance_k[k] += float(random_flags[:k].sum()) / RANDOM_DRAWS
+                    chance_found_k[k] += len({c for c in random_cells[:k] if c}) / RANDOM_DRAWS
+            n["crops"] += 1
+            n["true"] += int(len(np.unique(truth)) - (truth == 0).any())
+            n["missed"] += len(missed)
+    print(f"{args.dataset} with {args.weights.name}: {n['crops']} crops of {args.crop_size} px, "
+          f"{n['true']} true cells, {n['missed']} missed at IoU 0.5 ({n['missed'] / max(n['true'], 1):.0%})")
+    print(f"{'places per crop':18} {'circled':>8} {'hit':>6} {'random':>7} {'ratio':>6} {'found':>6} {'random':>7}")
+    for k in firsts:
+        rate, chance = hits_k[k] / max(places_k[k], 1), chance_k[k] / max(places_k[k], 1)
+        print(f"{'first ' + str(k) if k else 'all':18} {places_k[k] / max(n['crops'], 1):8.1f} {rate:6.0%} "
+              f"{chance:7.0%} {rate / max(chance, 1e-9):6.2f} {found_k[k] / max(n['missed'], 1):6.0%} "
+              f"{chance_found_k[k] / max(n['missed'], 1):7.0%}")
 
 
 if __name__ == "__main__":
