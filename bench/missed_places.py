@@ -21,6 +21,7 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +40,13 @@ from active_learning.backends.cellpose import CellposeBackend  # noqa: E402
 from active_learning.backends.settings import parse_backend_settings  # noqa: E402
 from active_learning.strategies.base import ScoringInput  # noqa: E402
 from active_learning.strategies.maps import iou_matrix  # noqa: E402
-from active_learning.strategies.missed_cells import MissedCellsStrategy  # noqa: E402
+from active_learning.strategies.missed_cells import MissedCellsStrategy, Region, near_cells  # noqa: E402
 from annotations.imaging import read_label_image, read_pixels  # noqa: E402
 
 BATCH = 8
+# Orders of a crop's regions to compare (the editor's is by area, largest first).
+ORDERS: dict[str, Callable[[Region], float]] = {
+    "area": lambda r: -r.area, "mass": lambda r: -r.mass, "peak": lambda r: -r.peak}
 RANDOM_DRAWS = 20  # random ring sets per crop, averaged
 
 
@@ -108,6 +112,7 @@ def main() -> None:
     places_k = dict.fromkeys(firsts, 0)
     hits_k, chance_k = dict.fromkeys(firsts, 0.0), dict.fromkeys(firsts, 0.0)
     found_k, chance_found_k = dict.fromkeys(firsts, 0.0), dict.fromkeys(firsts, 0.0)
+    by_order = {(name, k): [0.0, 0.0] for name in ORDERS for k in firsts[:3]}  # hits, missed cells found
     for start in range(0, len(crops), BATCH):
         batch = crops[start : start + BATCH]
         for (_, truth), prediction in zip(batch, backend.predict([image for image, _ in batch]), strict=True):
@@ -128,6 +133,15 @@ def main() -> None:
                     spots = background[rng.integers(0, len(background), len(places))]
                     drawn = np.column_stack([spots[:, 1] + 0.5, spots[:, 0] + 0.5, places[:, 2]])
                     draws.append(hit_flags(drawn, distance, nearest))
+            # The same regions in other orders: which should the editor list first?
+            _, regions = near_cells(item)
+            for name, key in ORDERS.items():
+                ranked = sorted(regions, key=key)
+                others = np.array([(r.x, r.y, r.radius) for r in ranked], dtype=float).reshape(-1, 3)
+                order_flags, order_cells = hit_flags(others, distance, nearest)
+                for k in firsts[:3]:
+                    by_order[name, k][0] += float(order_flags[:k].sum())
+                    by_order[name, k][1] += len({c for c in order_cells[:k] if c})
             for k in firsts:
                 places_k[k] += len(places[:k])
                 hits_k[k] += float(flags[:k].sum())
@@ -147,6 +161,11 @@ def main() -> None:
         print(f"{'first ' + str(k) if k else 'all':18} {places_k[k] / max(n['crops'], 1):8.1f} {rate:6.0%} "
               f"{chance:7.0%} {rate / max(chance, 1e-9):6.2f} {found_k[k] / max(n['missed'], 1):6.0%} "
               f"{chance_found_k[k] / max(n['missed'], 1):7.0%}")
+    print("other orders, each crop's first k places: hit / found")
+    for name in ORDERS:
+        print(f"  by {name:5}" + "".join(
+            f"   first {k}: {by_order[name, k][0] / max(places_k[k], 1):4.0%} / "
+            f"{by_order[name, k][1] / max(n['missed'], 1):4.0%}" for k in firsts[:3]))
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ to find a cell to add."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from scipy.ndimage import center_of_mass
+from scipy.ndimage import center_of_mass, maximum, sum_labels
 from skimage.measure import label
 
 from active_learning.strategies.base import Score, ScoringInput, Strategy
@@ -26,19 +28,41 @@ NEAR_CELL_PROBABILITY = 0.1
 MIN_REGION_PX = 30
 
 
+@dataclass(frozen=True)
+class Region:
+    """A connected region outside the predicted cells where the model leaned towards a cell."""
+
+    x: float  # centre, in crop coordinates (pixel i spans [i, i + 1))
+    y: float
+    radius: float  # of a disc of the region's area
+    area: int  # pixels
+    peak: float  # the highest cell probability in it
+    mass: float  # the sum of its cell probabilities
+
+
+def near_cells(item: ScoringInput) -> tuple[np.ndarray, list[Region]]:
+    """The pixels outside the predicted cells (and their ring) above NEAR_CELL_PROBABILITY, and
+    their regions of at least MIN_REGION_PX pixels, largest first."""
+    p = probability(item.prediction.cellprob)
+    near = (p > NEAR_CELL_PROBABILITY) & (item.cells_with_ring == 0)
+    regions = label(near)  # 8-connected
+    sizes = np.bincount(regions.ravel())[1:]
+    kept = np.flatnonzero(sizes >= MIN_REGION_PX) + 1
+    kept = kept[np.argsort(-sizes[kept - 1], kind="stable")]
+    if not len(kept):
+        return near, []
+    centres = center_of_mass(near, regions, kept)
+    peaks = maximum(p, regions, kept)
+    masses = sum_labels(p, regions, kept)
+    return near, [Region(float(x) + 0.5, float(y) + 0.5, float(np.sqrt(sizes[k - 1] / np.pi)), int(sizes[k - 1]),
+                         float(peak), float(mass))
+                  for (y, x), k, peak, mass in zip(centres, kept, peaks, masses, strict=True)]
+
+
 class MissedCellsStrategy(Strategy):
     name = "missed_cells"
 
     def score(self, item: ScoringInput) -> Score:
-        outside = item.cells_with_ring == 0
-        near = (probability(item.prediction.cellprob) > NEAR_CELL_PROBABILITY) & outside
-        regions = label(near)  # 8-connected
-        sizes = np.bincount(regions.ravel())[1:]
-        kept = np.flatnonzero(sizes >= MIN_REGION_PX) + 1
-        kept = kept[np.argsort(-sizes[kept - 1], kind="stable")]
-        centres = center_of_mass(near, regions, kept) if len(kept) else []
-        # Centres in crop coordinates (pixel i spans [i, i + 1)), radius of a disc of the region's area.
-        radii = np.sqrt(sizes[kept - 1] / np.pi)
-        places = tuple((round(float(x) + 0.5, 1), round(float(y) + 0.5, 1), round(float(r), 1))
-                       for (y, x), r in zip(centres, radii, strict=True))
-        return Score(float(len(kept)), {"regions": len(kept), "pixels": float(near.mean())}, places=places)
+        near, regions = near_cells(item)
+        places = tuple((round(r.x, 1), round(r.y, 1), round(r.radius, 1)) for r in regions)
+        return Score(float(len(regions)), {"regions": len(regions), "pixels": float(near.mean())}, places=places)
