@@ -32,6 +32,7 @@ from active_learning.strategies.combined import (
     weighted_mix,
 )
 from active_learning.strategies.maps import agreement
+from active_learning.strategies.missed_cells import near_cells
 from active_learning.strategies.random import uniform_hash
 from active_learning.strategies.tta import flip_image, unflip
 from annotations.errors import DomainError
@@ -183,8 +184,12 @@ def test_missed_cells_places_come_largest_first():
     cellprob[4:10, 4:10] = 0.0  # 36 px
     cellprob[30:40, 40:50] = 0.0  # 100 px
     p = prediction(masks)
-    result = get_strategy("missed_cells").score(ScoringInput(1, CropPrediction(masks, cellprob, p.flows, p.style)))
+    item = ScoringInput(1, CropPrediction(masks, cellprob, p.flows, p.style))
+    result = get_strategy("missed_cells").score(item)
     assert [place[:2] for place in result.places] == [(45.0, 35.0), (7.0, 7.0)]
+    _, regions = near_cells(item)
+    assert [(r.area, r.peak) for r in regions] == [(100, 0.5), (36, 0.5)]
+    assert [r.mass for r in regions] == pytest.approx([50.0, 18.0])
 
 
 def test_missed_cells_ignores_specks_and_the_halo_of_found_cells():
