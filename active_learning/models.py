@@ -113,8 +113,7 @@ class Prediction(models.Model):
     n_cells = models.PositiveIntegerField()
     # Per-cell uncertainty, {"<cell id>": score}, so the editor can point at doubtful cells.
     cell_uncertainty = models.JSONField(default=dict, blank=True)
-    # Places outside the predicted cells where the model may have missed a cell, [[x, y, radius], ...]
-    # in crop pixels, largest first (the missed_cells strategy's regions), so the editor can circle them.
+    # The missed_cells strategy's regions, so the editor can circle them.
     possible_missed_cells = models.JSONField(
         default=list, blank=True,
         help_text="Places outside the predicted cells where the model may have missed a cell: "

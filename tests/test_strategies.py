@@ -519,10 +519,11 @@ def test_it_stores_where_the_model_may_have_missed_a_cell(crops, version):
     stored = make_prediction(crop, version)
     missed = int(np.argmax(np.bincount(truth.ravel())[1:])) + 1  # the largest cell
     masks = np.where(truth == missed, 0, truth).astype(np.uint16)  # the model left one cell out ...
-    cellprob = np.where(masks > 0, 8.0, -8.0).astype(np.float32)
+    sure = prediction(masks)
+    cellprob = sure.cellprob.copy()
     core = ndimage.binary_erosion(truth == missed, iterations=3)  # ... leaning towards its core (probability 0.27)
     cellprob[core] = -1.0
-    out = CropPrediction(masks, cellprob, np.zeros((2, *masks.shape), np.float32), np.eye(256, dtype=np.float32)[0])
+    out = CropPrediction(masks, cellprob, sure.flows, sure.style)
     scoring.score_predictions(version, [crop], [out], strategies=["missed_cells"])
     stored.refresh_from_db()
     (x, y, radius), = stored.possible_missed_cells

@@ -203,7 +203,7 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
     const doubtful = p?.uncertainCells.length ?? 0;
     if (doubtful === 1) parts.push("the cell the model is least sure of is outlined in red");
     if (doubtful > 1) parts.push(`the ${doubtful} cells the model is least sure of are outlined in red`);
-    const places = crop.currentAnnotation ? 0 : p?.missedPlaces.length ?? 0;
+    const places = renderer.places.length; // openCrop set them: none when correcting a saved mask
     if (places === 1) parts.push("the place where it may have missed a cell is circled in yellow");
     if (places > 1) parts.push(`the ${places} places where it may have missed a cell are circled in yellow`);
     ui.info.textContent = parts.join(" · ");
