@@ -80,8 +80,9 @@ def _as_labels(mask: np.ndarray, name: str) -> np.ndarray:
     return mask
 
 
-def iou_matrix(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """IoU of every true cell (rows) with every predicted cell (columns), in increasing id order."""
+def cell_ious(true: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IoU of every true cell (rows) with every predicted cell (columns), with the rows' and the
+    columns' cell ids (increasing; 0, the background, is not a cell)."""
     true, pred = _as_labels(true, "true mask"), _as_labels(pred, "predicted mask")
     if true.shape != pred.shape:
         raise ValueError(f"true mask {true.shape} and predicted mask {pred.shape} differ in shape")
@@ -95,7 +96,12 @@ def iou_matrix(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     area_t, area_p = overlap.sum(axis=1, keepdims=True), overlap.sum(axis=0, keepdims=True)
     union = area_t + area_p - overlap
     iou = np.divide(overlap, union, out=np.zeros(overlap.shape, float), where=union > 0)
-    return iou[1:, 1:]
+    return iou[1:, 1:], true_ids[true_ids != 0], pred_ids[pred_ids != 0]
+
+
+def iou_matrix(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """IoU of every true cell (rows) with every predicted cell (columns), in increasing id order."""
+    return cell_ious(true, pred)[0]
 
 
 def _true_positives(iou: np.ndarray, threshold: float) -> int:

@@ -38,8 +38,8 @@ django.setup()
 
 from active_learning.backends.cellpose import CellposeBackend  # noqa: E402
 from active_learning.backends.settings import parse_backend_settings  # noqa: E402
+from active_learning.evaluation import cell_ious  # noqa: E402
 from active_learning.strategies.base import ScoringInput  # noqa: E402
-from active_learning.strategies.maps import iou_matrix  # noqa: E402
 from active_learning.strategies.missed_cells import MissedCellsStrategy, Region, near_cells  # noqa: E402
 from annotations.imaging import read_label_image, read_pixels  # noqa: E402
 
@@ -60,7 +60,7 @@ def tiles(image: np.ndarray, mask: np.ndarray, size: int):
 
 def missed_cells(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """Ids of the true cells no predicted cell matches at IoU >= 0.5."""
-    iou, ids_true, _ = iou_matrix(truth, predicted)
+    iou, ids_true, _ = cell_ious(truth, predicted)
     if iou.shape[1] == 0:
         return ids_true
     return ids_true[iou.max(axis=1) < 0.5]

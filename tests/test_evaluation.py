@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from active_learning.evaluation import evaluate, evaluate_masks, iou_matrix, match_counts
+from active_learning.evaluation import cell_ious, evaluate, evaluate_masks, iou_matrix, match_counts
 from tests.conftest import DATA
 
 
@@ -73,6 +73,9 @@ def test_it_ignores_how_cells_are_numbered():
     renumbered = np.where(true == 7, 1, np.where(true == 300, 2, 0)).astype(np.uint16)
 
     assert match_counts(true, pred) == match_counts(renumbered, pred)
+    iou, true_ids, pred_ids = cell_ious(true, pred)
+    assert true_ids.tolist() == [7, 300] and pred_ids.tolist() == [1, 2]
+    assert iou[1, 1] == 1.0 and iou[1, 0] == iou[0, 1] == 0.0 and 0.7 < iou[0, 0] < 1.0
 
 
 def test_it_handles_empty_masks():
