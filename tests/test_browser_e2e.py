@@ -146,6 +146,7 @@ def test_a_labeller_corrects_a_prediction_and_the_stored_mask_matches_pixel_for_
     info = page.locator(".ls-info:not(.ls-message)")
     info.get_by_text(f"Crop {first.pk}").wait_for()
     assert "prediction by model v3" in info.inner_text() and "score 0.870 (strategy:combined)" in info.inner_text()
+    assert "the model is least sure of" in info.inner_text() and "outlined in red" in info.inner_text()
     assert status(page).startswith(f"{len(cells)} cells")
     canvas = Canvas(page, first.width, first.height)
 

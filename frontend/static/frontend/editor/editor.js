@@ -200,10 +200,11 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
     const p = crop.prediction;
     if (crop.currentAnnotation) parts.push(`correcting saved version ${crop.currentAnnotation.version}`);
     else parts.push(p ? `prediction by ${p.modelVersionName || "the model"}` : "no prediction yet: draw the cells");
-    const doubtful = p?.uncertainCells.length ?? 0;
+    // What openCrop gave the renderer to draw: nothing of the model's when correcting a saved mask.
+    const doubtful = renderer.flagged.size;
     if (doubtful === 1) parts.push("the cell the model is least sure of is outlined in red");
     if (doubtful > 1) parts.push(`the ${doubtful} cells the model is least sure of are outlined in red`);
-    const places = renderer.places.length; // openCrop set them: none when correcting a saved mask
+    const places = renderer.places.length;
     if (places === 1) parts.push("the place where it may have missed a cell is circled in yellow");
     if (places > 1) parts.push(`the ${places} places where it may have missed a cell are circled in yellow`);
     ui.info.textContent = parts.join(" · ");
