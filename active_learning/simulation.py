@@ -29,7 +29,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -366,6 +366,11 @@ class StrategySummary:
     cells_fraction: float | None  # the same in labelled cells; None: not reached
     worst_gap: float  # min over rounds of (AP@0.5 - random's AP@0.5) at the same round
     worst_gap_round: int
+    # How sure: a 90 % interval over seeds (paired bootstrap, see seed_intervals), when the
+    # strategy and random share at least BOOTSTRAP_MIN_SEEDS seeds; inf: not reached.
+    n_paired_seeds: int = 0
+    crops_fraction_interval: tuple[float, float] | None = None
+    final_gap_interval: tuple[float, float] | None = None  # final AP@0.5 - random's final AP@0.5
 
 
 # What a curve follows: "ap50", each round's candidate (what the labels trained, promoted or not),
@@ -411,8 +416,51 @@ def summarise(results: Sequence[RoundResult], baseline: str = "random", metric: 
     summaries = []
     for strategy in strategies:
         curve = mean_curve(results, strategy, metric)
-        summaries.append(_summary(strategy, curve, reference))
+        summary = _summary(strategy, curve, reference)
+        if strategy != baseline:
+            summary = replace(summary, **seed_intervals(results, strategy, baseline, metric))
+        summaries.append(summary)
     return summaries
+
+
+# Seeds drawn with replacement to say how sure a summary is; below BOOTSTRAP_MIN_SEEDS an
+# interval says nothing. The draws are seeded, so the same results always print the same interval.
+BOOTSTRAP_DRAWS = 1000
+BOOTSTRAP_MIN_SEEDS = 3
+INTERVAL = (0.05, 0.95)
+
+
+def seed_intervals(results: Sequence[RoundResult], strategy: str, baseline: str = "random", metric: str = "ap50",
+                   draws: int = BOOTSTRAP_DRAWS) -> dict[str, Any]:
+    """A 90 % interval of `strategy`'s share of `baseline`'s labels and of its final gap to
+    `baseline`, by a paired bootstrap over seeds: each draw takes the seeds both ran, with
+    replacement, the same seeds for both (a seed's runs share their seed set and first model),
+    and summarises the draw as `summarise` does. A draw that never reaches the baseline's final
+    AP counts as an infinite share. {} when they share fewer than BOOTSTRAP_MIN_SEEDS seeds."""
+    runs: dict[tuple[str, int], list[RoundResult]] = {}
+    for result in results:
+        if result.strategy in (strategy, baseline):
+            runs.setdefault((result.strategy, result.seed), []).append(result)
+    ran = {name: {seed for run, seed in runs if run == name} for name in (strategy, baseline)}
+    seeds = sorted(ran[strategy] & ran[baseline])
+    if len(seeds) < BOOTSTRAP_MIN_SEEDS:
+        return {}
+    rng = np.random.default_rng(0)
+    shares, gaps = [], []
+    for _ in range(draws):
+        drawn = rng.choice(seeds, len(seeds))
+        reference = mean_curve([r for seed in drawn for r in runs[baseline, seed]], baseline, metric)
+        curve = mean_curve([r for seed in drawn for r in runs[strategy, seed]], strategy, metric)
+        summary = _summary(strategy, curve, reference)
+        shares.append(np.inf if summary.crops_fraction is None else summary.crops_fraction)
+        gaps.append(summary.final_ap50 - reference[-1].ap50)
+    low, high = INTERVAL
+
+    def interval(values: list[float]) -> tuple[float, float]:
+        return float(np.quantile(values, low, method="lower")), float(np.quantile(values, high, method="higher"))
+
+    return {"n_paired_seeds": len(seeds), "crops_fraction_interval": interval(shares),
+            "final_gap_interval": interval(gaps)}
 
 
 def _summary(strategy: str, curve: list[CurvePoint], reference: list[CurvePoint]) -> StrategySummary:
@@ -443,8 +491,14 @@ def _summary_line(s: StrategySummary, target: float, width: int) -> str:
         cells = f"{s.cells_fraction:.0%}" if s.cells_fraction is not None else "not reached"
         reach = (f"reaches random's final AP@0.5 ({target:.3f}) with {s.crops_fraction:.0%} of random's labelled "
                  f"crops ({cells} of its cells)")
-    return (f"{s.strategy:<{width}}  final AP@0.5 {s.final_ap50:.3f}; {reach}; "
+    line = (f"{s.strategy:<{width}}  final AP@0.5 {s.final_ap50:.3f}; {reach}; "
             f"worst gap to random {s.worst_gap:+.3f} (round {s.worst_gap_round})")
+    if s.crops_fraction_interval is None or s.final_gap_interval is None:
+        return line
+    low, high = (f"{x:.0%}" if np.isfinite(x) else "not reached" for x in s.crops_fraction_interval)
+    gap_low, gap_high = s.final_gap_interval
+    return (f"{line}; 90% interval over {s.n_paired_seeds} seeds: share {low} to {high}, "
+            f"final gap {gap_low:+.3f} to {gap_high:+.3f}")
 
 
 def write_csv(results: Iterable[RoundResult], path: Path) -> Path:

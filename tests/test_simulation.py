@@ -94,6 +94,36 @@ def test_it_compares_each_strategy_with_random_over_the_mean_of_seeds():
     assert any(line.startswith("poor") and "not reached" in line for line in lines)
 
 
+def test_it_says_how_sure_it_is_over_seeds_by_drawing_them_again():
+    # Random climbs 0.2 -> 0.5 over 16 crops on every seed. "steady" reaches 0.5 at round 1 (8
+    # crops) on every seed; "lucky" does so on one seed of four and on the others only at round 3.
+    random_curve, fast, slow = (0.2, 0.3, 0.4, 0.5), (0.2, 0.5, 0.55, 0.6), (0.2, 0.25, 0.35, 0.5)
+    results = [_result("random", r, ap, seed=seed) for seed in range(4) for r, ap in enumerate(random_curve)]
+    results += [_result("steady", r, ap + (0.01 * seed if r == 3 else 0), seed=seed)  # ends 0.60 to 0.63
+                for seed in range(4) for r, ap in enumerate(fast)]
+    results += [_result("lucky", r, ap, seed=seed) for seed in range(4)
+                for r, ap in enumerate(fast if seed == 0 else slow)]
+    results += [_result("short", r, ap, seed=seed) for seed in range(2) for r, ap in enumerate(fast)]
+
+    by_name = {s.strategy: s for s in summarise(results)}
+
+    steady = by_name["steady"]
+    assert steady.n_paired_seeds == 4
+    assert steady.crops_fraction_interval == pytest.approx((0.5, 0.5))  # every draw: 8 of random's 16 crops
+    low, high = steady.final_gap_interval  # means of 4 drawn seeds, each 0.10 to 0.13 ahead; the mean 0.115
+    assert 0.1 <= low < 0.11 and 0.12 < high <= 0.13
+    lucky = by_name["lucky"]
+    assert lucky.crops_fraction < 1.0  # its mean reaches 0.5 at round 3 only, but sooner than random's
+    assert lucky.crops_fraction_interval[0] < lucky.crops_fraction < lucky.crops_fraction_interval[1]
+    assert lucky.crops_fraction_interval[1] == 1.0  # a draw of only slow seeds needs all of random's crops
+    assert by_name["random"].crops_fraction_interval is None
+    short = by_name["short"]  # two seeds say nothing of the spread
+    assert short.n_paired_seeds == 0 and short.crops_fraction_interval is None
+    lines = {line.split()[0]: line for line in summary_lines(list(by_name.values()))}
+    assert f"90% interval over 4 seeds: share 50% to 50%, final gap {low:+.3f} to {high:+.3f}" in lines["steady"]
+    assert "interval" not in lines["short"] and "interval" not in lines["random"]
+
+
 def test_the_serving_curve_keeps_the_best_promoted_version():
     """A candidate worse than the serving version is not promoted: the candidate curve falls, the
     serving curve (what labellers and users get) does not."""
