@@ -362,10 +362,14 @@ class CurvePoint:
 class StrategySummary:
     strategy: str
     final_ap50: float
-    crops_fraction: float | None  # of random's final labelled crops, to reach random's final AP@0.5
-    cells_fraction: float | None  # the same in labelled cells; None: not reached
+    # The labelled crops it needs to reach random's final AP@0.5, over those random itself needed
+    # to first reach it (`shares_of_random`); the same in labelled cells; None: not reached.
+    crops_fraction: float | None
+    cells_fraction: float | None
     worst_gap: float  # min over rounds of (AP@0.5 - random's AP@0.5) at the same round
     worst_gap_round: int
+    crops_needed: float | None = None  # labelled crops (mean over seeds) it needed to reach random's final AP@0.5
+    final_crops: float = 0.0  # labelled crops at its last round
     # How sure: a 90 % interval over seeds (paired bootstrap, see seed_intervals), when the
     # strategy and random share at least BOOTSTRAP_MIN_SEEDS seeds; inf: not reached.
     n_paired_seeds: int = 0
@@ -463,17 +467,32 @@ def seed_intervals(results: Sequence[RoundResult], strategy: str, baseline: str 
             "final_gap_interval": interval(gaps)}
 
 
+def shares_of_random(curve: Sequence[CurvePoint], reference: Sequence[CurvePoint]) -> dict[str, float | None]:
+    """Per label count ("n_crops", "n_cells"): the labels `curve` needs to reach the reference's
+    final AP@0.5, over the labels the reference itself needed to first reach it (None: never).
+
+    Measured against the reference's own first arrival, not its last round: where random's curve
+    stops climbing before the budget ends, the rounds after add labels that bought nothing, and a
+    share of them would flatter every other strategy. Where random's labels never lifted it above
+    its first point, both reach the target there: the share is 1 (no label made a difference)."""
+    shares: dict[str, float | None] = {"n_crops": None, "n_cells": None}
+    if not reference:
+        return shares
+    target = reference[-1].ap50
+    for key in shares:
+        needed, random_needed = labels_to_reach(curve, target, key), labels_to_reach(reference, target, key)
+        if needed is not None and random_needed is not None:
+            shares[key] = needed / random_needed if random_needed > 0 else (1.0 if needed <= 0 else None)
+    return shares
+
+
 def _summary(strategy: str, curve: list[CurvePoint], reference: list[CurvePoint]) -> StrategySummary:
-    fractions: dict[str, float | None] = {"n_crops": None, "n_cells": None}
+    fractions = shares_of_random(curve, reference)
     gaps = [(p.ap50 - r.ap50, p.round) for p, r in zip(curve, reference, strict=False) if p.round == r.round]
-    if reference:
-        target = reference[-1]
-        for key in fractions:
-            needed = labels_to_reach(curve, target.ap50, key)
-            fractions[key] = needed / getattr(target, key) if needed is not None and getattr(target, key) else None
     worst = min(gaps) if gaps else (0.0, 0)
+    needed = labels_to_reach(curve, reference[-1].ap50, "n_crops") if reference else None
     return StrategySummary(strategy, curve[-1].ap50 if curve else 0.0, fractions["n_crops"], fractions["n_cells"],
-                           worst[0], worst[1])
+                           worst[0], worst[1], needed, curve[-1].n_crops if curve else 0.0)
 
 
 def summary_lines(summaries: Sequence[StrategySummary], baseline: str = "random") -> list[str]:
@@ -481,10 +500,13 @@ def summary_lines(summaries: Sequence[StrategySummary], baseline: str = "random"
     if reference is None:
         return [f"{s.strategy}: final AP@0.5 {s.final_ap50:.3f} (no {baseline} run to compare with)" for s in summaries]
     width = max(len(s.strategy) for s in summaries)
-    return [_summary_line(s, reference.final_ap50, width) for s in summaries]
+    return [_summary_line(s, reference.final_ap50, width, s is reference) for s in summaries]
 
 
-def _summary_line(s: StrategySummary, target: float, width: int) -> str:
+def _summary_line(s: StrategySummary, target: float, width: int, is_baseline: bool = False) -> str:
+    if is_baseline:  # the reference (its share is 1 by definition): how soon its labels stopped paying
+        return (f"{s.strategy:<{width}}  final AP@0.5 {s.final_ap50:.3f}; first reached with {s.crops_needed:.0f} "
+                f"of its {s.final_crops:.0f} labelled crops (the shares below are of those)")
     if s.crops_fraction is None:
         reach = f"does not reach random's final AP@0.5 ({target:.3f}): not reached"
     else:

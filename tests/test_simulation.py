@@ -94,6 +94,32 @@ def test_it_compares_each_strategy_with_random_over_the_mean_of_seeds():
     assert any(line.startswith("poor") and "not reached" in line for line in lines)
 
 
+def test_shares_are_of_the_labels_random_needed_not_of_the_labels_it_was_given():
+    # Random stops climbing at round 1 (8 crops): its last 4 crops bought nothing. A strategy that
+    # also reaches 0.5 at 8 crops needs as many labels as random did, not two thirds of its 12.
+    plateau = [*(_result("random", r, ap) for r, ap in enumerate((0.2, 0.5, 0.5))),
+               *(_result("same", r, ap) for r, ap in enumerate((0.2, 0.5, 0.6))),
+               *(_result("slower", r, ap) for r, ap in enumerate((0.2, 0.35, 0.5)))]
+    by_name = {s.strategy: s for s in summarise(plateau)}
+    assert by_name["same"].crops_fraction == pytest.approx(1.0)
+    assert by_name["slower"].crops_fraction == pytest.approx(1.5)  # 12 crops against random's 8
+    assert by_name["random"].crops_needed == pytest.approx(8) and by_name["random"].final_crops == 12
+    lines = {line.split()[0]: line for line in summary_lines(list(by_name.values()))}
+    assert "first reached with 8 of its 12 labelled crops" in lines["random"]
+    assert "with 100% of random's labelled crops" in lines["same"]
+
+    # Random's labels never lift it above its first point: no label made a difference, whatever
+    # the other strategy's curve does afterwards (the old share said 25 %: the seed set's 4 of 16).
+    flat = [*(_result("random", r, 0.3) for r in range(4)), *(_result("other", r, ap) for r, ap in
+                                                             enumerate((0.3, 0.6, 0.7, 0.7)))]
+    assert summarise(flat)[1].crops_fraction == pytest.approx(1.0)
+    # The same with start weights (round -1, no labels) that no fine-tune beat.
+    start = [*(_result("random", r, 0.4) for r in range(START_ROUND, 2)),
+             *(_result("other", r, ap) for r, ap in zip(range(START_ROUND, 2), (0.4, 0.5, 0.6), strict=True))]
+    assert [p.n_crops for p in mean_curve(start, "random")] == [0, 4, 8]
+    assert summarise(start)[1].crops_fraction == pytest.approx(1.0)
+
+
 def test_it_says_how_sure_it_is_over_seeds_by_drawing_them_again():
     # Random climbs 0.2 -> 0.5 over 16 crops on every seed. "steady" reaches 0.5 at round 1 (8
     # crops) on every seed; "lucky" does so on one seed of four and on the others only at round 3.
