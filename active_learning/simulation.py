@@ -506,7 +506,7 @@ def summary_lines(summaries: Sequence[StrategySummary], baseline: str = "random"
 def _summary_line(s: StrategySummary, target: float, width: int, is_baseline: bool = False) -> str:
     if is_baseline:  # the reference (its share is 1 by definition): how soon its labels stopped paying
         return (f"{s.strategy:<{width}}  final AP@0.5 {s.final_ap50:.3f}; first reached with {s.crops_needed:.0f} "
-                f"of its {s.final_crops:.0f} labelled crops (the shares below are of those)")
+                f"of its {s.final_crops:.0f} labelled crops (the other strategies' shares are of those)")
     if s.crops_fraction is None:
         reach = f"does not reach random's final AP@0.5 ({target:.3f}): not reached"
     else:
