@@ -363,7 +363,7 @@ class StrategySummary:
     strategy: str
     final_ap50: float
     # The labelled crops it needs to reach random's final AP@0.5, over those random itself needed
-    # to first reach it (`shares_of_random`); the same in labelled cells; None: not reached.
+    # to first reach it (`share_of_random`); the same in labelled cells; None: not reached.
     crops_fraction: float | None
     cells_fraction: float | None
     worst_gap: float  # min over rounds of (AP@0.5 - random's AP@0.5) at the same round
@@ -467,32 +467,33 @@ def seed_intervals(results: Sequence[RoundResult], strategy: str, baseline: str 
             "final_gap_interval": interval(gaps)}
 
 
-def shares_of_random(curve: Sequence[CurvePoint], reference: Sequence[CurvePoint]) -> dict[str, float | None]:
-    """Per label count ("n_crops", "n_cells"): the labels `curve` needs to reach the reference's
-    final AP@0.5, over the labels the reference itself needed to first reach it (None: never).
+def share_of_random(needed: float | None, random_needed: float | None) -> float | None:
+    """The labels a strategy needed to reach random's final AP@0.5 over the labels random itself
+    needed to first reach it (None: the strategy never did).
 
-    Measured against the reference's own first arrival, not its last round: where random's curve
-    stops climbing before the budget ends, the rounds after add labels that bought nothing, and a
-    share of them would flatter every other strategy. Where random's labels never lifted it above
-    its first point, both reach the target there: the share is 1 (no label made a difference)."""
-    shares: dict[str, float | None] = {"n_crops": None, "n_cells": None}
-    if not reference:
-        return shares
-    target = reference[-1].ap50
-    for key in shares:
-        needed, random_needed = labels_to_reach(curve, target, key), labels_to_reach(reference, target, key)
-        if needed is not None and random_needed is not None:
-            shares[key] = needed / random_needed if random_needed > 0 else (1.0 if needed <= 0 else None)
-    return shares
+    Of random's first arrival, not of its whole budget: where random's curve stops climbing before
+    the last round, the labels it got afterwards bought nothing, and a share of them would flatter
+    every other strategy. Where random's labels never lifted it above its first point, both reach
+    the target there and the share is 1: no label made a difference."""
+    if needed is None or random_needed is None:
+        return None
+    if random_needed > 0:
+        return needed / random_needed
+    return 1.0 if needed <= 0 else None
 
 
 def _summary(strategy: str, curve: list[CurvePoint], reference: list[CurvePoint]) -> StrategySummary:
-    fractions = shares_of_random(curve, reference)
     gaps = [(p.ap50 - r.ap50, p.round) for p, r in zip(curve, reference, strict=False) if p.round == r.round]
     worst = min(gaps) if gaps else (0.0, 0)
-    needed = labels_to_reach(curve, reference[-1].ap50, "n_crops") if reference else None
+    needed: dict[str, float | None] = {"n_crops": None, "n_cells": None}
+    fractions = dict(needed)
+    if reference:
+        target = reference[-1].ap50
+        for key in needed:
+            needed[key] = labels_to_reach(curve, target, key)
+            fractions[key] = share_of_random(needed[key], labels_to_reach(reference, target, key))
     return StrategySummary(strategy, curve[-1].ap50 if curve else 0.0, fractions["n_crops"], fractions["n_cells"],
-                           worst[0], worst[1], needed, curve[-1].n_crops if curve else 0.0)
+                           worst[0], worst[1], needed["n_crops"], curve[-1].n_crops if curve else 0.0)
 
 
 def summary_lines(summaries: Sequence[StrategySummary], baseline: str = "random") -> list[str]:
