@@ -27,8 +27,8 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from active_learning.models import ACTIVE_JOB_STATUSES, Job, JobKind, JobStatus
-from annotations.errors import Conflict, DomainError
 from annotations.models import Project
+from labelserver.errors import Conflict, DomainError
 
 logger = logging.getLogger(__name__)
 

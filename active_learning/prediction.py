@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from django.db.models import QuerySet
 
 from active_learning.backends import load_backend
-from active_learning.backends.base import CropPrediction
 from active_learning.datasets import batched
 from active_learning.jobs import JobContext, JobFailed
 from active_learning.models import Job, ModelVersion, Prediction
+from active_learning.outputs import CropPrediction
 from active_learning.queue import project_strategy, rank_queue
 from active_learning.scoring import (
     job_strategy_names,

@@ -46,8 +46,8 @@ from active_learning.strategies.random import uniform_hash
 from active_learning.versions import active_version
 from annotations import selectors
 from annotations import services as crop_services
-from annotations.errors import DomainError
 from annotations.models import Crop, CropStatus, Project, Split
+from labelserver.errors import DomainError
 
 logger = logging.getLogger(__name__)
 

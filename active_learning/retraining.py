@@ -15,8 +15,8 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from active_learning.jobs import enqueue_job
 from active_learning.models import Job, JobKind
 from active_learning.versions import active_version
-from annotations.errors import Conflict, DomainError
 from annotations.models import Annotation, Project
+from labelserver.errors import Conflict, DomainError
 
 logger = logging.getLogger(__name__)
 

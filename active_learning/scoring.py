@@ -22,12 +22,13 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from scipy.ndimage import gaussian_filter
 
 from active_learning.backends import get_backend_class
-from active_learning.backends.base import CropPrediction, ModelBackend
+from active_learning.backends.base import ModelBackend
 from active_learning.datasets import unlabelled_crops
 from active_learning.diversity import compress_style
 from active_learning.evaluation import errors_by_crop
 from active_learning.jobs import JobContext
 from active_learning.models import CropScore, Job, ModelVersion, Prediction
+from active_learning.outputs import CropPrediction
 from active_learning.strategies import ScoringInput, get_strategy, scored_strategies
 from active_learning.strategies.tta import FLIP_AXES, flip_image, unflip
 from annotations.masks import decode_png

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 
 from active_learning.models import Job, ModelVersion
 from annotations import selectors as annotation_selectors
-from annotations.errors import NotFound
+from labelserver.errors import NotFound
 
 
 def jobs_of(project_id: int) -> QuerySet[Job]:

@@ -14,8 +14,8 @@ from active_learning.backends import validate_weights
 from active_learning.jobs import enqueue_job
 from active_learning.models import Job, JobKind, ModelVersion
 from active_learning.start_model import starts_from_weights
-from annotations.errors import Conflict, DomainError
 from annotations.models import Project
+from labelserver.errors import Conflict, DomainError
 
 
 def start_job(project: Project, *, kind: str, params: dict[str, Any] | None = None, user: Any = None) -> Job:

@@ -14,8 +14,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from active_learning.models import ModelVersion, ModelVersionStatus
-from annotations.errors import Conflict
 from annotations.models import Project
+from labelserver.errors import Conflict
 
 # A candidate replaces the active version only when it is better on validation by this much.
 DEFAULT_PROMOTION_MARGIN = 0.0

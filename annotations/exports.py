@@ -36,7 +36,6 @@ import numpy as np
 from django.utils import timezone
 
 from active_learning.models import ModelVersion
-from annotations.errors import DomainError, NotFound
 from annotations.formats import EXPORT_FORMATS, cellpose_folder, geojson
 from annotations.formats.coco import CocoBuilder
 from annotations.formats.filters import ExportFilters, annotations_by_image, count_images, parse_bool, parse_filters
@@ -45,6 +44,7 @@ from annotations.formats.stitching import Piece, Stitched, stitch
 from annotations.imaging import read_crop_pixels
 from annotations.masks import MAX_LABEL, decode_png
 from annotations.models import Annotation, Image, Project
+from labelserver.errors import DomainError, NotFound
 
 GENERATOR = "labelserver"
 MANIFEST_VERSION = 1

@@ -42,8 +42,8 @@ import tifffile
 from django.conf import settings
 from PIL import Image as PILImage
 
-from annotations.errors import DomainError
 from annotations.masks import MaskError, as_label_image
+from labelserver.errors import DomainError
 
 if TYPE_CHECKING:
     from annotations.models import Crop, Image

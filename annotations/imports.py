@@ -46,7 +46,6 @@ from django.db import transaction
 from django.db.models import Max
 
 from active_learning.models import ModelVersion, ModelVersionStatus, Prediction
-from annotations.errors import DomainError
 from annotations.formats import cellpose_folder, coco, geojson
 from annotations.formats.instances import OverlapRule, PaintReport, paint
 from annotations.formats.label_tiff import read_labels
@@ -55,6 +54,7 @@ from annotations.imaging import read_header
 from annotations.ingest import ensure_labelled_validation, ingest_image
 from annotations.masks import as_label_image, count_cells, encode_png
 from annotations.models import Annotation, Crop, CropStatus, Image, Project
+from labelserver.errors import DomainError
 
 IMPORT_FORMATS = ("cellpose", "tiff", "coco", "geojson")
 IMPORT_SOURCE = "import"

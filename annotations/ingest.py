@@ -34,7 +34,6 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from annotations.errors import DomainError
 from annotations.imaging import (
     DisplayLevels,
     ImageHeader,
@@ -50,6 +49,7 @@ from annotations.imaging import (
 )
 from annotations.masks import count_cells, encode_png, relabel_sequential
 from annotations.models import Annotation, Crop, CropStatus, Image, Project, Split
+from labelserver.errors import DomainError
 
 Source = str | os.PathLike | IO[bytes] | Any  # a path, a binary file object or a Django File
 CHUNK_BYTES = 1 << 20

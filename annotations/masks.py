@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
-from annotations.errors import DomainError
+from labelserver.errors import DomainError
 
 MAX_LABEL = 65535
 

@@ -14,8 +14,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from active_learning.models import ModelVersionStatus, Prediction
-from annotations.errors import NotFound
 from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project, Split, Tag
+from labelserver.errors import NotFound
 
 # The labelling queue's order, column for column the index `crop_queue_order` in
 # annotations/models.py (after its equality columns project and status). Crops assigned to the

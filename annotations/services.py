@@ -39,9 +39,9 @@ from active_learning.backends.settings import parse_backend_settings
 from active_learning.models import ModelVersion
 from active_learning.strategies import UnknownStrategy, get_strategy
 from annotations import selectors
-from annotations.errors import Conflict, DomainError
 from annotations.masks import MaskError, as_label_image, count_cells, decode_rle, encode_png
 from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project, Role, Split, Tag
+from labelserver.errors import Conflict, DomainError
 
 if TYPE_CHECKING:
     from annotations.ingest import IngestResult

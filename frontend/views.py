@@ -24,12 +24,12 @@ from active_learning import reports
 from active_learning.versions import active_version
 from annotations import selectors, services
 from annotations.api.serializers import MemberInput, MemberRoleInput
-from annotations.errors import DomainError, NotFound
 from annotations.models import Crop, CropStatus, Membership, Project, Role
 from annotations.permissions import is_project_admin
 from frontend import forms
 from frontend import selectors as pages
 from frontend.charts import learning_curve_chart
+from labelserver.errors import DomainError, NotFound
 
 
 def _member_project(request: HttpRequest, project_id: int) -> Project:

@@ -35,9 +35,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from active_learning.backends.base import CropPrediction, EpochReport, TrainingResult
+from active_learning.backends.base import EpochReport, TrainingResult
 from active_learning.backends.cellpose import CellposeBackend
 from active_learning.backends.settings import parse_backend_settings
+from active_learning.outputs import CropPrediction
 
 U2OS = Path(__file__).resolve().parent.parent / "data" / "dsb2018_u2os"
 

@@ -22,12 +22,12 @@ from PIL import Image as PILImage
 from pycocotools.coco import COCO
 
 from active_learning.models import ModelVersion, Prediction
-from annotations.errors import DomainError
 from annotations.exports import build_export, parse_export_options
 from annotations.formats.stitching import Piece, stitch
 from annotations.imports import ImportMode, ImportOptions, import_annotations, parse_import_options
 from annotations.masks import decode_png, encode_png
 from annotations.models import Annotation, Crop, CropStatus, Image, Tag
+from labelserver.errors import DomainError
 from tests.conftest import DATA
 from tests.factories import make_project
 

@@ -15,7 +15,6 @@ import pytest
 import tifffile
 from PIL import Image as PILImage
 
-from annotations.errors import DomainError
 from annotations.imaging import (
     ImageReadError,
     display_channels,
@@ -30,6 +29,7 @@ from annotations.imaging import (
     to_display,
 )
 from annotations.masks import MaskError
+from labelserver.errors import DomainError
 from tests.conftest import DATA
 
 U2OS = DATA / "dsb2018_u2os"

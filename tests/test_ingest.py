@@ -14,7 +14,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
 
 from annotations import ingest
-from annotations.errors import DomainError
 from annotations.imaging import read_crop_pixels, read_image_pixels, tile_windows
 from annotations.ingest import (
     ensure_labelled_validation,
@@ -24,6 +23,7 @@ from annotations.ingest import (
 )
 from annotations.masks import decode_png, relabel_sequential
 from annotations.models import Annotation, Crop, Image, Split
+from labelserver.errors import DomainError
 from tests.factories import make_project
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from active_learning import jobs
 from active_learning.models import Job, JobKind, JobStatus
-from annotations.errors import Conflict
+from labelserver.errors import Conflict
 
 
 @pytest.fixture

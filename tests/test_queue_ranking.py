@@ -20,8 +20,8 @@ from active_learning.scoring import DESCRIPTOR, UNAVAILABLE
 from active_learning.strategies import DEFAULT_STRATEGY
 from active_learning.strategies.random import uniform_hash
 from annotations import services
-from annotations.errors import DomainError
 from annotations.models import Crop, CropStatus, Split
+from labelserver.errors import DomainError
 from tests.factories import add_member, make_crops, make_image, make_model_version, make_user
 
 

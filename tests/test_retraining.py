@@ -10,9 +10,9 @@ from django_celery_beat.models import PeriodicTask
 
 from active_learning import retraining
 from active_learning.models import Job, JobKind, JobStatus
-from annotations.errors import DomainError
 from annotations.masks import encode_png
 from annotations.models import Annotation, Crop, Image
+from labelserver.errors import DomainError
 
 
 def test_it_stores_a_schedule_that_beat_reads(project):

@@ -12,8 +12,8 @@ from scipy import ndimage
 from skimage.segmentation import expand_labels
 
 from active_learning import diversity, scoring
-from active_learning.backends.base import CropPrediction
 from active_learning.models import CropScore, ModelVersionStatus, Prediction
+from active_learning.outputs import CropPrediction
 from active_learning.strategies import (
     DEFAULT_STRATEGY,
     STRATEGIES,
@@ -35,8 +35,8 @@ from active_learning.strategies.maps import agreement
 from active_learning.strategies.missed_cells import near_cells
 from active_learning.strategies.random import uniform_hash
 from active_learning.strategies.tta import flip_image, unflip
-from annotations.errors import DomainError
 from annotations.models import Project
+from labelserver.errors import DomainError
 from tests.conftest import DATA
 from tests.factories import make_crops, make_model_version, make_prediction, true_mask
 from tests.nuclei_model import HELD_OUT_IMAGES, TRAIN_IMAGES, u2os_window

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from annotations.errors import DomainError
+from active_learning.outputs import CropPrediction
+from labelserver.errors import DomainError
 
 
 class BackendError(DomainError, ValueError):
@@ -32,16 +33,6 @@ class BackendError(DomainError, ValueError):
 
 class TrainingDataError(BackendError):
     code = "bad_training_data"
-
-
-@dataclass(frozen=True)
-class CropPrediction:
-    """A model's output on one crop: the instance masks plus the raw maps uncertainty needs."""
-
-    masks: np.ndarray  # uint16 (H, W), 0 = background
-    cellprob: np.ndarray  # float32 (H, W), logits
-    flows: np.ndarray  # float32 (2, H, W), predicted flow field (dY, dX)
-    style: np.ndarray  # float32 (D,), unit-norm embedding of the crop (for diversity)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,6 @@ import numpy as np
 
 from active_learning.backends.base import (
     BackendError,
-    CropPrediction,
     EpochReport,
     ModelBackend,
     ProgressCallback,
@@ -64,6 +63,7 @@ from active_learning.backends.weights import (
     start_weights,
     validate_weights_file,
 )
+from active_learning.outputs import CropPrediction
 
 if TYPE_CHECKING:
     import torch

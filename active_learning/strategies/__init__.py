@@ -6,7 +6,7 @@ from functools import cache
 from importlib import import_module
 
 from active_learning.strategies.base import Calibration, Score, ScoringInput, Strategy
-from annotations.errors import DomainError
+from labelserver.errors import DomainError
 
 STRATEGIES: dict[str, str] = {
     "random": "active_learning.strategies.random.RandomStrategy",

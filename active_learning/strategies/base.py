@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 from skimage.segmentation import expand_labels
 
-from active_learning.backends.base import CropPrediction
+from active_learning.outputs import CropPrediction
 
 # A cell's doubt is read over the cell and a thin ring around it, where its outline is decided.
 CELL_RING_PX = 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from active_learning.backends.base import CropPrediction
+from active_learning.outputs import CropPrediction
 from active_learning.strategies.base import Score, ScoringInput, Strategy
 from active_learning.strategies.maps import agreement, probability
 

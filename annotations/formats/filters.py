@@ -26,8 +26,8 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from annotations.errors import DomainError
 from annotations.models import Annotation, Image, Project, Split
+from labelserver.errors import DomainError
 
 EDITOR_SOURCE = "editor"
 TRUE_WORDS = ("1", "true", "yes", "on")

@@ -22,7 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from active_learning import simulation
 from active_learning.strategies import DEFAULT_STRATEGY, get_strategy
-from annotations.errors import DomainError
+from labelserver.errors import DomainError
 
 QUIET_LOGGERS = ("cellpose", "active_learning.jobs", "active_learning.scoring", "active_learning.queue")
 

@@ -14,9 +14,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from annotations.errors import DomainError
 from annotations.exports import build_export, parse_export_options
 from annotations.management.commands.import_images import _bar_stream, find_project
+from labelserver.errors import DomainError
 
 
 class Command(BaseCommand):

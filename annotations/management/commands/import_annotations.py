@@ -14,9 +14,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from annotations.errors import DomainError
 from annotations.imports import import_annotations, parse_import_options
 from annotations.management.commands.import_images import _bar_stream, find_project
+from labelserver.errors import DomainError
 
 
 class Command(BaseCommand):

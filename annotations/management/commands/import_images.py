@@ -23,9 +23,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from annotations.errors import DomainError
 from annotations.ingest import IngestResult, ensure_labelled_validation, ingest_image
 from annotations.models import Project
+from labelserver.errors import DomainError
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 LABEL_SUFFIXES = (".png", ".tif", ".tiff")

@@ -1,4 +1,4 @@
-"""The one exception type for domain rules; the API turns it into a 4xx answer."""
+"""The one exception type for domain rules, shared by every layer; the API turns it into a 4xx answer."""
 
 from __future__ import annotations
 
