@@ -45,9 +45,9 @@ async function main() {
   const { store, renderer, ui } = editor;
 
   const t0 = performance.now();
-  await editor.loadNext();
+  await editor.flow.loadNext();
   await frame();
-  const open = { ms: performance.now() - t0, inLoadNext: editor.session.openMs, bytes: body.length };
+  const open = { ms: performance.now() - t0, inLoadNext: editor.flow.openMs, bytes: body.length };
 
   const canvas = ui.canvas;
   const rect = () => canvas.getBoundingClientRect();
@@ -123,7 +123,7 @@ async function main() {
   await timeEdit("opacity change (full overlay)", (k) => key(k % 2 ? "," : "."));
 
   const t1 = performance.now();
-  await editor.submit(); // encodes, "sends", and opens the next crop (the same synthetic one)
+  await editor.flow.submit(); // encodes, "sends", and opens the next crop (the same synthetic one)
   results.submitAndReopenMs = performance.now() - t1;
   results.submittedEditCounts = submitted.length === 1 ? submitted[0].editCounts : submitted.length;
 

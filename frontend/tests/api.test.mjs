@@ -119,15 +119,3 @@ describe("API adapter", () => {
     assert.equal(submissionToJson({ labelMap: decodeRle({ encoding: "rle", height: 1, width: 2, runs: [3, 2] }), secondsSpent: 1, editCounts: {}, startedFrom: null }).mask.runs[0], 3);
   });
 });
-
-describe("what editing starts from", () => {
-  it("is the saved mask, else the prediction, else an empty map of the crop's size", async () => {
-    const { startingMap } = await import("../static/frontend/editor/editor.js");
-    const map = (v) => decodeRle({ encoding: "rle", height: 1, width: 2, runs: [v, 2] });
-    const crop = { width: 2, height: 1, currentAnnotation: { labelMap: map(4), version: 1 }, prediction: { labelMap: map(9) } };
-    assert.equal(startingMap(crop).data[0], 4);
-    assert.equal(startingMap({ ...crop, currentAnnotation: null }).data[0], 9);
-    const empty = startingMap({ ...crop, currentAnnotation: null, prediction: null });
-    assert.deepEqual([empty.width, empty.height, empty.data[0]], [2, 1, 0]);
-  });
-});

@@ -77,11 +77,12 @@ describe("tools", () => {
     assert.equal(c.rowsNow().flat().filter((v) => v === 1).length, 0);
   });
 
-  it("a lasso click (no drag) just selects", () => {
-    const b = bench(picture("11", "11"));
-    b.drag("lasso", [centre(0, 0)]);
-    assert.equal(b.store.selected, 1);
-    assert.equal(b.store.history.canUndo, false);
+  it("a lasso or split click (no drag) just selects, and leaves no path drawn", () => {
+    for (const name of ["lasso", "split"]) {
+      const b = bench(picture("11", "11"));
+      b.drag(name, [centre(0, 0)]);
+      assert.deepEqual([b.store.selected, b.store.history.canUndo, b.store.draft], [1, false, null], name);
+    }
   });
 
   it("polygon adds corners by click and closes on the first corner", () => {

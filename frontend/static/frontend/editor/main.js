@@ -9,5 +9,5 @@ import { mountLabeller } from "./editor.js";
 const root = /** @type {HTMLElement | null} */ (document.querySelector("[data-labeller]"));
 if (root) {
   const editor = mountLabeller(root, { projectId: /** @type {string} */ (root.dataset.projectId) });
-  editor.loadNext();
+  editor.flow.loadNext();
 }

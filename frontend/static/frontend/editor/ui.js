@@ -1,6 +1,8 @@
-// The labeller page's DOM: toolbar, canvas, info and status lines, message banner, help overlay.
+// The labeller page's DOM: toolbar, canvas, info and status lines, message banner, help overlay,
+// and the browser calls the page makes (pointer positions and capture, image loading, downloads).
 // Built here so editor.js only wires behaviour. Class names start with "ls-" (editor.css).
 
+import { PERCENT_SLIDERS } from "./controls.js";
 import { helpRows } from "./shortcuts.js";
 
 /** @typedef {import("./tools/tool.js").Tool} Tool */
@@ -76,7 +78,7 @@ export function buildLayout(root, tools) {
   return {
     toolButtons, radius: radius.input, undo, redo, opacity: opacity.input, style, masks, brightness: brightness.input,
     contrast: contrast.input, gamma: gamma.input, channels, channelBoxes, fit, help, submit, skip, info, message,
-    canvas, stage, status, helpOverlay,
+    canvas, stage, status, helpOverlay, root,
   };
 }
 
@@ -109,8 +111,84 @@ export function showMessage(ui, text, level, choices = []) {
   message.hidden = false;
 }
 
-/** @param {number} seconds */
-export function formatDuration(seconds) {
-  const s = Math.floor(seconds);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+/** A request is under way: Submit and Skip wait, and the banner says what it is. @param {Layout} ui @param {boolean} busy @param {string} text */
+export function showBusy(ui, busy, text) {
+  ui.submit.toggleAttribute("disabled", busy);
+  ui.skip.toggleAttribute("disabled", busy);
+  ui.root.toggleAttribute("aria-busy", busy);
+  if (busy) showMessage(ui, text, "info");
+  else if (ui.message.classList.contains("ls-info")) ui.message.hidden = true;
+}
+
+/**
+ * Set the display controls to these values (controls.js EditorControls.values).
+ * @param {Layout} ui @param {ReturnType<import("./controls.js").EditorControls["values"]>} values
+ */
+export function showDisplay(ui, values) {
+  for (const name of PERCENT_SLIDERS) ui[name].value = values[name];
+  ui.style.value = values.style;
+  ui.masks.checked = values.masks;
+  ui.channelBoxes.forEach((box, k) => { box.checked = values.channels[k]; });
+}
+
+/** The help overlay, opened and closed by ? and its button. @param {Layout} ui */
+export function helpOverlay(ui) {
+  return {
+    isOpen: () => !ui.helpOverlay.hidden,
+    /** @param {boolean} [show] toggles when left out */
+    toggle: (show = ui.helpOverlay.hidden) => { ui.helpOverlay.hidden = !show; },
+  };
+}
+
+/** Where a mouse event is, in the canvas's CSS pixels. @param {HTMLElement} canvas @param {MouseEvent} event */
+export function canvasPoint(canvas, event) {
+  const rect = canvas.getBoundingClientRect();
+  return { x: event.clientX - rect.left, y: event.clientY - rect.top };
+}
+
+/**
+ * A pointer event as input.js reads it.
+ * @param {HTMLElement} canvas @param {PointerEvent} event @returns {import("./input.js").PointerInput}
+ */
+export function pointerInput(canvas, event) {
+  return {
+    ...canvasPoint(canvas, event), button: event.button, shiftKey: event.shiftKey, detail: event.detail,
+    coalesced: () => (event.getCoalescedEvents?.() ?? []).map((e) => canvasPoint(canvas, e)),
+  };
+}
+
+/** Keep getting moves while the button is down, even outside the canvas. @param {HTMLElement} canvas @param {PointerEvent} event */
+export function capturePointer(canvas, event) {
+  try {
+    canvas.setPointerCapture(event.pointerId);
+  } catch {
+    // synthetic events (tests, benchmarks) have no active pointer to capture
+  }
+}
+
+/** Keys typed here are text, not shortcuts. @param {EventTarget | null} target */
+export function isTyping(target) {
+  const el = /** @type {HTMLElement | null} */ (target);
+  if (!el || !el.tagName) return false;
+  if (el.isContentEditable || el.tagName === "TEXTAREA" || el.tagName === "SELECT") return true;
+  return el.tagName === "INPUT" && !["range", "checkbox", "button", "radio"].includes(/** @type {HTMLInputElement} */ (el).type);
+}
+
+/** @param {string} url @returns {Promise<HTMLImageElement>} */
+export function loadImageElement(url) {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = () => reject(new Error(`the crop image ${url} did not load`));
+    image.src = url;
+  });
+}
+
+/** Hand the labeller a file to keep (JSON). @param {string} fileName @param {string} text */
+export function downloadFile(fileName, text) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+  link.download = fileName;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
 }

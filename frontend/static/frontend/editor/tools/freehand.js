@@ -1,47 +1,62 @@
-// A freehand path being drawn with the button down: shared by lasso (closed) and split (open).
+// Freehand tools: a path drawn with the button down becomes one edit when the button is released;
+// a click (no drag) selects the cell under it instead. Lasso (a closed path) and split (an open one)
+// are both made here and differ only in the edit.
 
 import { distance } from "../geometry.js";
-import { MIN_STEP_SCREEN_PX } from "./tool.js";
+import { cellAt, MIN_STEP_SCREEN_PX } from "./tool.js";
 
 /** @typedef {import("../geometry.js").Point} Point */
+/** @typedef {import("../edits.js").EditResult} EditResult */
+/** @typedef {import("./tool.js").Tool} Tool */
 /** @typedef {import("./tool.js").ToolContext} ToolContext */
 
-export class FreehandPath {
-  /** @param {boolean} closed how the draft is drawn */
-  constructor(closed) {
-    this.closed = closed;
-    /** @type {Point[] | null} */ this.points = null;
-  }
+/**
+ * @typedef {Object} FreehandSpec
+ * @property {string} name
+ * @property {string} label
+ * @property {string} key
+ * @property {string} help
+ * @property {boolean} closed  how the path in progress is drawn
+ * @property {(ctx: ToolContext, points: Point[]) => EditResult} edit  the edit a finished path makes
+ */
 
-  /** @param {ToolContext} ctx @param {Point} p */
-  start(ctx, p) {
-    this.points = [p];
-    ctx.store.setDraft({ type: "path", points: this.points, closed: this.closed });
-  }
-
-  /** @param {ToolContext} ctx @param {Point} p */
-  extend(ctx, p) {
-    if (!this.points) return;
-    if (distance(this.points[this.points.length - 1], p) * ctx.scale < MIN_STEP_SCREEN_PX) return;
-    this.points.push(p);
-    ctx.store.setDraft({ type: "path", points: this.points, closed: this.closed });
-  }
-
-  /** @param {ToolContext} ctx @param {Point} p @returns {Point[] | null} the finished path */
-  finish(ctx, p) {
-    if (!this.points) return null;
-    this.extend(ctx, p);
-    const points = this.points;
-    this.cancel(ctx);
-    return points;
-  }
-
+/** @param {FreehandSpec} spec @returns {Tool} */
+export function createFreehandTool({ closed, edit, ...about }) {
+  /** @type {Point[] | null} */
+  let points = null;
   /** @param {ToolContext} ctx */
-  cancel(ctx) {
-    if (!this.points) return;
-    this.points = null;
-    ctx.store.setDraft(null);
-  }
+  const show = (ctx) => ctx.store.setDraft(points && { type: "path", points, closed });
+  /** @param {ToolContext} ctx @param {Point} p */
+  const extend = (ctx, p) => {
+    if (!points) return;
+    if (distance(points[points.length - 1], p) * ctx.scale < MIN_STEP_SCREEN_PX) return;
+    points.push(p);
+    show(ctx);
+  };
+  /** @param {ToolContext} ctx */
+  const cancel = (ctx) => {
+    if (!points) return;
+    points = null;
+    show(ctx);
+  };
+
+  return {
+    ...about, type: "mode", cursor: "crosshair",
+    down(ctx, p) {
+      points = [p];
+      show(ctx);
+    },
+    move: extend,
+    up(ctx, p) {
+      if (!points) return;
+      extend(ctx, p);
+      const path = points;
+      cancel(ctx);
+      if (isClick(path, ctx.scale)) ctx.store.select(cellAt(ctx, path[0]));
+      else ctx.store.commit(edit(ctx, path));
+    },
+    cancel,
+  };
 }
 
 /** Whether a path is only a click (too short to be a shape or a cut). @param {Point[]} points @param {number} scale */
