@@ -18,9 +18,12 @@ channels exceeds four times that: the data of an RGBA image at the limit) is ref
 any pixel is decoded. Pillow's own decompression-bomb guard is set to the same limit as a
 backstop. Corrupt, truncated and unsupported files raise ImageReadError naming the file.
 
-Large images: uncompressed TIFFs are memory-mapped, so a crop reads only its own window.
-Compressed TIFFs, PNG and JPEG are decoded whole once; `read_crop_pixels` keeps the last few
-opened images in a small cache, so reading many crops of one image in a row decodes it once.
+Large images: uncompressed TIFFs are memory-mapped (by tifffile), so a crop reads only its own
+window. Compressed TIFFs, PNG and JPEG are decoded whole once; `read_crop_pixels` keeps the last
+few opened images in a small cache, so reading many crops of one image in a row decodes it once.
+
+Files come as a path or, for API uploads, as an open binary file (read into memory once).
+`read_label_image` is the one reader of label images, for API uploads and ingestion alike.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import imagecodecs
 import numpy as np
@@ -129,6 +132,10 @@ class ImageHeader:
 
 
 Window = tuple[int, int, int, int]  # (x, y, width, height) in image pixels
+# What the readers accept: a path, or an open binary file such as a Django upload.
+ImageFile = str | os.PathLike[str] | IO[bytes]
+# What they work on: a path (which can be memory-mapped) or the bytes of an upload.
+_Data = Path | io.BytesIO
 
 
 @dataclass(frozen=True)
@@ -163,12 +170,49 @@ def max_image_pixels() -> int:
     return int(settings.LABELSERVER["MAX_IMAGE_PIXELS"])
 
 
-def sniff_format(path: str | os.PathLike, *, name: str | None = None) -> str:
+def file_name(file: ImageFile) -> str:
+    """The name to put in messages about a file that was given no other name."""
+    if isinstance(file, (str, os.PathLike)):
+        return Path(file).name
+    return Path(getattr(file, "name", None) or "upload").name
+
+
+def _as_data(file: ImageFile) -> _Data:
+    """A path as a Path; an open file read into memory once, as the old upload reader did (an
+    upload need not be seekable, nor a file on disk that could be mapped)."""
+    if isinstance(file, (str, os.PathLike)):
+        return Path(file)
+    return file if isinstance(file, io.BytesIO) else io.BytesIO(file.read())
+
+
+def _head(data: _Data, size: int) -> bytes:
+    if isinstance(data, io.BytesIO):
+        with data.getbuffer() as view:  # no copy of the whole upload
+            return bytes(view[:size])
+    with open(data, "rb") as handle:
+        return handle.read(size)
+
+
+def _all_bytes(data: _Data) -> bytes:
+    return data.getvalue() if isinstance(data, io.BytesIO) else data.read_bytes()
+
+
+def _byte_size(data: _Data) -> int:
+    return data.getbuffer().nbytes if isinstance(data, io.BytesIO) else data.stat().st_size
+
+
+def _rewound(data: _Data) -> _Data:
+    """tifffile reads an open file from where it stands (an embedded TIFF): start it at byte 0."""
+    if isinstance(data, io.BytesIO):
+        data.seek(0)
+    return data
+
+
+def sniff_format(file: ImageFile, *, name: str | None = None) -> str:
     """Tell the format from the first bytes; refuse anything that is not PNG, JPEG or TIFF."""
-    name = name or Path(path).name
+    name = name or file_name(file)
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(16)
+        head = _head(_as_data(file), 16)
     except FileNotFoundError:
         raise ImageReadError(f"{name}: file not found")
     except OSError as exc:
@@ -186,19 +230,20 @@ def sniff_format(path: str | os.PathLike, *, name: str | None = None) -> str:
                          code="unsupported_image")
 
 
-def read_header(path: str | os.PathLike, *, name: str | None = None) -> ImageHeader:
+def read_header(file: ImageFile, *, name: str | None = None) -> ImageHeader:
     """Read size, channels and dtype without decoding pixels, and refuse images over the limit."""
-    return open_source(path, name=name).header
+    return open_source(file, name=name).header
 
 
-def open_source(path: str | os.PathLike, *, name: str | None = None) -> PixelSource:
+def open_source(file: ImageFile, *, name: str | None = None) -> PixelSource:
     """Open an image for reading. Only the header is read here; pixels are decoded (or mapped)
     on first use. Not cached: see `cached_source` for repeated reads of stored images."""
-    name = name or Path(path).name
-    fmt = sniff_format(path, name=name)
+    name = name or file_name(file)
+    data = _as_data(file)
+    fmt = sniff_format(data, name=name)
     if fmt == "tiff":
-        return _open_tiff(Path(path), name)
-    return _open_pil(Path(path), name, fmt)
+        return _open_tiff(data, name)
+    return _open_pil(data, name, fmt)
 
 
 def read_pixels(path: str | os.PathLike, *, name: str | None = None) -> np.ndarray:
@@ -254,23 +299,22 @@ def _to_hwc(array: np.ndarray, axes: str) -> np.ndarray:
 # --- PNG and JPEG (Pillow; imagecodecs for 16-bit colour PNG, which Pillow reduces to 8 bits) --
 
 
-def _png_ihdr(path: Path) -> tuple[int, int]:
+def _png_ihdr(data: _Data) -> tuple[int, int]:
     """(bit depth, colour type) from the PNG header."""
-    with open(path, "rb") as handle:
-        head = handle.read(29)
+    head = _head(data, 29)
     if len(head) < 29 or head[12:16] != b"IHDR":
         return (0, -1)
     return head[24], head[25]
 
 
-def _pil_open(path: Path, name: str, fmt: str) -> PILImage.Image:
+def _pil_open(data: _Data, name: str, fmt: str) -> PILImage.Image:
     # Our own check runs right after open (which reads only the header); Pillow's guard, set to
     # the same limit, is the backstop for code paths that bypass it.
     PILImage.MAX_IMAGE_PIXELS = max_image_pixels()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
-            return PILImage.open(path, formats=[fmt.upper()])
+            return PILImage.open(data, formats=[fmt.upper()])  # it rewinds an open file itself
     except PILImage.DecompressionBombError:
         raise ImageReadError(f"{name}: the image is over the limit of {max_image_pixels():,} pixels "
                              "(MAX_IMAGE_PIXELS)", code="image_too_large")
@@ -290,9 +334,9 @@ def _pil_layout(image: PILImage.Image, name: str) -> tuple[int, str, str | None]
     return channels, dtype, convert
 
 
-def _open_pil(path: Path, name: str, fmt: str) -> PixelSource:
-    bit_depth, colour_type = _png_ihdr(path) if fmt == "png" else (0, -1)
-    with _pil_open(path, name, fmt) as image:
+def _open_pil(data: _Data, name: str, fmt: str) -> PixelSource:
+    bit_depth, colour_type = _png_ihdr(data) if fmt == "png" else (0, -1)
+    with _pil_open(data, name, fmt) as image:
         width, height = image.size
         if bit_depth == 16 and colour_type in _PNG_COLOUR_CHANNELS:
             channels, dtype, convert = _PNG_COLOUR_CHANNELS[colour_type], "uint16", None
@@ -301,15 +345,15 @@ def _open_pil(path: Path, name: str, fmt: str) -> PixelSource:
     header = ImageHeader(fmt, width, height, channels, dtype)
     _check_size(name, width, height, channels)
     decode = _decode_png16 if bit_depth == 16 and colour_type in _PNG_COLOUR_CHANNELS else _decode_pil
-    return _lazy_array_source(header, lambda: decode(path, name, header, convert))
+    return _lazy_array_source(header, lambda: decode(data, name, header, convert))
 
 
-def _decode_pil(path: Path, name: str, header: ImageHeader, convert: str | None) -> np.ndarray:
+def _decode_pil(data: _Data, name: str, header: ImageHeader, convert: str | None) -> np.ndarray:
     try:
         if header.format == "png":
-            with _pil_open(path, name, header.format) as image:
+            with _pil_open(data, name, header.format) as image:
                 image.verify()  # checks every chunk's CRC, which catches truncation and bit rot
-        with _pil_open(path, name, header.format) as image:
+        with _pil_open(data, name, header.format) as image:
             image.seek(0)  # first frame of an animated PNG or multi-picture JPEG
             image.load()
             if convert:
@@ -322,9 +366,9 @@ def _decode_pil(path: Path, name: str, header: ImageHeader, convert: str | None)
     return _native(array.reshape(header.height, header.width, -1).astype(header.dtype, copy=False))
 
 
-def _decode_png16(path: Path, name: str, header: ImageHeader, convert: str | None) -> np.ndarray:
+def _decode_png16(data: _Data, name: str, header: ImageHeader, convert: str | None) -> np.ndarray:
     try:
-        array = imagecodecs.png_decode(path.read_bytes())
+        array = imagecodecs.png_decode(_all_bytes(data))
     except Exception as exc:  # imagecodecs.PngError and friends
         raise _read_failed(name, exc)
     return _native(array.reshape(header.height, header.width, -1))
@@ -345,14 +389,14 @@ def _lazy_array_source(header: ImageHeader, decode: Callable[[], np.ndarray]) ->
 # --- TIFF (tifffile) ------------------------------------------------------------------------
 
 
-def _open_tiff(path: Path, name: str) -> PixelSource:
+def _open_tiff(data: _Data, name: str) -> PixelSource:
     try:
-        with tifffile.TiffFile(path) as tif:
+        with tifffile.TiffFile(_rewound(data)) as tif:
             series = tif.series[0]
             axes, shape = series.axes, tuple(series.shape)
             header = _tiff_header(name, axes, shape, series.dtype)
-            _check_tiff_extent(name, series, path.stat().st_size)
-            reader = _tiff_reader(path, name, tif, series)
+            _check_tiff_extent(name, series, _byte_size(data))
+            reader = _tiff_reader(data, name, series)
     except ImageReadError:
         raise
     except Exception as exc:  # tifffile.TiffFileError, struct.error, codec errors, ...
@@ -393,50 +437,44 @@ def _check_tiff_extent(name: str, series: tifffile.TiffPageSeries, file_size: in
                              f"the file has {file_size:,})")
 
 
-def _tiff_reader(path: Path, name: str, tif: tifffile.TiffFile, series: tifffile.TiffPageSeries
-                 ) -> Callable[[slice, slice], np.ndarray]:
-    """Memory-map the series when the layout allows; otherwise decode it whole on first read."""
-    axes = series.axes
+def _tiff_reader(data: _Data, name: str, series: tifffile.TiffPageSeries) -> Callable[[slice, slice], np.ndarray]:
+    """Read windows through tifffile's memory maps where it can make them; else decode whole once."""
+    mapped = _tiff_memmaps(data, series) if isinstance(data, Path) else None
+    if mapped is None:
+        return _decode_tiff_lazily(data, name, series.axes)
+    maps, axes = mapped
+    if len(maps) == 1:
+        return lambda ys, xs: _to_hwc(maps[0][_plane_index(axes, ys, xs)], axes)
+    return lambda ys, xs: _to_hwc(np.stack([m[_plane_index(axes, ys, xs)] for m in maps]), "I" + axes)
+
+
+def _tiff_memmaps(path: Path, series: tifffile.TiffPageSeries) -> tuple[list[np.memmap], str] | None:
+    """tifffile's read-only memory maps of the series and the axes of each map, or None.
+
+    One map when the series is one run of raw samples; else one per page, as a plain multi-page
+    TIFF stores each page's IFD between the pages' data. A memory map can only view raw samples,
+    so tifffile refuses (ValueError) compressed, tiled, predicted or unaligned data: those are
+    decoded whole instead, which costs memory but is always correct."""
     if series.dataoffset is not None:
-        mapped = tifffile.memmap(path, series=0, mode="r")
-        return lambda ys, xs: _to_hwc(mapped[_plane_index(axes, ys, xs)], axes)
-    pages = _mappable_pages(path, tif, series)
-    if pages is not None:
-        page_axes = "I" + series.pages[0].keyframe.axes
-        return lambda ys, xs: _to_hwc(np.stack([p[_plane_index(page_axes[1:], ys, xs)] for p in pages]), page_axes)
-    return _decode_tiff_lazily(path, name, axes)
+        return [tifffile.memmap(path, series=0, mode="r")], series.axes
+    indexes = [page.index for page in series.pages if page is not None]
+    if len(indexes) < len(series.pages):
+        return None  # a page is missing: leave the file to tifffile's decoder
+    try:
+        return [tifffile.memmap(path, page=index, mode="r") for index in indexes], series.keyframe.axes
+    except ValueError:
+        return None
 
 
 def _plane_index(axes: str, ys: slice, xs: slice) -> tuple[slice, ...]:
     return tuple(ys if axis == "Y" else xs if axis == "X" else slice(None) for axis in axes)
 
 
-def _mappable_pages(path: Path, tif: tifffile.TiffFile, series: tifffile.TiffPageSeries) -> list[np.ndarray] | None:
-    """One memmap per page, when every page is uncompressed and stored in one contiguous run
-    (a plain multi-page TIFF); None otherwise."""
-    keyframe = series.pages[0].keyframe
-    if not keyframe.is_memmappable:
-        return None
-    dtype = np.dtype(keyframe.dtype).newbyteorder(tif.byteorder)
-    nbytes = math.prod(keyframe.shape) * dtype.itemsize
-    maps = []
-    for page in series.pages:
-        if page is None or not _contiguous(page.dataoffsets, page.databytecounts, nbytes):
-            return None
-        maps.append(np.memmap(path, dtype=dtype, mode="r", offset=page.dataoffsets[0], shape=keyframe.shape))
-    return maps
-
-
-def _contiguous(offsets: tuple[int, ...], counts: tuple[int, ...], nbytes: int) -> bool:
-    runs_join = all(o + c == nxt for o, c, nxt in zip(offsets, counts, offsets[1:], strict=False))
-    return runs_join and sum(counts) == nbytes
-
-
-def _decode_tiff_lazily(path: Path, name: str, axes: str) -> Callable[[slice, slice], np.ndarray]:
+def _decode_tiff_lazily(data: _Data, name: str, axes: str) -> Callable[[slice, slice], np.ndarray]:
     @lru_cache(maxsize=1)
     def whole() -> np.ndarray:
         try:
-            array = _to_hwc(tifffile.imread(path, series=0), axes)
+            array = _to_hwc(tifffile.imread(_rewound(data), series=0), axes)
         except Exception as exc:  # tifffile and imagecodecs raise many types for broken data
             raise _read_failed(name, exc)
         array.flags.writeable = False
@@ -483,18 +521,58 @@ def read_crop_pixels(crop: Crop) -> np.ndarray:
     return source.window(crop.x, crop.y, crop.width, crop.height)
 
 
-def read_label_image(path: str | os.PathLike, shape: tuple[int, int] | None = None, *,
-                     name: str | None = None) -> np.ndarray:
-    """A label image file (16-bit PNG, Cellpose *_masks.png, label TIFF) as a validated
-    uint16 (H, W) array: one channel, whole non-negative ids, `shape` when given."""
-    name = name or Path(path).name
-    source = open_source(path, name=name)
-    header = source.header
-    if header.format == "jpeg":
+# --- Label images ---------------------------------------------------------------------------
+
+
+def read_label_image(file: ImageFile, shape: tuple[int, int] | None = None, *, name: str | None = None,
+                     shape_of: str = "its image") -> np.ndarray:
+    """A label image (16-bit PNG, Cellpose *_masks.png, label TIFF), from a path or an uploaded
+    file, as a validated uint16 (H, W) array: one channel, whole ids 0..65535, `shape` when given.
+
+    The one reader for API uploads and ingestion. `name` names the file in messages (the file
+    name, or the form field "mask_file"); `shape_of` says whose size `shape` is ("the crop")."""
+    name = name or file_name(file)
+    return as_label_image(read_label_plane(file, shape, name=name, shape_of=shape_of), shape, name=name)
+
+
+def read_label_plane(file: ImageFile, shape: tuple[int, int] | None = None, *, name: str | None = None,
+                     shape_of: str = "its image") -> np.ndarray:
+    """The one channel of a label image file as (H, W) in its stored dtype; its ids are left for
+    the caller to check (16-bit masks, or 32-bit stitched label images). Format, channel count
+    and size are checked from the header, before any pixel is decoded. Every problem is a MaskError."""
+    name = name or file_name(file)
+    data = _as_data(file)
+    fmt = _label_format(data, name)
+    try:
+        # The image reader starts its messages with the name it is given: say first what failed.
+        source = open_source(data, name=f"{name}: not a readable {fmt.upper()}")
+        _check_label_header(source.header, shape, name, shape_of)
+        return source.pixels()[..., 0]
+    except ImageReadError as exc:
+        raise MaskError(str(exc)) from None  # a label file's problem is a mask problem, whatever broke
+
+
+def _label_format(data: _Data, name: str) -> str:
+    """The file's format, which must be lossless ("png" or "tiff"): JPEG would change cell ids."""
+    try:
+        fmt = sniff_format(data, name=name)
+    except ImageReadError as exc:
+        if exc.code != "unsupported_image":
+            raise MaskError(str(exc)) from None  # missing or empty
+        fmt = "unsupported"
+    if fmt == "jpeg":
         raise MaskError(f"{name}: label images must be lossless (PNG or TIFF); JPEG changes cell ids")
+    if fmt not in ("png", "tiff"):
+        raise MaskError(f"{name} must be a PNG or TIFF label image")
+    return fmt
+
+
+def _check_label_header(header: ImageHeader, shape: tuple[int, int] | None, name: str, shape_of: str) -> None:
     if header.channels != 1:
         raise MaskError(f"{name}: a label image has one channel (cell ids), this one has {header.channels}")
-    return as_label_image(source.pixels()[..., 0], shape, name=name)
+    if shape is not None and header.shape != tuple(shape):
+        raise MaskError(f"{name}: the label image is {header.width}x{header.height} (width x height) but "
+                        f"{shape_of} is {shape[1]}x{shape[0]}")
 
 
 # --- Tiling ---------------------------------------------------------------------------------

@@ -90,6 +90,8 @@ def test_polygons_and_uncompressed_rle_are_read(tmp_path):
         (lambda d: d["annotations"][0].update(image_id=99), "annotation id 1 refers to image_id 99"),
         (lambda d: d["annotations"][0]["segmentation"].update(size=[5, 6]), "annotation id 1 has an RLE of size"),
         (lambda d: d["annotations"][0]["segmentation"].update(counts=[1, 2]), "annotation id 1: RLE covers 3 pixels"),
+        (lambda d: d["annotations"][0]["segmentation"].update(counts="`"), "annotation id 1: the counts string ends"),
+        (lambda d: d["annotations"][0]["segmentation"].update(counts="é"), "annotation id 1: .*ascii"),
         (lambda d: d["annotations"][0].update(segmentation=[[1, 2, 3]]), "annotation id 1 has a malformed polygon"),
         (lambda d: d["images"][0].update(width=-1), "the width of image 'x.png' must be a whole number"),
         (lambda d: d.pop("annotations"), "a COCO file is an object with 'images' and 'annotations'"),

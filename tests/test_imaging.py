@@ -228,6 +228,20 @@ def test_an_uncompressed_tiff_crop_reads_only_its_window(tmp_path):
     assert peak_bytes(compressed) > big.nbytes  # the contrast: a compressed TIFF is decoded whole
 
 
+def test_a_plain_multi_page_tiff_is_memory_mapped_page_by_page(tmp_path):
+    big = np.tile(real_grey().astype(np.uint16), (6, 4))  # 3120 x 2784, 17 MB a page
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as writer:  # each page's IFD lies between the pages' data
+        for page in (big, 65535 - big):
+            writer.write(page, metadata=None)
+    tracemalloc.start()
+    window = open_source(path).window(1000, 1000, 64, 64)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert np.array_equal(window, np.stack([big, 65535 - big], axis=-1)[1000:1064, 1000:1064])
+    assert peak < 1_000_000
+
+
 # --- Bad files ------------------------------------------------------------------------------
 
 
@@ -321,6 +335,40 @@ def test_it_refuses_label_images_of_another_size_or_with_colour():
         read_label_image(U2OS_MASK, (256, 256))
     with pytest.raises(MaskError, match="one channel"):
         read_label_image(BRIGHTFIELD_IMAGE)
+
+
+def upload(data: bytes, name: str = "mask.png") -> io.BytesIO:
+    """What an API upload looks like to the reader: an open binary file with a name."""
+    file = io.BytesIO(data)
+    file.name = name
+    return file
+
+
+def test_it_reads_uploaded_label_images_as_png_or_tiff():
+    labels = np.asarray(PILImage.open(U2OS_MASK)).astype(np.uint16) + 1000  # ids beyond 8 bits
+    png, tiff = io.BytesIO(), io.BytesIO()
+    PILImage.fromarray(labels).save(png, format="PNG")
+    tifffile.imwrite(tiff, labels[None])  # a leading axis of one is still one plane
+    for data in (png.getvalue(), tiff.getvalue()):
+        read = read_label_image(upload(data), (520, 696), name="mask_file", shape_of="the crop")
+        assert read.dtype == np.uint16 and np.array_equal(read, labels)
+
+
+def test_it_refuses_bad_uploads_naming_the_field(tmp_path):
+    tiff = io.BytesIO()
+    tifffile.imwrite(tiff, np.zeros((20, 10), np.uint16))
+    cases = {
+        b"not an image at all": "^mask_file must be a PNG or TIFF label image$",
+        b"\x89PNG\r\n\x1a\n truncated": "^mask_file: not a readable PNG: ",
+        tiff.getvalue()[:-100]: "^mask_file: not a readable TIFF: the file is truncated",
+        # Only a header, so the size must have been checked before any pixel was decoded.
+        png_header_only(tmp_path / "h.png", 64, 64).read_bytes():
+            r"^mask_file: the label image is 64x64 \(width x height\) but the crop is 128x128$",
+        b"": "mask_file: the file is empty",
+    }
+    for data, message in cases.items():
+        with pytest.raises(MaskError, match=message):
+            read_label_image(upload(data), (128, 128), name="mask_file", shape_of="the crop")
 
 
 # --- Display --------------------------------------------------------------------------------

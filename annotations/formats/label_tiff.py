@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from annotations.imaging import open_source
+from annotations.imaging import read_label_plane
 from annotations.masks import MAX_LABEL, MaskError
 
 MAX_LABEL_32 = 2**32 - 1
@@ -83,14 +83,4 @@ def read_labels(path: str | os.PathLike, shape: tuple[int, int] | None = None, *
                 name: str | None = None) -> np.ndarray:
     """A label image file (16-bit PNG, 16/32-bit TIFF, Cellpose *_masks) as uint32 (H, W)."""
     name = name or Path(path).name
-    source = open_source(path, name=name)
-    if source.header.format == "jpeg":
-        raise MaskError(f"{name}: label images must be lossless (PNG or TIFF); JPEG changes cell ids")
-    if source.header.channels != 1:
-        raise MaskError(f"{name}: a label image has one channel (cell ids), this one has {source.header.channels}")
-    if shape is not None and source.header.shape != tuple(shape):
-        height, width = source.header.shape
-        raise MaskError(
-            f"{name}: the label image is {width}x{height} (width x height) but its image is {shape[1]}x{shape[0]}"
-        )
-    return as_labels(source.pixels(), shape, name=name)
+    return as_labels(read_label_plane(path, shape, name=name), shape, name=name)
