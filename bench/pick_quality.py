@@ -34,11 +34,11 @@ from simulation_breakdown import group_of  # also puts the repo on the path and 
 from active_learning.diversity import cosine_distances, expand_style
 from active_learning.evaluation import match_counts
 from active_learning.models import CropScore, ModelVersion, Prediction
-from active_learning.queue import _columns as queue_columns  # the stored scores, as the queue reads them
-from active_learning.queue import _strategy_order as queue_order
-from active_learning.queue import calibration
+from active_learning.queue.ranking import _columns as queue_columns  # the stored scores, as the queue reads them
+from active_learning.queue.ranking import _strategy_order as queue_order
+from active_learning.queue.ranking import calibration
 from active_learning.scoring import DESCRIPTOR
-from active_learning.simulation import crop_truth
+from active_learning.simulation.labeller import crop_truth
 from active_learning.strategies import get_strategy
 from annotations.imaging import read_label_image
 from annotations.masks import decode_png

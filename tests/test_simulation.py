@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import csv
+import os
+import sqlite3
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -16,22 +20,15 @@ from PIL import Image
 from active_learning.backends.settings import parse_backend_settings
 from active_learning.management.commands import simulate_labelling
 from active_learning.models import Job, ModelVersion
-from active_learning.simulation import (
-    CSV_FIELDS,
-    LABELLER,
-    START_ROUND,
-    RoundResult,
-    dataset_pairs,
-    labels_to_reach,
-    mean_curve,
-    start_result,
-    summarise,
-    summary_lines,
-    validation_names,
-)
+from active_learning.simulation.dataset import dataset_pairs, validation_names
+from active_learning.simulation.labeller import LABELLER
+from active_learning.simulation.results import CSV_FIELDS, START_ROUND, RoundResult
+from active_learning.simulation.run import start_result
+from active_learning.simulation.summary import labels_to_reach, mean_curve, summarise, summary_lines
 from annotations.models import Annotation, Crop, Project
 
-U2OS = Path(__file__).resolve().parent.parent / "data" / "dsb2018_u2os"
+REPO = Path(__file__).resolve().parent.parent
+U2OS = REPO / "data" / "dsb2018_u2os"
 CROWDED = ("07fb37aafa66", "0ea221716cf1", "150b0ffa318c", "193ffaa5272d")  # 150-370 nuclei each
 SIDE = 128  # 9-20 nuclei in each image's top-left corner
 
@@ -109,7 +106,8 @@ def test_shares_are_of_the_labels_random_needed_not_of_the_labels_it_was_given()
     assert "with 100% of random's labelled crops" in lines["same"]
 
     # Random's labels never lift it above its first point: no label made a difference, whatever
-    # the other strategy's curve does afterwards (the old share said 25 %: the seed set's 4 of 16).
+    # the other strategy's curve does afterwards (a share of random's whole budget would say 25 %:
+    # the seed set's 4 of 16).
     flat = [*(_result("random", r, 0.3) for r in range(4)), *(_result("other", r, ap) for r, ap in
                                                              enumerate((0.3, 0.6, 0.7, 0.7)))]
     assert summarise(flat)[1].crops_fraction == pytest.approx(1.0)
@@ -196,6 +194,43 @@ def test_training_options_become_the_projects_backend_settings():
     train = {"n_epochs": 24, "learning_rate": 0.0005, "average_last_share": 0.0}
     assert backend_settings == {"start_from": "scratch", "train": train}
     assert parse_backend_settings(backend_settings).train.average_last_share == 0.0
+
+
+# --- the command's database -----------------------------------------------------------------------------
+
+
+def _simulate_in(data_dir: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """The command in a process of its own, on the database of `data_dir` (not the test database)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PYTEST") and k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "MEDIA_ROOT")}
+    env |= {"DEBUG": "1", "LABELSERVER_DATA_DIR": str(data_dir)}
+    return subprocess.run([sys.executable, "manage.py", "simulate_labelling", *arguments], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_it_migrates_a_new_database_and_names_migrate_for_one_behind_the_code(tiny_dataset, tmp_path):
+    data = tmp_path / "data"
+    # Seed crops it cannot draw: the run stops once the images are in, before any training.
+    arguments = (str(tiny_dataset), "--crop-size", "64", "--seed-crops", "1000")
+
+    fresh = _simulate_in(data, *arguments)
+
+    assert "Migrating the new database" in fresh.stdout
+    assert fresh.returncode == 1 and "cannot draw 1000 seed crops" in fresh.stderr, fresh.stderr
+    db = sqlite3.connect(data / "db.sqlite3")
+    assert db.execute("SELECT count(*) FROM annotations_project").fetchone() == (0,)  # ingested, then discarded
+
+    # A database with data that lags the code: migrating it is the operator's call, not a benchmark's.
+    newest = db.execute("SELECT max(name) FROM django_migrations WHERE app = 'annotations'").fetchone()[0]
+    db.execute("DELETE FROM django_migrations WHERE app = 'annotations' AND name = ?", (newest,))
+    db.commit()
+    behind = _simulate_in(data, *arguments)
+
+    assert behind.returncode == 1 and "Migrating" not in behind.stdout
+    assert f"lacks 1 migration(s) (annotations.{newest})" in behind.stderr
+    assert "run `python manage.py migrate` first" in behind.stderr
+    assert db.execute("SELECT count(*) FROM django_migrations WHERE name = ?", (newest,)).fetchone() == (0,)
+    db.close()
 
 
 # --- the command, end to end (slow) ----------------------------------------------------------------------

@@ -3,12 +3,14 @@
     python manage.py simulate_labelling data/dsb2018_u2os --strategies random,combined,cellprob \\
         --rounds 4 --per-round 8 --seeds 2 --out bench/out/simulation --crop-size 128 --epochs 30
 
-Runs the real labelling loop (see active_learning/simulation.py) for every strategy and seed on a
-folder of images/<id>.png + masks/<id>.png, then writes DIR/simulation.csv (one row per round),
+Runs the real labelling loop (the active_learning.simulation package) for every strategy and
+seed on a folder of images/<id>.png + masks/<id>.png, then writes DIR/simulation.csv (one row per round),
 DIR/simulation.png (AP@0.5 against labelled cells and crops) and DIR/summary.txt, and prints for
 each strategy the share of random sampling's labels it needs to reach random's final AP@0.5.
 The simulation projects live in the configured database and are deleted afterwards (--keep keeps
 them); point LABELSERVER_DATA_DIR at a scratch folder to keep them out of a shared database.
+A fresh database (a new scratch folder) is migrated first; one behind the code is left to
+`python manage.py migrate`, which the command names.
 """
 
 from __future__ import annotations
@@ -18,13 +20,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
 
-from active_learning import simulation
+from active_learning.backends.threads import set_cpu_threads
+from active_learning.simulation import SimulationError
+from active_learning.simulation.dataset import Pair, dataset_pairs
+from active_learning.simulation.plot import plot
+from active_learning.simulation.results import START_ROUND, RoundResult, read_csv, write_csv
+from active_learning.simulation.run import SimulationSettings, simulate
+from active_learning.simulation.summary import report_lines
 from active_learning.strategies import DEFAULT_STRATEGY, get_strategy
 from labelserver.errors import DomainError
 
 QUIET_LOGGERS = ("cellpose", "active_learning.jobs", "active_learning.scoring", "active_learning.queue")
+# What the command writes into --out.
+CSV_NAME = "simulation.csv"
+PLOT_NAME = "simulation.png"
+SUMMARY_NAME = "summary.txt"
 
 
 def _names(value: str) -> list[str]:
@@ -43,9 +58,16 @@ def training_settings(options: dict[str, Any]) -> dict[str, Any]:
     return {"start_from": options["start_from"], "train": train}
 
 
+def simulation_settings(options: dict[str, Any]) -> SimulationSettings:
+    return SimulationSettings(
+        rounds=options["rounds"], per_round=options["per_round"], seed_crops=options["seed_crops"],
+        crop_size=options["crop_size"], validation_fraction=options["validation_fraction"],
+        random_fraction=options["random_fraction"], backend_settings=training_settings(options), keep=options["keep"],
+    )
+
+
 class Command(BaseCommand):
     help = "Simulate labelling a labelled dataset with each strategy and compare AP against random sampling."
-    requires_migrations_checks = True
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("dataset", type=Path, help="folder with images/<id>.png and masks/<id>.png")
@@ -82,36 +104,40 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["from_csv"]:  # the CSVs do not record the crop size: name only the dataset
             title = options["dataset"].resolve().name
-            results = [r for path in options["from_csv"] for r in simulation.read_csv(path)]
+            results = [r for path in options["from_csv"] for r in read_csv(path)]
             return self._report(results, options["out"], title, 0.0)
         strategies = self._strategies(options["strategies"])
         self._check_counts(options)
-        pairs = simulation.dataset_pairs(options["dataset"], options["max_images"])
-        config = simulation.SimulationSettings(
-            rounds=options["rounds"], per_round=options["per_round"], seed_crops=options["seed_crops"],
-            crop_size=options["crop_size"], validation_fraction=options["validation_fraction"],
-            random_fraction=options["random_fraction"], backend_settings=training_settings(options),
-            keep=options["keep"],
-        )
+        try:
+            pairs = dataset_pairs(options["dataset"], options["max_images"])
+        except SimulationError as exc:
+            raise CommandError(str(exc)) from exc
+        self._migrate_a_fresh_database()
         self._quieten(options["verbosity"], options["torch_threads"])
-        out: Path = options["out"]
-        results: list[simulation.RoundResult] = []
         title = f"{options['dataset'].resolve().name}: {len(pairs)} images, {options['crop_size']} px crops"
+        started = time.perf_counter()
+        results = self._simulate(pairs, strategies, options)
+        self._report(results, options["out"], title, time.perf_counter() - started)
+
+    def _simulate(self, pairs: list[Pair], strategies: list[str], options: dict[str, Any]) -> list[RoundResult]:
+        """Every strategy at every seed; each round is printed and the CSV rewritten as it ends, so
+        a cut-off run keeps what it measured."""
+        out: Path = options["out"]
+        results: list[RoundResult] = []
         seeds = list(range(options["first_seed"], options["first_seed"] + options["seeds"]))
 
-        def record(result: simulation.RoundResult) -> None:
+        def record(result: RoundResult) -> None:
             results.append(result)
-            simulation.write_csv(results, out / simulation.CSV_NAME)
+            write_csv(results, out / CSV_NAME)
             self.stdout.write(self._round_line(result))
             self.stdout.flush()  # a round takes minutes: show it now, also in a log file
 
-        started = time.perf_counter()
         try:
-            simulation.simulate(pairs, strategies, seeds, config,
-                                tag=time.strftime("%Y%m%d-%H%M%S"), on_round=record)
-        except (simulation.SimulationError, DomainError) as exc:
+            simulate(pairs, strategies, seeds, simulation_settings(options), tag=time.strftime("%Y%m%d-%H%M%S"),
+                     on_round=record)
+        except (SimulationError, DomainError) as exc:
             raise CommandError(str(exc)) from exc
-        self._report(results, out, title, time.perf_counter() - started)
+        return results
 
     def _strategies(self, names: list[str]) -> list[str]:
         try:
@@ -136,28 +162,40 @@ class Command(BaseCommand):
             for name in QUIET_LOGGERS:
                 logging.getLogger(name).setLevel(logging.WARNING)
         if threads:
-            import torch
+            set_cpu_threads(threads)
 
-            torch.set_num_threads(threads)
+    def _migrate_a_fresh_database(self) -> None:
+        """A database with no migration applied is new (a fresh LABELSERVER_DATA_DIR, as the docs
+        advise for simulations): migrate it, as the user plainly means to use it. One that holds
+        data but lags the code is the operator's to migrate, not a benchmark's: stop and say so."""
+        connection = connections[DEFAULT_DB_ALIAS]
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        if not pending:
+            return
+        database = connection.settings_dict["NAME"]
+        if executor.loader.applied_migrations:
+            names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in pending[:3]) + (", ..." if len(pending) > 3 else "")
+            raise CommandError(f"the database {database} lacks {len(pending)} migration(s) ({names}): "
+                               "run `python manage.py migrate` first, with the same settings")
+        self.stdout.write(f"Migrating the new database {database}")
+        call_command("migrate", interactive=False, verbosity=0)
 
-    def _round_line(self, r: simulation.RoundResult) -> str:
-        if r.round == simulation.START_ROUND:
+    def _round_line(self, r: RoundResult) -> str:
+        if r.round == START_ROUND:
             return f"{r.strategy} seed {r.seed} start weights: AP@0.5 {r.ap50:.3f}, AP@0.75 {r.ap75:.3f}"
         verdict = "promoted" if r.promoted else "not promoted"
         return (f"{r.strategy} seed {r.seed} round {r.round}: {r.n_crops} crops, {r.n_cells} cells, "
                 f"AP@0.5 {r.ap50:.3f}, AP@0.75 {r.ap75:.3f} ({verdict}; serving AP@0.5 {r.active_ap50:.3f}) "
                 f"in {r.seconds:.0f} s")
 
-    def _report(self, results: list[simulation.RoundResult], out: Path, title: str, seconds: float) -> None:
+    def _report(self, results: list[RoundResult], out: Path, title: str, seconds: float) -> None:
         if not results:
             raise CommandError("the simulation recorded no rounds")
-        csv_path = simulation.write_csv(results, out / simulation.CSV_NAME)
-        plot_path = simulation.plot(results, out / simulation.PLOT_NAME, title=title)
-        lines = []
-        for metric, what in simulation.METRICS.items():
-            summaries = simulation.summarise(results, metric=metric)
-            lines += [f"{what}:"] + ["  " + line for line in simulation.summary_lines(summaries)]
-        (out / simulation.SUMMARY_NAME).write_text("\n".join(lines) + "\n")
+        csv_path = write_csv(results, out / CSV_NAME)
+        plot_path = plot(results, out / PLOT_NAME, title=title)
+        lines = report_lines(results)
+        (out / SUMMARY_NAME).write_text("\n".join(lines) + "\n")
         self.stdout.write(f"\nWrote {csv_path} and {plot_path}" + (f" ({seconds / 60:.1f} min)" if seconds else ""))
         for line in lines:
             self.stdout.write(line)
