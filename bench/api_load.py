@@ -135,7 +135,9 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 def start_server(env: dict[str, str], port: int, args: argparse.Namespace) -> subprocess.Popen:
     cmd = [str(BIN / "gunicorn"), "labelserver.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-           "--threads", str(args.threads), "--log-level", "warning", *args.gunicorn_arg]
+           "--threads", str(args.threads), "--log-level", "warning",
+           # Its own control socket: the default one in the home folder is shared with `make run`.
+           "--control-socket", str(Path(env["LABELSERVER_DATA_DIR"]) / "gunicorn.ctl"), *args.gunicorn_arg]
     server = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True)
     for _ in range(300):
         try:

@@ -16,13 +16,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO))  # run as a script: its own folder, not the repository, is on the path
+
+from labelserver.env import data_dir  # noqa: E402
 
 
 def commands(host: str, port: str) -> dict[str, list[str]]:
     celery = [str(BIN / "celery"), "-A", "labelserver"]
     return {
+        # gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl),
+        # which a second server (another checkout, another data folder) would take over and delete.
         "web": [str(BIN / "gunicorn"), "labelserver.wsgi", "--bind", f"{host}:{port}", "--workers", "2",
-                "--threads", "4", "--access-logfile", "-"],
+                "--threads", "4", "--access-logfile", "-", "--control-socket", str(data_dir() / "gunicorn.ctl")],
         "worker-gpu": celery + ["worker", "-Q", "gpu", "--concurrency", "1", "--max-tasks-per-child", "1",
                                 "--hostname", "gpu@%h", "--loglevel", "INFO"],
         "worker-default": celery + ["worker", "-Q", "default", "--concurrency", "2", "--hostname", "default@%h",
@@ -59,12 +64,14 @@ def main() -> int:
     return shutdown(procs) or exit_code
 
 
-def shutdown(procs: dict[str, subprocess.Popen], grace_seconds: float = 20) -> int:
+def shutdown(procs: dict[str, subprocess.Popen], grace_seconds: float = 10) -> int:
     # Workers get a cold shutdown (SIGQUIT): Ctrl-C should not wait for a training to finish.
     # The job they leave `running` is failed by the worker when it next starts.
+    # The signal goes to each main process only, which stops its own children: sent to the whole
+    # group, it also reached the Celery pool's children, and a worker then often never exited.
     for name, proc in procs.items():
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGQUIT if name.startswith("worker") else signal.SIGTERM)
+            os.kill(proc.pid, signal.SIGQUIT if name.startswith("worker") else signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
     for name, proc in procs.items():
         try:

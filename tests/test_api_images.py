@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from annotations.models import Annotation, Crop, CropStatus, Image, Split
 from tests.conftest import DATA
 from tests.factories import make_image
@@ -48,7 +46,6 @@ def upload(client, project, path, mask=None):
 
 
 def test_it_uploads_an_image_once(admin_client, project):
-    pytest.importorskip("annotations.ingest", reason="annotations/ingest.py (ingest_image) is not there yet")
     created = upload(admin_client, project, U2OS_IMAGE)
     assert created.status_code == 201, created.json()
     body = created.json()
@@ -63,7 +60,6 @@ def test_it_uploads_an_image_once(admin_client, project):
 
 
 def test_it_imports_a_label_image_with_the_upload(admin_client, project):
-    pytest.importorskip("annotations.ingest", reason="annotations/ingest.py (ingest_image) is not there yet")
     response = upload(admin_client, project, U2OS_IMAGE, mask=U2OS_MASK)
     assert response.status_code == 201, response.json()
     assert response.json()["image"]["n_labelled"] > 0
@@ -72,7 +68,6 @@ def test_it_imports_a_label_image_with_the_upload(admin_client, project):
 
 
 def test_it_refuses_a_file_that_is_not_an_image(admin_client, project, tmp_path):
-    pytest.importorskip("annotations.ingest", reason="annotations/ingest.py (ingest_image) is not there yet")
     junk = tmp_path / "notes.png"
     junk.write_bytes(b"these are not pixels" * 10)
     response = upload(admin_client, project, junk)
@@ -82,7 +77,6 @@ def test_it_refuses_a_file_that_is_not_an_image(admin_client, project, tmp_path)
 
 
 def test_it_refuses_a_mask_of_another_size(admin_client, project):
-    pytest.importorskip("annotations.ingest", reason="annotations/ingest.py (ingest_image) is not there yet")
     other_size = sorted((DATA / "dsb2018_brightfield" / "masks").glob("*.png"))[0]
     response = upload(admin_client, project, U2OS_IMAGE, mask=other_size)
     assert response.status_code == 400
