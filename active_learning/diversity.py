@@ -64,14 +64,14 @@ def diverse_order(utility: np.ndarray, embeddings: np.ndarray, k: int, diversity
     (utility 0: blank, or certain) is never promoted for being different. The cap keeps
     diversity from seeking outliers: scaled by the farthest candidate instead (farthest-first,
     as in k-centre), the odd crops far from everything won the head, and a uniform random order
-    beat the same order re-picked that way (docs/benchmarks.md, run 5). diversity=0 is plain
-    utility order.
+    beat the same order re-picked that way (docs/decisions/0003-diversity-rule.md). diversity=0
+    is plain utility order.
 
     `groups` (e.g. each crop's image): a crop of a group that already has a pick counts as a
     near-copy (spread 0), until every group left has a pick; then a new cycle over the groups
     begins. Crops of one image share its sample, stain and focus, and style distances alone do
-    not see that: in a simulation (docs/benchmarks.md, run 3) whole batches came from the few
-    images of one experiment."""
+    not see that: in a simulation whole batches came from the few images of one experiment
+    (docs/decisions/0003-diversity-rule.md)."""
     useful = np.clip(np.asarray(utility, dtype=np.float64), 0, None)
     k = min(k, len(useful))
     if k == 0:

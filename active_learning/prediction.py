@@ -18,12 +18,11 @@ from collections.abc import Sequence
 
 from django.db.models import QuerySet
 
-from active_learning.backends import load_backend
 from active_learning.datasets import batched
 from active_learning.jobs import JobContext, JobFailed
 from active_learning.models import Job, ModelVersion, Prediction
 from active_learning.outputs import CropPrediction
-from active_learning.queue import project_strategy, rank_queue
+from active_learning.queue.ranking import project_strategy, rank_queue
 from active_learning.scoring import (
     job_strategy_names,
     score_predictions,
@@ -31,7 +30,7 @@ from active_learning.scoring import (
     unscored_evaluated_crops,
 )
 from active_learning.start_model import serve_start_weights
-from active_learning.versions import serving_instead_of
+from active_learning.versions import load_backend, serving_instead_of
 from annotations.imaging import read_crop_pixels
 from annotations.masks import count_cells, encode_png
 from annotations.models import Crop

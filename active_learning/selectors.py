@@ -1,12 +1,15 @@
-"""Reads for model versions and jobs, limited to the projects a user belongs to."""
+"""Reads for model versions and jobs, limited to the projects a user belongs to, and a crop as its
+labeller sees it (with the model's prediction and its place in the queue)."""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
-from active_learning.models import Job, ModelVersion
+from active_learning.models import Job, ModelVersion, ModelVersionStatus, Prediction
+from active_learning.queue.serving import queue_rank
 from annotations import selectors as annotation_selectors
+from annotations.models import Crop, Tag
 from labelserver.errors import NotFound
 
 
@@ -34,3 +37,25 @@ def version_for(user: AbstractBaseUser, version_id: int) -> ModelVersion:
     if version is None:
         raise NotFound(f"Model version {version_id} does not exist or is not in one of your projects")
     return version
+
+
+def crop_detail(crop_id: int) -> Crop:
+    """A crop with what the labeller sees: tag names, its current annotation, the prediction to
+    start from and its rank in the queue. Five small indexed queries; `next` serves one per request."""
+    crop = Crop.objects.select_related("image").get(pk=crop_id)
+    crop.rank = queue_rank(crop)
+    crop.tag_names = sorted(Tag.objects.filter(crops=crop_id).values_list("name", flat=True))
+    crop.current_annotation = annotation_selectors.current_annotation(crop)
+    crop.prediction = newest_prediction(crop)
+    return crop
+
+
+def newest_prediction(crop: Crop) -> Prediction | None:
+    """The active model version's prediction if there is one, else the newest model's (a crop
+    has one prediction per model version, so a handful at most: chosen here, not in SQL)."""
+    predictions = list(Prediction.objects.filter(crop=crop).select_related("model_version"))
+    return max(
+        predictions,
+        key=lambda p: (p.model_version.status == ModelVersionStatus.ACTIVE, p.model_version.number),
+        default=None,
+    )

@@ -13,12 +13,12 @@ from __future__ import annotations
 from django.db import transaction
 
 from active_learning import versions
-from active_learning.backends import load_backend
 from active_learning.backends.settings import START_SCRATCH, parse_backend_settings
 from active_learning.datasets import labelled_crops
 from active_learning.jobs import JobContext
 from active_learning.models import ModelVersion
 from active_learning.validation import measure_version, metrics_summary
+from active_learning.versions import load_backend
 from annotations.models import Project, Split
 
 ORIGIN_PREFIX = "start:"

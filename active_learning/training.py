@@ -9,13 +9,13 @@ from __future__ import annotations
 from django.db import transaction
 
 from active_learning import versions
-from active_learning.backends import load_backend
 from active_learning.backends.base import EpochReport, TrainingResult
 from active_learning.datasets import LabelledCrop, labelled_crops
 from active_learning.jobs import JobContext, JobFailed, enqueue_job
 from active_learning.models import Job, JobKind, ModelVersion, ModelVersionStatus
 from active_learning.start_model import serve_start_weights
 from active_learning.validation import incumbent_metrics, measure_version, metrics_summary
+from active_learning.versions import load_backend
 from annotations.models import Project, Split
 
 PROMOTION_MARGIN_KEY = "promotion_margin"

@@ -1,8 +1,21 @@
+"""The learning side's REST API, mounted under /api/ (labelserver/urls.py): a crop as its labeller
+sees it, the queue, jobs, model versions, reports, retraining, and a project's export and import
+(which carry its model)."""
+
 from django.urls import path
 
-from active_learning.api import views
+from active_learning.api import crops, queue_views, transfer_views, views
 
 urlpatterns = [
+    path("crops/<int:crop_id>/", crops.CropDetailView.as_view(), name="api-crop"),
+    path("projects/<int:project_id>/next/", crops.NextCropView.as_view(), name="api-next-crop"),
+    path("crops/<int:crop_id>/lease/", crops.LeaseCropView.as_view(), name="api-crop-lease"),
+    path("projects/<int:project_id>/queue/", queue_views.QueueView.as_view(), name="api-queue"),
+    path("projects/<int:project_id>/queue/crops/", queue_views.QueueActionView.as_view(), name="api-queue-crops"),
+    path("projects/<int:project_id>/queue/focus/", queue_views.QueueFocusView.as_view(), name="api-queue-focus"),
+    path("projects/<int:project_id>/queue/settings/", queue_views.QueueSettingsView.as_view(),
+         name="api-queue-settings"),
+    path("projects/<int:project_id>/queue/rank/", queue_views.QueueRankView.as_view(), name="api-queue-rank"),
     path("projects/<int:project_id>/jobs/", views.ProjectJobsView.as_view(), name="project-jobs"),
     path("jobs/<int:job_id>/", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<int:job_id>/cancel/", views.JobCancelView.as_view(), name="job-cancel"),
@@ -17,4 +30,6 @@ urlpatterns = [
     path("model-versions/<int:version_id>/report/", views.ModelVersionReportView.as_view(),
          name="model-version-report"),
     path("projects/<int:project_id>/retraining/", views.RetrainingView.as_view(), name="project-retraining"),
+    path("projects/<int:project_id>/export/", transfer_views.ExportView.as_view(), name="api-project-export"),
+    path("projects/<int:project_id>/import/", transfer_views.ImportView.as_view(), name="api-project-import"),
 ]

@@ -10,12 +10,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from active_learning.backends import load_backend
 from active_learning.datasets import LabelledCrop
 from active_learning.evaluation import evaluate_masks
 from active_learning.models import ModelVersion
-from active_learning.queue import project_strategy
+from active_learning.queue.ranking import project_strategy
 from active_learning.scoring import score_predictions
+from active_learning.versions import load_backend
 
 
 def evaluate_version(version: ModelVersion, validation: list[LabelledCrop]) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from active_learning.backends import get_backend_class
+from active_learning.backends.base import ModelBackend
 from active_learning.models import ModelVersion, ModelVersionStatus
 from annotations.models import Project
 from labelserver.errors import Conflict
@@ -94,3 +96,9 @@ def is_better(candidate: dict[str, Any], incumbent: dict[str, Any] | None, margi
     if cand[0] != inc[0]:
         return cand[0] > inc[0] + margin
     return cand[1] > inc[1] + margin
+
+
+def load_backend(project: Project, version: ModelVersion | None) -> ModelBackend:
+    """The project's backend with a version's weights, or at the project's start point (a
+    pretrained model, an uploaded file, or a fresh network) when `version` is None."""
+    return get_backend_class(project.backend).for_project(project, version)

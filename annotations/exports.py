@@ -12,6 +12,7 @@ Layout of the zip (only the parts asked for)::
     geojson/<image>.geojson + geojson/images/<image>.<ext>
     model/<project>_v<N>.pth + model/<project>_v<N>.json     weights (Cellpose-loadable) and
                                         their settings, metrics and training history
+                                        (written by active_learning.model_transfer)
 
 Whole-image outputs (everything except cellpose/crops) stitch each image's crop annotations
 into one label image (`annotations.formats.stitching`). By default only images whose crops'
@@ -20,6 +21,9 @@ would otherwise read as background. `whole_images=any` writes partly covered ima
 manifest gives each image's coverage); the per-crop Cellpose pairs are always complete.
 
 The export is written to a file (a temporary file for the API) and reports progress per image.
+Model versions belong to the learning part, which the labelling part must not import: an export
+that carries one gets it as an `ExportPart` (`active_learning.model_transfer.export_zip`), and
+the options (`ExportOptions`) are parsed by `annotations.api.export_serializers`.
 """
 
 from __future__ import annotations
@@ -27,24 +31,23 @@ from __future__ import annotations
 import json
 import re
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from django.utils import timezone
 
-from active_learning.models import ModelVersion
-from annotations.formats import EXPORT_FORMATS, cellpose_folder, geojson
+from annotations.formats import cellpose_folder, geojson
 from annotations.formats.coco import CocoBuilder
-from annotations.formats.filters import ExportFilters, annotations_by_image, count_images, parse_bool, parse_filters
+from annotations.formats.filters import ExportFilters, annotations_by_image, count_images
 from annotations.formats.label_tiff import label_tiff_bytes
 from annotations.formats.stitching import Piece, Stitched, stitch
 from annotations.imaging import read_crop_pixels
 from annotations.masks import MAX_LABEL, decode_png
 from annotations.models import Annotation, Image, Project
-from labelserver.errors import DomainError, NotFound
+from labelserver.errors import DomainError
 
 GENERATOR = "labelserver"
 MANIFEST_VERSION = 1
@@ -61,7 +64,7 @@ class ExportError(DomainError):
 class ExportOptions:
     formats: tuple[str, ...] = ("cellpose",)
     filters: ExportFilters = field(default_factory=ExportFilters)
-    model: str | None = None  # "active" or a version number: add its weights
+    model: str | None = None  # "active" or a version number: the learning part adds its weights
     include_images: bool = True  # copy the original image files beside the annotations
     image_extension: str = ".tif"  # Cellpose pairs: ".tif" or ".png"
     whole_images: str = "complete"
@@ -77,75 +80,25 @@ class ExportOptions:
         }
 
 
-# --- Options ----------------------------------------------------------------------------------
+# --- What another part adds -------------------------------------------------------------------
 
 
-def _formats(value: Any) -> tuple[str, ...]:
-    names = [n.strip().lower() for n in str(value or "").split(",") if n.strip()]
-    unknown = [n for n in names if n not in EXPORT_FORMATS]
-    if unknown:
-        raise ExportError(f"unknown export format {unknown[0]!r}; choose from {', '.join(EXPORT_FORMATS)}")
-    return tuple(dict.fromkeys(names))
+class ZipFiles(Protocol):
+    """Where an `ExportPart` writes its files; each lands in the manifest's file list."""
+
+    def write(self, name: str, data: bytes) -> None: ...
+
+    def copy(self, name: str, path: Path) -> None: ...
 
 
-def _tolerance(value: Any) -> float:
-    try:
-        tolerance = float(value or 0)
-    except ValueError:
-        raise ExportError(f"tolerance must be a number of pixels, got {value!r}") from None
-    if not 0 <= tolerance <= 10:
-        raise ExportError(f"tolerance must lie between 0 and 10 pixels, got {tolerance:g}")
-    return tolerance
+class ExportPart(Protocol):
+    """Files another part adds to the zip: a model version's weights and card
+    (`active_learning.model_transfer.ModelVersionPart`). Its entry is the manifest's model_version."""
 
+    @property
+    def description(self) -> str: ...  # the progress text once it is written
 
-def _choice(value: Any, name: str, choices: tuple[str, ...], default: str) -> str:
-    value = str(value or default)
-    if value not in choices:
-        raise ExportError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def parse_export_options(params: Mapping[str, Any]) -> ExportOptions:
-    """Options from query parameters or command options, refusing bad values by name.
-
-    ``format`` (or ``formats``): comma-separated cellpose, tiff, coco, geojson; ``model``:
-    "active" or a version number; ``images``: copy original images (default true);
-    ``image_format``: tif or png for Cellpose pairs; ``whole_images``: complete or any;
-    ``object_type`` and ``tolerance``: GeoJSON; plus the filters of formats/filters.py."""
-    formats = _formats(params.get("format") or params.get("formats"))
-    model = str(params.get("model") or "").strip() or None
-    if not formats and model is None:
-        raise ExportError(f"name at least one format ({', '.join(EXPORT_FORMATS)}) or a model version")
-    extension = _choice(str(params.get("image_format") or "tif").lstrip("."), "image_format", ("tif", "png"), "tif")
-    return ExportOptions(
-        formats=formats,
-        filters=parse_filters(params),
-        model=model,
-        include_images=parse_bool(params.get("images"), "images", True),
-        image_extension=f".{extension}",
-        whole_images=_choice(params.get("whole_images"), "whole_images", WHOLE_IMAGES, "complete"),
-        geojson_object_type=_choice(params.get("object_type"), "object_type", geojson.OBJECT_TYPES, "detection"),
-        geojson_tolerance=_tolerance(params.get("tolerance")),
-    )
-
-
-def model_version_for(project: Project, spec: str) -> ModelVersion:
-    """The version an export asks for: "active" or its number; it must have weights."""
-    from active_learning.versions import active_version
-
-    if spec == "active":
-        version = active_version(project)
-        if version is None:
-            raise NotFound("the project has no active model version to export")
-    else:
-        if not spec.isdigit():
-            raise ExportError(f"model must be 'active' or a version number, got {spec!r}")
-        version = ModelVersion.objects.filter(project=project, number=int(spec)).first()
-        if version is None:
-            raise NotFound(f"the project has no model version {spec}")
-    if not version.weights:
-        raise ExportError(f"model version {version.number} has no weights file to export")
-    return version
+    def write(self, files: ZipFiles) -> dict[str, Any]: ...  # returns its manifest entry
 
 
 # --- Names ------------------------------------------------------------------------------------
@@ -200,11 +153,13 @@ class _Export:
 
 
 def build_export(project: Project, options: ExportOptions, target: Path, *,
-                 progress: ProgressCallback | None = None) -> dict[str, Any]:
-    """Write the export zip to `target` and return its manifest."""
-    version = model_version_for(project, options.model) if options.model else None
+                 progress: ProgressCallback | None = None, model: ExportPart | None = None) -> dict[str, Any]:
+    """Write the export zip to `target` and return its manifest. `model` writes the model version
+    that `options.model` names; the two come together (active_learning.model_transfer.export_zip)."""
+    if (options.model is None) != (model is None):
+        raise ValueError("options.model and the model part go together: use active_learning.model_transfer")
     n_images = count_images(project, options.filters) if options.formats else 0
-    total = n_images + (1 if version else 0)
+    total = n_images + (1 if model else 0)
     done = 0
     with zipfile.ZipFile(target, "w", allowZip64=True) as archive:
         export = _Export(project, options, archive)
@@ -216,11 +171,11 @@ def build_export(project: Project, options: ExportOptions, target: Path, *,
         if export.wants("coco"):
             export.coco.description = f"labelserver project {project.name}"
             export.write("coco/annotations.json", json.dumps(export.coco.dataset()).encode())
-        model = _export_model(export, version) if version else None
-        if version:
+        model_entry = model.write(export) if model else None
+        if model:
             done += 1
-            _report(progress, done, total, f"model version {version.number}")
-        manifest = _manifest(export, model)
+            _report(progress, done, total, model.description)
+        manifest = _manifest(export, model_entry)
         archive.writestr("manifest.json", json.dumps(manifest, indent=2))
     return manifest
 
@@ -354,39 +309,3 @@ def _manifest(export: _Export, model: dict[str, Any] | None) -> dict[str, Any]:
         "model_version": model,
         "files": export.files,
     }
-
-
-# --- Model weights ----------------------------------------------------------------------------
-
-
-def model_card(version: ModelVersion, weights_name: str) -> dict[str, Any]:
-    """What a model version is: its settings, metrics and history, and how to load it."""
-    return {
-        "project": version.project.name,
-        "number": version.number,
-        "backend": version.backend,
-        "origin": version.origin,
-        "status": version.status,
-        "parent": version.parent.number if version.parent else None,
-        "created_at": version.created_at.isoformat(),
-        "promoted_at": version.promoted_at.isoformat() if version.promoted_at else None,
-        "weights_file": weights_name,
-        "weights_sha256": version.weights_sha256,
-        "settings": version.settings,
-        "metrics": version.metrics,
-        "history": version.history,
-        "n_train_crops": version.n_train_crops,
-        "n_train_cells": version.n_train_cells,
-        "trained_on_annotations": sorted(version.trained_on.values_list("id", flat=True)),
-        "usage": f"from cellpose import models; models.CellposeModel(pretrained_model='{weights_name}')",
-    }
-
-
-def _export_model(export: _Export, version: ModelVersion) -> dict[str, Any]:
-    stem = f"model/{slug(export.project.name)}_v{version.number}"
-    weights_name = f"{stem}.pth"
-    export.copy(weights_name, Path(version.weights.path))
-    card = model_card(version, Path(weights_name).name)
-    export.write(f"{stem}.json", json.dumps(card, indent=2).encode())
-    return {"id": version.pk, "number": version.number, "weights": weights_name, "card": f"{stem}.json",
-            "weights_sha256": version.weights_sha256}

@@ -15,10 +15,13 @@ reference found in neither place refuses the import ("unknown image reference").
 Modes: ``labels`` makes each crop of the image a new current annotation version (source
 "import"), cut from the image's label image and renumbered per crop (cells 1..N in the order
 they first appear row by row); the crop counts as labelled, also where it holds no cells.
-``predictions`` stores the cut masks as predictions of a new model version (origin "import",
-status retired, no weights) that labellers correct; the crops stay in the queue. (The
-labelling tool shows the active version's prediction when it has one, so imported predictions
-are for crops the active model has not predicted.)
+``predictions`` hands the cut masks to a `PredictionSink`: predictions belong to the learning
+part, which the labelling part must not import, so `active_learning.model_transfer.import_bundle`
+passes one that stores them as predictions of a new model version (origin "import", status
+retired, no weights) that labellers correct; the crops stay in the queue. (The labelling tool
+shows the active version's prediction when it has one, so imported predictions are for crops the
+active model has not predicted.) The options (`ImportOptions`) are parsed by
+`annotations.api.export_serializers`.
 
 Overlapping objects (COCO, GeoJSON) are resolved by `OverlapRule` (smaller object wins,
 or reject). Everything is checked before anything is written where that is possible (file
@@ -33,19 +36,18 @@ import json
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
 
-from active_learning.models import ModelVersion, ModelVersionStatus, Prediction
 from annotations.formats import cellpose_folder, coco, geojson
 from annotations.formats.instances import OverlapRule, PaintReport, paint
 from annotations.formats.label_tiff import read_labels
@@ -110,23 +112,26 @@ class _Item:
     read: LabelReader
 
 
-def _choice(value: Any, name: str, choices: tuple[str, ...], default: str | None = None) -> str:
-    value = str(value or default or "").strip().lower()
-    if value not in choices:
-        raise BundleError(f"{name} must be one of {', '.join(choices)}, got {value or None!r}")
-    return value
+@dataclass(frozen=True)
+class CropCut:
+    """One crop's cut of an imported label image, renumbered 1..N."""
+
+    crop: Crop
+    mask_png: bytes  # 16-bit PNG
+    n_cells: int
 
 
-def parse_import_options(params: Mapping[str, Any]) -> ImportOptions:
-    """``format`` (required), ``mode`` (labels | predictions), ``overlap`` (smaller_wins |
-    reject), ``object_type`` (GeoJSON)."""
-    object_type = str(params.get("object_type") or "").strip() or None
-    return ImportOptions(
-        format=_choice(params.get("format"), "format", IMPORT_FORMATS),
-        mode=ImportMode(_choice(params.get("mode"), "mode", tuple(ImportMode), ImportMode.LABELS)),
-        overlap=OverlapRule(_choice(params.get("overlap"), "overlap", tuple(OverlapRule), OverlapRule.SMALLER_WINS)),
-        object_type=object_type,
-    )
+class PredictionSink(Protocol):
+    """Where ``mode=predictions`` stores the cut masks (active_learning.model_transfer)."""
+
+    def begin(self, project: Project, source_name: str, options: ImportOptions) -> int:
+        """Called in the import's transaction before the first image; returns the number the report
+        gives as model_version."""
+        ...
+
+    def add(self, cuts: list[CropCut]) -> int:
+        """Store one image's cuts; returns how many predictions were stored."""
+        ...
 
 
 # --- The bundle -------------------------------------------------------------------------------
@@ -212,6 +217,7 @@ def project_image(project: Project, name: str) -> Image | None:
 def _image_shape(path: Path | None, existing: Image | None) -> tuple[int, int]:
     if existing is not None:
         return (existing.height, existing.width)
+    assert path is not None, "_resolve found the image either in the project or in the bundle"
     return read_header(path).shape
 
 
@@ -384,45 +390,30 @@ def _remove_empty_parents(folder: Path) -> None:
         folder = folder.parent
 
 
-def _crop_masks(image: Image, labels: np.ndarray, source: str) -> list[tuple[Crop, bytes, int]]:
-    """Each crop's cut of the label image, renumbered 1..N (16-bit PNG, cell count)."""
+def _crop_masks(image: Image, labels: np.ndarray, source: str) -> list[CropCut]:
+    """Each crop's cut of the label image, renumbered 1..N."""
     cuts = []
     for crop in image.crops.order_by("id"):
         cut = renumber_by_position(labels[crop.y : crop.y + crop.height, crop.x : crop.x + crop.width], np.int64)
         mask = as_label_image(cut, name=f"{source}: the crop at x={crop.x}, y={crop.y}")
-        cuts.append((crop, encode_png(mask), count_cells(mask)))
+        cuts.append(CropCut(crop, encode_png(mask), count_cells(mask)))
     return cuts
 
 
-def _add_annotations(cuts: list[tuple[Crop, bytes, int]], user: Any) -> int:
-    crops = [crop for crop, _, _ in cuts]
+def _add_annotations(cuts: list[CropCut], user: Any) -> int:
+    crops = [cut.crop for cut in cuts]
     versions = Annotation.objects.filter(crop__in=crops).values("crop_id").annotate(v=Max("version"))
     latest = dict(versions.values_list("crop_id", "v"))
     Annotation.objects.filter(crop__in=crops, is_current=True).update(is_current=False)
     author = user if getattr(user, "pk", None) else None
     Annotation.objects.bulk_create([
-        Annotation(crop=crop, version=latest.get(crop.pk, 0) + 1, is_current=True, author=author, mask_png=png,
-                   n_cells=n_cells, source=IMPORT_SOURCE)
-        for crop, png, n_cells in cuts
+        Annotation(crop=cut.crop, version=latest.get(cut.crop.pk, 0) + 1, is_current=True, author=author,
+                   mask_png=cut.mask_png, n_cells=cut.n_cells, source=IMPORT_SOURCE)
+        for cut in cuts
     ])
     unlabelled = (CropStatus.UNLABELLED, CropStatus.LEASED, CropStatus.SKIPPED)
     Crop.objects.filter(id__in=[c.pk for c in crops], status__in=unlabelled).update(status=CropStatus.LABELLED)
     return len(cuts)
-
-
-def _add_predictions(cuts: list[tuple[Crop, bytes, int]], version: ModelVersion) -> int:
-    Prediction.objects.bulk_create(
-        [Prediction(crop=crop, model_version=version, mask_png=png, n_cells=n) for crop, png, n in cuts]
-    )
-    return len(cuts)
-
-
-def _import_version(project: Project, source_name: str, options: ImportOptions) -> ModelVersion:
-    from active_learning.versions import create_version
-
-    return create_version(project, None, backend=project.backend, origin=IMPORT_SOURCE,
-                          status=ModelVersionStatus.RETIRED,
-                          settings={"imported_from": source_name, "format": options.format})
 
 
 def _image_for(project: Project, item: _Item, user: Any, written: _Written, report: ImportReport) -> Image:
@@ -439,7 +430,7 @@ def _image_for(project: Project, item: _Item, user: Any, written: _Written, repo
 
 
 def _import_item(project: Project, item: _Item, user: Any, written: _Written, report: ImportReport,
-                 version: ModelVersion | None) -> None:
+                 predictions: PredictionSink | None) -> None:
     image = _image_for(project, item, user, written, report)
     labels, painted = item.read((image.height, image.width))
     if painted is not None:
@@ -447,22 +438,28 @@ def _import_item(project: Project, item: _Item, user: Any, written: _Written, re
         report.dropped_objects += [f"{item.source}: {what}" for what in painted.dropped]
     report.cells += int(len(np.unique(labels)) - 1)
     cuts = _crop_masks(image, labels, item.source)
-    if version is None:
+    if predictions is None:
         report.annotations += _add_annotations(cuts, user)
     else:
-        report.predictions += _add_predictions(cuts, version)
+        report.predictions += predictions.add(cuts)
 
 
 def import_annotations(project: Project, source: Path, options: ImportOptions, *, user: Any = None,
-                       progress: ProgressCallback | None = None) -> ImportReport:
-    """Import `source` (folder, zip, or one .json/.geojson file) into `project`, all or nothing."""
+                       progress: ProgressCallback | None = None,
+                       predictions: PredictionSink | None = None) -> ImportReport:
+    """Import `source` (folder, zip, or one .json/.geojson file) into `project`, all or nothing.
+    ``mode=predictions`` needs `predictions`, where the masks go
+    (active_learning.model_transfer.import_bundle passes it)."""
+    if (options.mode == ImportMode.PREDICTIONS) != (predictions is not None):
+        raise ValueError("mode=predictions and a prediction sink go together: use active_learning.model_transfer")
     report = ImportReport(format=options.format, mode=str(options.mode))
     written = _Written()
     with open_bundle(Path(source)) as (root, single):
         items = plan_import(project, root, single, Path(source).name, options, report)
         try:
             with transaction.atomic():
-                _write_items(project, items, options, Path(source).name, user, written, report, progress)
+                _write_items(project, items, options, Path(source).name, user, written, report, progress,
+                             predictions)
         except BaseException:
             written.discard()
             raise
@@ -470,11 +467,11 @@ def import_annotations(project: Project, source: Path, options: ImportOptions, *
 
 
 def _write_items(project: Project, items: list[_Item], options: ImportOptions, source_name: str, user: Any,
-                 written: _Written, report: ImportReport, progress: ProgressCallback | None) -> None:
-    version = _import_version(project, source_name, options) if options.mode == ImportMode.PREDICTIONS else None
-    report.model_version = version.number if version else None
+                 written: _Written, report: ImportReport, progress: ProgressCallback | None,
+                 predictions: PredictionSink | None) -> None:
+    report.model_version = predictions.begin(project, source_name, options) if predictions else None
     for done, item in enumerate(items, start=1):
-        _import_item(project, item, user, written, report, version)
+        _import_item(project, item, user, written, report, predictions)
         if progress is not None:
             progress(done, len(items), item.image_name)
     if options.mode == ImportMode.LABELS:

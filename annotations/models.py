@@ -137,7 +137,7 @@ class Crop(models.Model):
             ),
         ]
         indexes = [
-            # Matches annotations.selectors.QUEUE_ORDER column for column.
+            # Matches active_learning.queue.serving.QUEUE_ORDER column for column.
             models.Index(
                 F("project"),
                 F("status"),

@@ -1,4 +1,5 @@
-"""Reads: what a user may see, the labelling queue, and what a crop shows to its labeller.
+"""Reads: what a user may see of projects, members, images, crops and annotations (the queue's
+reads are active_learning.queue's; a crop with its prediction is active_learning.selectors').
 
 Every lookup by id goes through a `*_for(user, id)` selector that only finds rows of projects the
 user belongs to (staff see every project), so another project's objects answer 404, never 403.
@@ -8,19 +9,11 @@ not members), which annotations.permissions reads without another query.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
-from active_learning.models import ModelVersionStatus, Prediction
-from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project, Split, Tag
+from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project
 from labelserver.errors import NotFound
-
-# The labelling queue's order, column for column the index `crop_queue_order` in
-# annotations/models.py (after its equality columns project and status). Crops assigned to the
-# asking labeller come before all of these (see `my_queue`).
-QUEUE_ORDER: tuple[str, ...] = ("-pinned", "-priority", "-queue_score", "id")
 
 
 def _role_subquery(user: AbstractBaseUser, project_ref: str) -> Subquery:
@@ -115,30 +108,8 @@ def project_crops(
     return crops.prefetch_related("tags").order_by("id")
 
 
-def crop_detail(crop_id: int) -> Crop:
-    """A crop with what the labeller sees: tag names, its current annotation, the prediction to
-    start from and its rank in the queue. Five small indexed queries; `next` serves one per request."""
-    crop = Crop.objects.select_related("image").get(pk=crop_id)
-    crop.rank = queue_rank(crop)
-    crop.tag_names = sorted(Tag.objects.filter(crops=crop_id).values_list("name", flat=True))
-    crop.current_annotation = current_annotation(crop)
-    crop.prediction = newest_prediction(crop)
-    return crop
-
-
 def current_annotation(crop: Crop) -> Annotation | None:
     return Annotation.objects.filter(crop=crop, is_current=True).select_related("author").first()
-
-
-def newest_prediction(crop: Crop) -> Prediction | None:
-    """The active model version's prediction if there is one, else the newest model's (a crop
-    has one prediction per model version, so a handful at most: chosen here, not in SQL)."""
-    predictions = list(Prediction.objects.filter(crop=crop).select_related("model_version"))
-    return max(
-        predictions,
-        key=lambda p: (p.model_version.status == ModelVersionStatus.ACTIVE, p.model_version.number),
-        default=None,
-    )
 
 
 def annotation_history(crop: Crop) -> QuerySet[Annotation]:
@@ -148,52 +119,3 @@ def annotation_history(crop: Crop) -> QuerySet[Annotation]:
 # --- The labelling queue ----------------------------------------------------------------------
 
 
-def my_queue(*, project: Project, user: AbstractBaseUser, now: datetime) -> tuple[int | None, list[int]]:
-    """In one query: the queue crop this user holds a live lease on (if any), and the unlabelled
-    crops an admin assigned to them (served first, whatever their split), best first.
-
-    The query names only the user's columns (leased_by, assigned_to), so the database reads the
-    user's few rows through those two indexes; with project_id in the WHERE clause SQLite would
-    walk every unlabelled crop of the project instead. The project is picked out here."""
-    held = Q(status=CropStatus.LEASED, leased_by=user, lease_expires_at__gt=now)
-    assigned = Q(status=CropStatus.UNLABELLED, assigned_to=user)
-    rows = Crop.objects.filter(held | assigned).order_by(*QUEUE_ORDER).values_list("id", "project_id", "status")
-    mine = [(crop_id, status) for crop_id, project_id, status in rows if project_id == project.pk]
-    held_ids = [crop_id for crop_id, status in mine if status == CropStatus.LEASED]
-    return (held_ids[0] if held_ids else None), [crop_id for crop_id, status in mine if status != CropStatus.LEASED]
-
-
-def open_queue(*, project: Project | int, split: str = Split.TRAIN) -> QuerySet[Crop]:
-    """Unassigned crops of one split, best first; walks the index `crop_queue_order`."""
-    crops = Crop.objects.filter(project=project, status=CropStatus.UNLABELLED, split=split, assigned_to__isnull=True)
-    return crops.order_by(*QUEUE_ORDER)
-
-
-def open_queue_head(*, project: Project, split: str, skip_locked: bool) -> int | None:
-    """The first unassigned crop, locked on PostgreSQL (a no-op on SQLite, whose IMMEDIATE
-    transactions already serialise claims). With skip_locked a crop another transaction holds is
-    passed over, not waited for; without it the read waits for the holder to commit. One row
-    only: a claimer that locked more would hide crops it will never take from everyone else."""
-    crops = open_queue(project=project, split=split).select_for_update(skip_locked=skip_locked)
-    return crops.values_list("id", flat=True).first()
-
-
-def queue_rank(crop: Crop) -> int | None:
-    """The crop's place in the open queue of its split now (1 = served next): 1 + the waiting
-    unassigned crops ahead of it in QUEUE_ORDER. None for a crop outside the queue (labelled or
-    skipped, e.g. leased for correction).
-
-    One COUNT over the four disjoint ways of being ahead, as UNION ALL: each part is a range of
-    the index `crop_queue_order` (SQLite plans the same four as an OR by scanning every waiting
-    crop of the project), so the cost grows with the rank, and a crop just served is near 1."""
-    if crop.status not in (CropStatus.UNLABELLED, CropStatus.LEASED):
-        return None
-    queue = open_queue(project=crop.project_id, split=crop.split).order_by().values("id")
-    same_pin = queue.filter(pinned__in=[crop.pinned])  # an equality the index can use (not `NOT pinned`)
-    parts = [
-        queue.filter(pinned__gt=crop.pinned),
-        same_pin.filter(priority__gt=crop.priority),
-        same_pin.filter(priority=crop.priority, queue_score__gt=crop.queue_score),
-        same_pin.filter(priority=crop.priority, queue_score=crop.queue_score, id__lt=crop.pk),
-    ]
-    return parts[0].union(*parts[1:], all=True).count() + 1

@@ -1,4 +1,5 @@
-"""The labelling REST API under /api/ (see annotations/api/)."""
+"""The labelling REST API under /api/ (see annotations/api/); a crop's detail, the next crop and
+leasing a chosen crop are the learning side's (active_learning/urls.py)."""
 
 from django.urls import path
 
@@ -13,11 +14,8 @@ urlpatterns = [
     path("projects/<int:project_id>/members/<int:user_id>/", projects.MemberDetailView.as_view(), name="api-member"),
     path("projects/<int:project_id>/images/", images.ImageListView.as_view(), name="api-images"),
     path("projects/<int:project_id>/crops/", crops.CropListView.as_view(), name="api-crops"),
-    path("projects/<int:project_id>/next/", leases.NextCropView.as_view(), name="api-next-crop"),
     path("images/<int:image_id>/", images.ImageDetailView.as_view(), name="api-image"),
-    path("crops/<int:crop_id>/", crops.CropDetailView.as_view(), name="api-crop"),
     path("crops/<int:crop_id>/annotations/", crops.CropAnnotationsView.as_view(), name="api-crop-annotations"),
-    path("crops/<int:crop_id>/lease/", leases.LeaseCropView.as_view(), name="api-crop-lease"),
     path("crops/<int:crop_id>/skip/", leases.SkipCropView.as_view(), name="api-crop-skip"),
     path("crops/<int:crop_id>/release/", leases.ReleaseCropView.as_view(), name="api-crop-release"),
 ]

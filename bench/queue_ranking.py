@@ -6,7 +6,7 @@ default `combined` strategy ranks with), then times:
 
 * rank: `active_learning.queue.rank_queue` from scratch (every crop's queue_score written),
   then again with nothing changed (nothing written), then after the random fraction changed;
-* next: the labeller's next-crop call (`annotations.services.lease_next_crop`: release expired
+* next: the labeller's next-crop call (`active_learning.queue.serving.lease_next_crop`: release expired
   leases, claim the best crop) — one call per labeller, each taking a different crop;
 * the open-queue read alone (`annotations.selectors.open_queue(...)[:4]`), and on PostgreSQL
   its EXPLAIN, to show it walks the index `crop_queue_order` instead of sorting the pool.
@@ -32,6 +32,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from active_learning.queue import ranking, serving
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -142,14 +144,13 @@ def timed(fn: Any) -> tuple[float, Any]:
 
 
 def time_ranking(project: Any) -> dict[str, float]:
-    from active_learning import queue
     from annotations.models import Project
 
-    first, summary = timed(lambda: queue.rank_queue(project))
-    again, unchanged = timed(lambda: queue.rank_queue(project))
+    first, summary = timed(lambda: ranking.rank_queue(project))
+    again, unchanged = timed(lambda: ranking.rank_queue(project))
     Project.objects.filter(pk=project.pk).update(random_fraction=0.2)
     project.random_fraction = 0.2
-    changed, moved = timed(lambda: queue.rank_queue(project))
+    changed, moved = timed(lambda: ranking.rank_queue(project))
     assert summary.written == summary.ranked and unchanged.written == 0, (summary, unchanged)
     return {"rank": first, "rerank_same": again, "rerank_changed": changed, "rerank_written": moved.written}
 
@@ -157,16 +158,15 @@ def time_ranking(project: Any) -> dict[str, float]:
 def time_next_crop(pools: dict[int, tuple[Any, list[Any]]], rounds: int) -> dict[int, dict[str, float]]:
     """Next-crop calls and queue reads, taken round-robin over the pools so that the machine's
     load, which drifts, weighs on every pool size alike."""
-    from annotations import selectors, services
 
     reads: dict[int, list[float]] = {n: [] for n in pools}
     calls: dict[int, list[float]] = {n: [] for n in pools}
     served: dict[int, list[int]] = {n: [] for n in pools}
     for i in range(rounds):
         for n, (project, users) in pools.items():
-            seconds, _ = timed(lambda p=project: list(selectors.open_queue(project=p).values_list("id", flat=True)[:4]))
+            seconds, _ = timed(lambda p=project: list(serving.open_queue(project=p).values_list("id", flat=True)[:4]))
             reads[n].append(seconds)
-            seconds, crop_id = timed(lambda p=project, u=users[i]: services.lease_next_crop(project=p, user=u))
+            seconds, crop_id = timed(lambda p=project, u=users[i]: serving.lease_next_crop(project=p, user=u))
             calls[n].append(seconds)
             served[n].append(crop_id)
     assert all(len(set(ids)) == rounds and None not in ids for ids in served.values())
@@ -180,19 +180,17 @@ def time_next_crop(pools: dict[int, tuple[Any, list[Any]]], rounds: int) -> dict
 def explain_next(project: Any) -> str:
     from django.db import connection
 
-    from annotations import selectors
 
     if connection.vendor != "postgresql":
         return ""
-    return selectors.open_queue(project=project).values("id")[:4].explain(analyze=True)
+    return serving.open_queue(project=project).values("id")[:4].explain(analyze=True)
 
 
 def warm_up() -> None:
     """Import what ranking imports, so the first pool's time is not the import's."""
-    from active_learning import queue
     from annotations.models import Project
 
-    queue.rank_queue(Project.objects.create(name=f"warm-up-{uuid.uuid4().hex[:6]}"))
+    ranking.rank_queue(Project.objects.create(name=f"warm-up-{uuid.uuid4().hex[:6]}"))
 
 
 # --- Report ---------------------------------------------------------------------------------------

@@ -31,10 +31,10 @@ import numpy as np
 import simulation_breakdown  # noqa: F401  (puts the repo on the path and sets Django up)
 import torch
 
-from active_learning.backends import load_backend
 from active_learning.datasets import LabelledCrop, labelled_crops, labelled_examples
 from active_learning.evaluation import evaluate_masks
 from active_learning.models import ModelVersion
+from active_learning.versions import load_backend
 from annotations.models import Split
 
 

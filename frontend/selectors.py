@@ -11,9 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count
 from django.urls import reverse
 
-from active_learning.backends import BACKENDS
-from active_learning.backends.settings import BackendSettingsError, parse_backend_settings
-from active_learning.strategies import STRATEGIES
+from active_learning.project_settings import settings_choices
 from annotations import selectors
 from annotations.models import Crop, CropStatus, Project, Role, Tag
 from annotations.permissions import is_project_admin
@@ -109,16 +107,12 @@ def queue_page_data(project: Project) -> dict[str, Any]:
 def settings_page_data(project: Project) -> dict[str, Any]:
     """What the settings page offers besides the form's values: the choices, the members, whether
     the cutting settings are fixed (once crops exist), and the backend settings with defaults."""
-    try:
-        effective = parse_backend_settings(project.backend_settings, model_channels=project.model_channels)
-    except BackendSettingsError:
-        effective = None
-    strategies = sorted(STRATEGIES)
+    choices = settings_choices(project)
+    effective = choices.pop("effective_backend_settings")
     return {
         "n_crops": Crop.objects.filter(project=project).count(),
-        "backends": sorted({*BACKENDS, project.backend}),
-        "strategies": strategies if project.strategy in STRATEGIES else [*strategies, project.strategy],
+        **choices,
         "roles": Role.choices,
         "members": list(selectors.project_members(project)),
-        "effective_backend_settings": json.dumps(effective.to_dict(), indent=2) if effective else "",
+        "effective_backend_settings": json.dumps(effective, indent=2) if effective else "",
     }

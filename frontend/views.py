@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from active_learning import reports
 from active_learning.versions import active_version
-from annotations import selectors, services
+from annotations import projects, selectors
 from annotations.api.serializers import MemberInput, MemberRoleInput
 from annotations.models import Crop, CropStatus, Membership, Project, Role
 from annotations.permissions import is_project_admin
@@ -155,13 +155,13 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
     if request.method != "POST":
         return _settings_page(request, project)
     changes, problems = forms.parse_settings(request.POST, _editable_fields(project))
-    requeued = services.queue_setting_changes(project, changes)
+    requeued = projects.queue_setting_changes(project, changes)
     try:
         if problems:  # nothing is saved; the services name what else is wrong
-            services.check_project_changes(project, changes)
+            projects.check_project_changes(project, changes)
         else:
-            services.update_project(project=project, **changes)
-    except services.InvalidSettings as exc:
+            projects.update_project(project=project, **changes)
+    except projects.InvalidSettings as exc:
         problems = {**exc.problems, **problems}
     except DomainError as exc:
         problems = {**problems, "general": [str(exc)]}
@@ -199,7 +199,7 @@ def add_member(request: HttpRequest, project_id: int) -> HttpResponse:
     if problems:
         return _settings_page(request, project, member={**member, "problems": _flat(problems)}, status=400)
     try:
-        membership = services.add_member(project=project, **data)
+        membership = projects.add_member(project=project, **data)
     except DomainError as exc:
         return _member_refused(request, project, member, exc)
     return _member_done(request, project, f"{membership.user.username} is now a member ({membership.role}).")
@@ -213,13 +213,13 @@ def change_member(request: HttpRequest, project_id: int, user_id: int) -> HttpRe
     member = {"form": "row", "user_id": user_id, "role": request.POST.get("role", "")}
     try:
         if request.POST.get("action") == "remove":
-            removed = services.remove_member(project=project, user_id=user_id)
+            removed = projects.remove_member(project=project, user_id=user_id)
             return _member_done(request, project, f"{removed.user.username} is no longer a member; their crops "
                                                   "in progress went back to the queue.")
         data, problems = forms.validate(MemberRoleInput, {"role": member["role"]})
         if problems:
             return _settings_page(request, project, member={**member, "problems": _flat(problems)}, status=400)
-        membership = services.set_member_role(project=project, user_id=user_id, **data)
+        membership = projects.set_member_role(project=project, user_id=user_id, **data)
     except DomainError as exc:
         return _member_refused(request, project, member, exc)
     return _member_done(request, project, f"{membership.user.username} is now {membership.role}.")

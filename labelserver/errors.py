@@ -25,3 +25,8 @@ class Conflict(DomainError):
 class NotFound(DomainError):
     code = "not_found"
     http_status = 404
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    http_status = 403

@@ -12,18 +12,21 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from labelserver.env import envbool, envchoice, envint, envlist, envstr
+from labelserver.env import data_dir, envbool, envchoice, envint, envlist, envstr, load_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(envstr("LABELSERVER_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR = data_dir()
+# The local development settings `make migrate` writes (DEBUG=1, a random SECRET_KEY), if there;
+# never over the real environment. Production sets its environment and has no such file.
+load_env_file(DATA_DIR / ".env")
 
 DEBUG = envbool("DEBUG", False)
 SECRET_KEY = envstr("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set it in the environment (any long random string), "
-            "or set DEBUG=1 for local development."
+            "SECRET_KEY is not set. Set it in the environment (any long random string); for local "
+            f"development run `make migrate`, which writes DEBUG=1 and a random key to {DATA_DIR / '.env'}."
         )
     SECRET_KEY = "insecure-local-development-key-do-not-deploy"
 if not DEBUG and len(SECRET_KEY) < 32:
@@ -150,11 +153,17 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "active_learning.models.JobStatus",
         "JobKindEnum": "active_learning.models.JobKind",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "active_learning.api.schema.backend_settings_in_schema",
+    ],
 }
 
 # --- Celery ---------------------------------------------------------------------------------
 # The default broker keeps messages as files under DATA_DIR: a real worker process, no server.
-CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "filesystem://")
+# "localhost" means nothing to the filesystem transport, but without a host kombu logs "No
+# hostname was supplied" each time it connects, i.e. on every command that queues a job.
+CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "filesystem://localhost/")
 CELERY_BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {

@@ -11,9 +11,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("annotations.urls")),
-    path("api/", include("annotations.export_urls")),
     path("api/", include("active_learning.urls")),
-    path("api/", include("active_learning.queue_urls")),
     path("", include("frontend.urls")),
 ]
 

@@ -170,7 +170,7 @@ def test_it_accepts_a_tiff_label_image(labeller_client, leased):
     [
         (b"not an image at all", "must be a PNG or TIFF"),
         (b"\x89PNG\r\n\x1a\n truncated", "not a readable PNG"),
-        ("wrong size", "mask_file is 64x64 but the crop is 128x128"),
+        ("wrong size", "mask_file: the label image is 64x64 (width x height) but the crop is 128x128"),
     ],
 )
 def test_it_refuses_a_bad_label_image_file(labeller_client, leased, content, message):

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from drf_spectacular.generators import SchemaGenerator
 
-from annotations import selectors
+from active_learning.queue import serving
 from annotations.masks import encode_rle
 from annotations.models import Crop, Split
 from tests.factories import add_member, client_for, make_crops, make_image, make_user, true_mask
@@ -62,13 +62,13 @@ def test_a_held_crop_served_again_counts_what_was_put_ahead_of_it_since(labeller
 
 def test_rank_follows_the_queue_order_for_every_crop(labeller_client, project, crops):
     """Pins, then priority, then score, then age (ties): every waiting crop's rank is its place in
-    selectors.open_queue, the order `next` serves."""
+    serving.open_queue, the order `next` serves."""
     Crop.objects.filter(pk=crops[5].pk).update(pinned=True, priority=-3)
     Crop.objects.filter(pk=crops[6].pk).update(priority=1)
     Crop.objects.filter(pk=crops[7].pk).update(priority=1)
     Crop.objects.filter(pk__in=[crops[2].pk, crops[3].pk]).update(queue_score=0.75)  # a tie: the older first
     Crop.objects.filter(pk=crops[4].pk).update(priority=-1)
-    order = list(selectors.open_queue(project=project).values_list("id", flat=True))
+    order = list(serving.open_queue(project=project).values_list("id", flat=True))
     assert order == [crops[i].id for i in (5, 6, 7, 0, 2, 3, 1, 4)]
     for place, crop_id in enumerate(order, start=1):
         assert labeller_client.get(f"/api/crops/{crop_id}/").json()["rank"] == place
@@ -111,7 +111,7 @@ def test_a_crop_leased_for_correction_has_no_rank(labeller_client, project, crop
 def test_rank_costs_one_count_over_the_queue_index(project, crops):
     crop = Crop.objects.get(pk=crops[4].pk)
     with CaptureQueriesContext(connection) as queries:
-        assert selectors.queue_rank(crop) == 5
+        assert serving.queue_rank(crop) == 5
     assert len(queries) == 1 and "COUNT(" in queries[0]["sql"].upper()
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:

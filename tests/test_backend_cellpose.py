@@ -15,7 +15,6 @@ import pytest
 import torch
 from PIL import Image
 
-from active_learning.backends import load_backend
 from active_learning.backends.base import BackendError, EpochReport, TrainingDataError
 from active_learning.backends.cellpose import WEIGHTS_FILE_NAME, CellposeBackend, model_input, resolve_device
 from active_learning.backends.settings import (
@@ -24,10 +23,12 @@ from active_learning.backends.settings import (
     SCRATCH_LEARNING_RATE,
     BackendSettings,
     BackendSettingsError,
+    backend_settings_schema,
     parse_backend_settings,
 )
 from active_learning.backends.weights import PretrainedUnavailable, WeightsError, validate_weights_file
 from active_learning.evaluation import evaluate
+from active_learning.versions import load_backend
 from tests.conftest import DATA
 from tests.nuclei_model import HELD_OUT_IMAGES, N_EPOCHS, RECIPE, TRAIN_IMAGES, u2os_window
 
@@ -118,6 +119,24 @@ def test_it_refuses_bad_values(data, problem):
 def test_it_refuses_settings_that_are_not_an_object():
     with pytest.raises(BackendSettingsError, match="must be an object"):
         parse_backend_settings(["n_epochs", 3])  # type: ignore[arg-type]
+
+
+def test_a_null_section_means_its_defaults():
+    assert parse_backend_settings({"train": None, "predict": None}) == BackendSettings()
+
+
+def test_its_json_schema_declares_every_setting_with_its_default_and_bounds():
+    schema = backend_settings_schema()
+    train = schema["$defs"]["TrainSettings"]
+
+    assert set(schema["properties"]) == set(BackendSettings().to_dict())
+    assert schema["additionalProperties"] is False and train["additionalProperties"] is False
+    assert train["properties"]["n_epochs"] == {
+        "type": "integer", "default": 30, "minimum": 2, "maximum": 100_000, "title": "N Epochs",
+        "description": "training epochs",
+    }  # fmt: skip
+    assert train["properties"]["train_tile"]["multipleOf"] == 16
+    assert schema["properties"]["channels"]["maxItems"] == 2
 
 
 # --- crops as network input (fast) ------------------------------------------------------------------------

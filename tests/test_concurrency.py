@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-from active_learning.queue import write_queue_scores
+from active_learning.queue.ranking import write_queue_scores
 from annotations.masks import encode_rle
 from annotations.models import Annotation, Crop, CropStatus
 from tests.factories import add_member, client_for, make_crops, make_project, make_user, true_mask

@@ -16,15 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from PIL import Image as PILImage
 from pycocotools.coco import COCO
 
+from active_learning.model_transfer import export_zip, import_bundle
 from active_learning.models import ModelVersion, Prediction
-from annotations.exports import build_export, parse_export_options
+from annotations.api.export_serializers import OptionsError, export_options, import_options
+from annotations.exports import ExportOptions, build_export
 from annotations.formats.stitching import Piece, stitch
-from annotations.imports import ImportMode, ImportOptions, import_annotations, parse_import_options
+from annotations.imports import ImportMode, ImportOptions, import_annotations
 from annotations.masks import decode_png, encode_png
 from annotations.models import Annotation, Crop, CropStatus, Image, Tag
 from labelserver.errors import DomainError
@@ -60,12 +62,12 @@ def crop_masks(project) -> dict[tuple[str, int, int], np.ndarray]:
 
 
 def import_folder(project, folder: Path, fmt: str = "tiff", **options):
-    return import_annotations(project, folder, ImportOptions(format=fmt, **options))
+    return import_bundle(project, folder, ImportOptions(format=fmt, **options))
 
 
 def export(project, tmp_path: Path, name: str = "export.zip", **params) -> tuple[Path, dict]:
     target = tmp_path / name
-    manifest = build_export(project, parse_export_options(params), target)
+    manifest = export_zip(project, export_options(params), target)
     return target, manifest
 
 
@@ -156,7 +158,7 @@ def test_geojson_features_are_qupath_objects(labelled, tmp_path):
 
 def test_export_reports_progress_per_image(labelled, tmp_path):
     calls = []
-    build_export(labelled, parse_export_options({"format": "tiff"}), tmp_path / "e.zip",
+    build_export(labelled, export_options({"format": "tiff"}), tmp_path / "e.zip",
                  progress=lambda done, total, what: calls.append((done, total)))
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
@@ -226,6 +228,11 @@ def test_filters_choose_split_tag_dates_and_versions(labelled, tmp_path):
         ({"format": "coco", "since": "yesterday"}, "since must be a date"),
         ({"format": "coco", "since": "2025-03-02", "until": "2025-03-01"}, "is after until"),
         ({"format": "coco", "current_only": "maybe"}, "current_only must be true or false"),
+        ({"format": "coco", "reviewed": "true", "source": "import"}, "reviewed=true takes annotations of source"),
+        ({"format": "coco", "tolerance": "12"}, "tolerance must lie between 0 and 10 pixels, got 12"),
+        ({"format": "coco", "images": "maybe"}, "images must be true or false"),
+        ({"format": "coco", "whole_images": "some"}, "whole_images must be one of complete, any, got 'some'"),
+        ({"model": "latest"}, "model must be 'active' or a version number, got 'latest'"),
         ({"model": "active"}, "no active model version"),
         ({"model": "7"}, "no model version 7"),
     ],
@@ -233,6 +240,24 @@ def test_filters_choose_split_tag_dates_and_versions(labelled, tmp_path):
 def test_bad_export_options_are_refused_by_name(labelled, tmp_path, params, message):
     with pytest.raises(DomainError, match=message):
         export(labelled, tmp_path, **params)
+
+
+def test_export_options_keep_their_defaults_aliases_and_per_field_errors():
+    options = export_options({"formats": "COCO, tiff,coco", "image_format": ".png", "images": "", "tolerance": ""})
+    assert options == ExportOptions(formats=("coco", "tiff"), image_extension=".png")
+    with pytest.raises(OptionsError) as refused:
+        export_options({"format": "vtk", "split": "test", "since": "yesterday"})
+    assert refused.value.code == "bad_export" and set(refused.value.fields) == {"format", "split", "since"}
+    with pytest.raises(OptionsError) as refused:
+        export_options({"format": "coco", "current_only": "maybe"})
+    assert refused.value.code == "bad_filter"
+
+
+def test_the_labelling_side_alone_does_not_drop_a_requested_model(labelled, tmp_path):
+    with pytest.raises(ValueError, match="go together"):
+        build_export(labelled, export_options({"model": "active"}), tmp_path / "e.zip")
+    with pytest.raises(ValueError, match="go together"):
+        import_annotations(labelled, BRIGHTFIELD, ImportOptions(format="tiff", mode=ImportMode.PREDICTIONS))
 
 
 # --- imports ----------------------------------------------------------------------------------
@@ -264,7 +289,7 @@ def test_a_geojson_file_alone_labels_a_project_image(labelled, tmp_path):
     zip_path, _ = export(labelled, tmp_path, format="geojson")
     with zipfile.ZipFile(zip_path) as archive:
         (tmp_path / "00ae65c1c663.geojson").write_bytes(archive.read("geojson/00ae65c1c663.geojson"))
-    options = parse_import_options({"format": "geojson"})
+    options = import_options({"format": "geojson"})
     report = import_annotations(labelled, tmp_path / "00ae65c1c663.geojson", options)
     assert report.images_existing == 1 and report.annotations == 2 and report.contested_pixels == 0
 
@@ -305,7 +330,7 @@ BAD_BUNDLES = [
      r"a_masks.png: the label image is 320x100 \(width x height\) but its image is 320x256"),
     ("cellpose", {"a.png": IMAGE_BYTES}, "a.png: no label image found"),
     ("cellpose", {"a.png": IMAGE_BYTES, "a_masks.png": _png(MASK.astype(np.uint8) * 0 + 1)[:60]},
-     "a_masks.png: the file is truncated or corrupt"),
+     "a_masks.png: (not a readable PNG: )?the file is truncated or corrupt"),
     ("coco", {"c.json": json.dumps({"images": [{"id": 1, "file_name": "a.png", "width": 300, "height": 256}],
                                     "annotations": []}).encode(), "a.png": IMAGE_BYTES},
      r"c.json: image 'a.png' is 300x256 in the file but 320x256 in fact"),
@@ -322,7 +347,7 @@ BAD_BUNDLES = [
 @pytest.mark.parametrize("fmt,files,message", BAD_BUNDLES, ids=[m[:30] for _, _, m in BAD_BUNDLES])
 def test_bad_input_is_refused_naming_the_file_and_nothing_is_kept(tmp_path, settings, db, fmt, files, message):
     project = make_project("clean", crop_size=256)
-    options = parse_import_options({"format": fmt, "overlap": "reject"})
+    options = import_options({"format": fmt, "overlap": "reject"})
     with pytest.raises(DomainError, match=message):
         import_annotations(project, _bundle(tmp_path, files), options)
     assert not Image.objects.exists() and not Annotation.objects.exists() and not ModelVersion.objects.exists()
@@ -337,7 +362,7 @@ def test_a_failure_after_images_were_stored_rolls_everything_back(tmp_path, sett
     files = {"a.geojson": json.dumps(good).encode(), "a.png": IMAGE_BYTES,
              "b.geojson": json.dumps(far).encode(), "b.png": OTHER_IMAGE_BYTES}
     with pytest.raises(DomainError, match="b.geojson: feature 1 lies outside the 320x256 image"):
-        import_annotations(project, _bundle(tmp_path, files), parse_import_options({"format": "geojson"}))
+        import_annotations(project, _bundle(tmp_path, files), import_options({"format": "geojson"}))
     assert not Image.objects.exists() and not Crop.objects.exists() and not Annotation.objects.exists()
     assert not [f for f in media_files(settings) if not f.startswith(".staging")]
 
@@ -345,7 +370,7 @@ def test_a_failure_after_images_were_stored_rolls_everything_back(tmp_path, sett
 def test_unsafe_zip_paths_are_refused(tmp_path, db):
     project = make_project("clean")
     with pytest.raises(DomainError, match="unsafe path '../evil.png'"):
-        import_annotations(project, _bundle(tmp_path, {"../evil.png": b"x"}), parse_import_options({"format": "tiff"}))
+        import_annotations(project, _bundle(tmp_path, {"../evil.png": b"x"}), import_options({"format": "tiff"}))
 
 
 @pytest.mark.parametrize(
@@ -355,7 +380,12 @@ def test_unsafe_zip_paths_are_refused(tmp_path, db):
 )
 def test_bad_import_options_are_refused_by_name(params, message):
     with pytest.raises(DomainError, match=message):
-        parse_import_options(params)
+        import_options(params)
+
+
+def test_import_options_take_any_case_and_default_the_rest():
+    assert import_options({"format": " COCO ", "mode": "Predictions", "object_type": " "}) == ImportOptions(
+        format="coco", mode=ImportMode.PREDICTIONS)
 
 
 # --- API --------------------------------------------------------------------------------------
@@ -382,6 +412,7 @@ def test_export_answers_by_role(project, admin_client, labeller_client, outsider
     assert anon_client.get(url).status_code in (401, 403)
     bad = admin_client.get(f"/api/projects/{project.pk}/export/?format=vtk")
     assert bad.status_code == 400 and "unknown export format" in bad.json()["detail"]
+    assert bad.json()["code"] == "bad_export"
 
 
 def test_admins_import_a_bundle_and_labellers_may_not(project, admin_client, labeller_client, tmp_path):
@@ -411,3 +442,14 @@ def test_the_commands_export_and_import(labelled, tmp_path, db):
     out = io.StringIO()
     call_command("import_annotations", "copy", str(target), "--format", "coco", stdout=out, stderr=io.StringIO())
     assert "Imported 4 new and 0 existing image(s) into 'copy': 8 annotations" in out.getvalue()
+
+
+def test_the_commands_refuse_options_as_the_api_does_and_import_predictions(labelled, tmp_path, db):
+    with pytest.raises(CommandError, match="unknown export format 'vtk'"):
+        call_command("export_project", "source", str(tmp_path / "x.zip"), "--format", "vtk", stderr=io.StringIO())
+    assert not (tmp_path / "x.zip").exists()
+    make_project("predicted", crop_size=256)
+    out = io.StringIO()
+    call_command("import_annotations", "predicted", str(BRIGHTFIELD), "--format", "tiff", "--mode", "predictions",
+                 stdout=out, stderr=io.StringIO())
+    assert "0 annotations, 8 predictions" in out.getvalue() and "(model version 1)" in out.getvalue()

@@ -13,8 +13,9 @@ import pytest
 
 from active_learning.backends.cellpose import CellposeBackend, model_input
 from active_learning.backends.settings import parse_backend_settings
+from active_learning.model_transfer import export_zip
 from active_learning.versions import create_version
-from annotations.exports import build_export, parse_export_options
+from annotations.api.export_serializers import export_options
 from annotations.imaging import read_crop_pixels
 from annotations.imports import ImportOptions, import_annotations
 from annotations.models import Crop
@@ -41,7 +42,7 @@ def nuclei(db, tmp_path):
 
 def unzip(project, tmp_path: Path, **params) -> tuple[Path, dict]:
     target = tmp_path / "export.zip"
-    manifest = build_export(project, parse_export_options(params), target)
+    manifest = export_zip(project, export_options(params), target)
     with zipfile.ZipFile(target) as archive:
         archive.extractall(tmp_path / "export")
     return tmp_path / "export", manifest

@@ -76,8 +76,7 @@ def ranked(project, crops):
         [CropScore(crop=c, model_version=version, strategy="cellprob", score=1 - i / 20) for i, c in enumerate(crops)]
         + [CropScore(crop=c, model_version=version, strategy=DESCRIPTOR, score=1.0) for c in crops]
     )
-    from active_learning.queue import rank_queue
-
+    from active_learning.queue.ranking import rank_queue
     rank_queue(project)
     return crops
 

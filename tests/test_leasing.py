@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from active_learning.queue import curation
 from annotations.masks import encode_rle
 from annotations.models import Crop, CropStatus, Role, Split
 from tests.factories import (
@@ -186,15 +187,14 @@ def test_it_keeps_labellers_off_crops_reserved_for_others(labeller_client, proje
 
 
 def test_it_boosts_buries_and_requeues_crops_for_admin_views(labeller_client, project):
-    from annotations import services
 
     a, b, c = make_crops(project, 3)
-    services.shift_priority(project=project, crop_ids=[a.id], by=-1)
-    services.shift_priority(project=project, crop_ids=[c.id], by=2)
-    services.tag_crops(project=project, crop_ids=[a.id, b.id], add=["edge"])
-    services.tag_crops(project=project, crop_ids=[a.id], remove=["edge"])
+    curation.shift_priority(project=project, crop_ids=[a.id], by=-1)
+    curation.shift_priority(project=project, crop_ids=[c.id], by=2)
+    curation.tag_crops(project=project, crop_ids=[a.id, b.id], add=["edge"])
+    curation.tag_crops(project=project, crop_ids=[a.id], remove=["edge"])
     assert list(Crop.objects.filter(tags__name="edge").values_list("id", flat=True)) == [b.id]
     assert next_crop(labeller_client, project).json()["id"] == c.id
     labeller_client.post(f"/api/crops/{c.id}/skip/")
-    assert services.requeue_crops(project=project, crop_ids=[c.id]) == 1
+    assert curation.requeue_crops(project=project, crop_ids=[c.id]) == 1
     assert next_crop(labeller_client, project).json()["id"] == c.id

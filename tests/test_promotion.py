@@ -7,15 +7,15 @@ import numpy as np
 
 from active_learning.datasets import labelled_crops
 from active_learning.validation import evaluation_key, incumbent_metrics
-from annotations import services
+from annotations import leases, submissions
 from annotations.models import Split
 from tests.factories import make_crops, make_model_version, make_user, true_mask
 
 
 def _label(crops, user, mask=None):
     for crop in crops:
-        services.lease_crop(crop=crop, user=user, as_admin=True)
-        services.submit_annotation(crop=crop, user=user, mask=true_mask(crop) if mask is None else mask)
+        leases.lease_crop(crop=crop, user=user, as_admin=True)
+        submissions.submit_annotation(crop=crop, user=user, mask=true_mask(crop) if mask is None else mask)
 
 
 def test_the_stored_metrics_of_the_active_version_are_reused_on_the_same_validation_crops(project):

@@ -4,19 +4,13 @@ queue/focus/, queue/settings/ and queue/rank/. Admins only: labellers get 403, o
 from __future__ import annotations
 
 import pytest
-from django.urls import include, path
 from django.utils import timezone
 
-from active_learning import queue
 from active_learning.models import CropScore
+from active_learning.queue import curation, ranking, serving
 from active_learning.scoring import DESCRIPTOR
-from annotations import services
 from annotations.models import Crop, CropStatus, Split
 from tests.factories import make_crops, make_model_version
-
-# Mounted here as labelserver/urls.py mounts it, so these tests do not depend on that file.
-urlpatterns = [path("api/", include("active_learning.queue_urls"))]
-pytestmark = pytest.mark.urls("tests.test_queue_api")
 
 
 @pytest.fixture
@@ -35,7 +29,7 @@ def ranked(project, crops):
         [CropScore(crop=c, model_version=version, strategy="cellprob", score=1 - i / 20) for i, c in enumerate(crops)]
         + [CropScore(crop=c, model_version=version, strategy=DESCRIPTOR, score=1.0) for c in crops]
     )
-    queue.rank_queue(project)
+    ranking.rank_queue(project)
     return crops
 
 
@@ -78,9 +72,9 @@ def test_it_lists_the_ranked_queue_with_rank_score_reason_and_version(project, r
 
 
 def test_it_shows_who_holds_a_lease_and_why_a_crop_moved_up(project, ranked, admin_client, labeller):
-    services.lease_next_crop(project=project, user=labeller)
-    queue.apply_action(project, "pin", [ranked[5].pk])
-    queue.apply_action(project, "boost", [ranked[6].pk], priority=3)
+    serving.lease_next_crop(project=project, user=labeller)
+    curation.apply_action(project, "pin", [ranked[5].pk])
+    curation.apply_action(project, "boost", [ranked[6].pk], priority=3)
     results = admin_client.get(url(project)).json()["results"]
     assert [(e["crop"], e["reason"]) for e in results[:3]] == [
         (ranked[5].pk, "pinned"), (ranked[6].pk, "boost:3"), (ranked[0].pk, "strategy:cellprob")
@@ -93,7 +87,7 @@ def test_it_shows_who_holds_a_lease_and_why_a_crop_moved_up(project, ranked, adm
 def test_it_pages_and_filters_the_listing(project, ranked, admin_client):
     page = admin_client.get(url(project), {"offset": 10, "limit": 5}).json()
     assert [e["rank"] for e in page["results"]] == [11, 12]
-    queue.apply_action(project, "tag", [ranked[3].pk], tags=["dim"])
+    curation.apply_action(project, "tag", [ranked[3].pk], tags=["dim"])
     tagged = admin_client.get(url(project), {"tag": "dim"}).json()
     assert tagged["count"] == 1 and tagged["results"][0]["tags"] == ["dim"]
     assert admin_client.get(url(project), {"split": Split.VALIDATION}).json()["count"] == 0
@@ -172,7 +166,7 @@ def test_it_focuses_the_queue_on_an_image(project, ranked, admin_client):
     image = ranked[-1].image_id
     response = admin_client.post(url(project, "focus/"), {"image": image}, format="json")
     assert response.json()["changed"] == 12  # every crop here comes from one image
-    assert admin_client.get(url(project)).json()["results"][0]["reason"] == f"boost:{queue.FOCUS_PRIORITY}"
+    assert admin_client.get(url(project)).json()["results"][0]["reason"] == f"boost:{curation.FOCUS_PRIORITY}"
     admin_client.post(url(project, "focus/"), {"image": image, "priority": 0}, format="json")
     assert not Crop.objects.filter(priority__gt=0).exists()
     assert admin_client.post(url(project, "focus/"), {}, format="json").status_code == 400
@@ -198,7 +192,7 @@ def test_it_refuses_an_unknown_strategy_or_fraction(project, crops, admin_client
 
 def test_it_ranks_the_queue_on_request(project, crops, admin_client):
     summary = admin_client.post(url(project, "rank/")).json()
-    assert summary["ranked"] == 12 and summary["by_reason"] == {queue.REASON_COLD_START: 12}
+    assert summary["ranked"] == 12 and summary["by_reason"] == {ranking.REASON_COLD_START: 12}
     assert summary["model_version"] is None
 
 
@@ -208,7 +202,7 @@ def test_its_openapi_schema_is_valid_and_generated_without_warnings(db):
     from drf_spectacular.validation import validate_schema
 
     GENERATOR_STATS.reset()
-    schema = SchemaGenerator(urlconf="tests.test_queue_api").get_schema(request=None, public=True)
+    schema = SchemaGenerator().get_schema(request=None, public=True)
     validate_schema(schema)
     assert not GENERATOR_STATS._error_cache and not GENERATOR_STATS._warn_cache
     assert "/api/projects/{project_id}/queue/crops/" in schema["paths"]

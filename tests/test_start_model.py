@@ -17,7 +17,7 @@ from active_learning.datasets import labelled_crops
 from active_learning.models import CropScore, Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus, Prediction
 from active_learning.scoring import UNAVAILABLE
 from active_learning.validation import incumbent_metrics
-from annotations import services as annotation_services
+from annotations import leases, submissions
 from annotations.models import CropStatus, Split
 from tests.factories import ingest_u2os_corners, make_project, make_user
 
@@ -127,8 +127,8 @@ def test_the_active_version_measured_again_on_corrected_validation_crops_keeps_t
     before = start.metrics
     crop = start_project.crops.filter(split=Split.VALIDATION).order_by("id").first()
     boss = make_user("boss", staff=True)
-    annotation_services.lease_crop(crop=crop, user=boss, as_admin=True)
-    corrected = annotation_services.submit_annotation(  # "no cell here"
+    leases.lease_crop(crop=crop, user=boss, as_admin=True)
+    corrected = submissions.submit_annotation(  # "no cell here"
         crop=crop, user=boss, mask=np.zeros((crop.height, crop.width), np.uint16))
 
     validation = labelled_crops(start_project, Split.VALIDATION)

@@ -14,6 +14,7 @@ from skimage.segmentation import expand_labels
 from active_learning import diversity, scoring
 from active_learning.models import CropScore, ModelVersionStatus, Prediction
 from active_learning.outputs import CropPrediction
+from active_learning.queue import ranking
 from active_learning.strategies import (
     DEFAULT_STRATEGY,
     STRATEGIES,
@@ -543,7 +544,6 @@ def test_it_stores_where_the_model_may_have_missed_a_cell(crops, version):
 
 @pytest.mark.slow
 def test_real_crops_rank_wrong_above_right_above_blank(project, nuclei_model):
-    from active_learning import queue
     from active_learning.evaluation import evaluate_masks
 
     model = nuclei_model.backend
@@ -572,7 +572,7 @@ def test_real_crops_rank_wrong_above_right_above_blank(project, nuclei_model):
 
     for strategy in ("cellprob", "combined", "combined_tta"):
         project.strategy, project.random_fraction = strategy, 0.0
-        queue.rank_queue(project)
+        ranking.rank_queue(project)
         order = list(type(crops[0]).objects.order_by("-queue_score").values_list("id", flat=True))
         assert order == [crops[1].pk, crops[0].pk, crops[2].pk], strategy
 

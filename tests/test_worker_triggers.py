@@ -12,7 +12,7 @@ import pytest
 
 from active_learning import retraining
 from active_learning.models import Job, JobKind, JobStatus, ModelVersion
-from annotations import services
+from annotations import leases, submissions
 from annotations.models import Crop, Split
 from tests.factories import ingest_u2os_corners, make_project, make_user, true_mask
 from tests.worker import REPO, WorkerProcess, start_worker, stop_worker, worker_env
@@ -42,8 +42,8 @@ def _ended(job: Job) -> Job | None:
 
 
 def _label(crop: Crop, user) -> None:
-    services.lease_crop(crop=crop, user=user, as_admin=True)
-    services.submit_annotation(crop=crop, user=user, mask=true_mask(crop))
+    leases.lease_crop(crop=crop, user=user, as_admin=True)
+    submissions.submit_annotation(crop=crop, user=user, mask=true_mask(crop))
 
 
 def start_beat(log_path: Path) -> WorkerProcess:

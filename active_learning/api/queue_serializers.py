@@ -6,7 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from active_learning.queue import FOCUS_PRIORITY, QUEUE_ACTIONS, QueueEntry
+from active_learning.queue.curation import FOCUS_PRIORITY, QUEUE_ACTIONS
+from active_learning.queue.listing import QueueEntry
 from annotations.models import CropStatus, Split
 
 QUEUE_STATUSES = {

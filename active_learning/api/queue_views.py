@@ -10,7 +10,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from active_learning import queue
 from active_learning.api.queue_serializers import (
     QUEUE_STATUSES,
     ChangedOutput,
@@ -23,6 +22,7 @@ from active_learning.api.queue_serializers import (
     QueueSettingsOutput,
     RankingOutput,
 )
+from active_learning.queue import curation, listing, ranking, serving
 from annotations import selectors
 from annotations.api.common import load, parse
 from annotations.models import Project
@@ -44,10 +44,10 @@ class QueueView(_AdminQueueView):
         project = self.project(request, project_id)
         query = parse(QueueFilterInput, request.query_params)
         offset, limit = query.pop("offset"), query.pop("limit")
-        crops = queue.queue_crops(project, split=query["split"], statuses=QUEUE_STATUSES[query["status"]],
+        crops = listing.queue_crops(project, split=query["split"], statuses=QUEUE_STATUSES[query["status"]],
                                   tag=query.get("tag"), image_id=query.get("image"),
                                   assigned_to=query.get("assigned_to"))
-        entries = queue.queue_page(crops, project, offset=offset, limit=limit)
+        entries = listing.queue_page(crops, project, offset=offset, limit=limit)
         page = {"count": crops.count(), "offset": offset, "limit": limit, "strategy": project.strategy,
                 "random_fraction": project.random_fraction,
                 "model_version": entries[0].model_version if entries else None, "results": entries}
@@ -62,8 +62,8 @@ class QueueActionView(_AdminQueueView):
     def post(self, request: Request, project_id: int) -> Response:
         project = self.project(request, project_id)
         data = parse(QueueActionInput, request.data)
-        ids = data.get("crop_ids") or queue.top_of_queue(project, data.get("top", 0), data["split"])
-        changed = queue.apply_action(project, data["action"], ids, priority=data.get("priority"),
+        ids = data.get("crop_ids") or serving.top_of_queue(project, data.get("top", 0), data["split"])
+        changed = curation.apply_action(project, data["action"], ids, priority=data.get("priority"),
                                      tags=data["tags"], user_id=data.get("user_id"))
         return Response(QueueActionOutput({"action": data["action"], "crop_ids": ids, "changed": changed}).data)
 
@@ -75,7 +75,7 @@ class QueueFocusView(_AdminQueueView):
     def post(self, request: Request, project_id: int) -> Response:
         project = self.project(request, project_id)
         data = parse(FocusInput, request.data)
-        changed = queue.focus_queue(project=project, image_id=data.get("image"), tag=data.get("tag"),
+        changed = curation.focus_queue(project=project, image_id=data.get("image"), tag=data.get("tag"),
                                     split=data.get("split"), priority=data["priority"])
         return Response(ChangedOutput({"changed": changed}).data)
 
@@ -85,13 +85,13 @@ class QueueSettingsView(_AdminQueueView):
 
     @extend_schema(responses=QueueSettingsOutput)
     def get(self, request: Request, project_id: int) -> Response:
-        return Response(QueueSettingsOutput(queue.queue_settings(self.project(request, project_id))).data)
+        return Response(QueueSettingsOutput(curation.queue_settings(self.project(request, project_id))).data)
 
     @extend_schema(request=QueueSettingsInput, responses=QueueSettingsOutput)
     def put(self, request: Request, project_id: int) -> Response:
         project = self.project(request, project_id)
-        summary = queue.set_queue_settings(project, **parse(QueueSettingsInput, request.data))
-        return Response(QueueSettingsOutput({**queue.queue_settings(project), "ranking": asdict(summary)}).data)
+        summary = curation.set_queue_settings(project, **parse(QueueSettingsInput, request.data))
+        return Response(QueueSettingsOutput({**curation.queue_settings(project), "ranking": asdict(summary)}).data)
 
 
 class QueueRankView(_AdminQueueView):
@@ -99,4 +99,4 @@ class QueueRankView(_AdminQueueView):
 
     @extend_schema(request=None, responses=RankingOutput)
     def post(self, request: Request, project_id: int) -> Response:
-        return Response(RankingOutput(asdict(queue.rank_queue(self.project(request, project_id)))).data)
+        return Response(RankingOutput(asdict(ranking.rank_queue(self.project(request, project_id)))).data)

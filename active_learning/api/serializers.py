@@ -1,8 +1,16 @@
+"""Input and output shapes of the learning side's API: jobs, model versions, and a crop as its
+labeller sees it (the labelling side's crop with the model's prediction and its queue rank)."""
+
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from active_learning.models import Job, JobKind, ModelVersion
+from active_learning.models import Job, JobKind, ModelVersion, Prediction
+from annotations.api.serializers import AnnotationOutput, CropOutput, RleMask, mask_of
+from annotations.models import Split
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -56,3 +64,52 @@ class RetrainingSerializer(serializers.Serializer):
                                      help_text='Five-field cron, e.g. "0 2 * * *"; null turns it off.')
     after_annotations = serializers.IntegerField(min_value=0, required=False,
                                                  help_text="Retrain after this many new annotations; 0 = off.")
+
+
+# --- A crop as its labeller sees it ---------------------------------------------------------------
+
+
+class CropUpdateInput(serializers.Serializer):
+    pinned = serializers.BooleanField(required=False)
+    priority = serializers.IntegerField(required=False, help_text="> 0 boosts, < 0 buries, 0 is neutral.")
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+    assigned_to = serializers.IntegerField(required=False, allow_null=True, help_text="A member's user id, or null.")
+
+
+class NextCropInput(serializers.Serializer):
+    split = serializers.ChoiceField(
+        choices=Split.choices, default=Split.TRAIN, help_text="validation: project admins only."
+    )
+
+
+class ModelVersionRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class PredictionOutput(serializers.ModelSerializer):
+    model_version = ModelVersionRef()
+    mask = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Prediction
+        fields = ["id", "model_version", "n_cells", "cell_uncertainty", "possible_missed_cells", "mask", "created_at"]
+
+    @extend_schema_field(RleMask)
+    def get_mask(self, prediction: Prediction) -> dict[str, Any]:
+        return mask_of(prediction)
+
+
+class CropDetailOutput(CropOutput):
+    """A crop as the editor needs it: selectors.crop_detail sets rank and the two annotation attributes."""
+
+    image_name = serializers.CharField(source="image.original_name")
+    rank = serializers.IntegerField(
+        allow_null=True,
+        help_text="Place in the open queue of the crop's split when this answer was made (1 = first): 1 + the "
+        "waiting crops ahead of it in queue order (pinned, priority, queue_score, id). Null for a crop outside "
+        "the queue (labelled or skipped, e.g. leased for correction).",
+    )
+    current_annotation = AnnotationOutput(allow_null=True)
+    prediction = PredictionOutput(allow_null=True, help_text="The active model's prediction, else the newest.")

@@ -1,22 +1,6 @@
-"""The labelling queue's ranking, and what admins do to the queue.
-
-`rank_queue` turns the stored scores of a model version into each waiting crop's `queue_score`
-(larger is served first, 0 = not ranked) and `queue_reason`. The next-crop query
-(annotations.selectors.QUEUE_ORDER, index `crop_queue_order`) then serves pins first, then admin
-boosts (focus is a boost of the matching crops), then this ranking; it never sorts the pool.
-
-The order of a split's waiting crops:
-- train: the strategy's order, its head re-picked for diversity (so the top is not ten
-  near-identical crops, nor crops of a few images while others wait), with a `random_fraction`
-  of the slots, spread evenly down the queue, given to crops drawn at random from the whole pool
-  ("random-control"), so that the payoff of active learning over random sampling can be
-  measured on what labellers actually label; crops no version scored yet follow in random order
-  ("random-unscored"). Before any model has scored anything the whole queue is random
-  ("random-cold-start"), which is a sound first seed set. The `random` strategy is the control:
-  a plain uniform order, with no diversity head and no extra control slots.
-- validation: always random ("random-validation"): labelling validation crops in an uncertainty
-  order would bias the evaluation that decides promotions.
-"""
+"""The queue's ranking: a model version's stored scores -> each waiting crop's `queue_score`
+(larger is served first, 0 = not ranked) and `queue_reason`; the order of a split's waiting crops
+is described in active_learning/queue/__init__.py."""
 
 from __future__ import annotations
 
@@ -24,11 +8,10 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef
 
 from active_learning.diversity import diverse_order, expand_style
 from active_learning.evaluation import errors_by_crop
@@ -36,7 +19,6 @@ from active_learning.models import CropScore, ModelVersion
 from active_learning.scoring import DESCRIPTOR
 from active_learning.strategies import (
     DEFAULT_STRATEGY,
-    STRATEGIES,
     Calibration,
     Strategy,
     UnknownStrategy,
@@ -44,10 +26,7 @@ from active_learning.strategies import (
 )
 from active_learning.strategies.random import uniform_hash
 from active_learning.versions import active_version
-from annotations import selectors
-from annotations import services as crop_services
 from annotations.models import Crop, CropStatus, Project, Split
-from labelserver.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +35,6 @@ logger = logging.getLogger(__name__)
 DIVERSE_HEAD = 200
 DIVERSE_POOL_FACTOR = 5
 DIVERSITY = 0.5
-# Admin focus on an image, tag or split is a priority boost of its crops (above the ranking).
-FOCUS_PRIORITY = 10
 WRITE_CHUNK = 5000
 
 REASON_CONTROL = "random-control"
@@ -302,159 +279,5 @@ def write_queue_scores(rows: Sequence[tuple[int, float, str]]) -> None:
             )
 
 
-# --- Queue settings ----------------------------------------------------------------------------
 
 
-def queue_settings(project: Project) -> dict[str, Any]:
-    version = ranking_version(project)
-    return {
-        "strategy": project.strategy,
-        "random_fraction": project.random_fraction,
-        "strategies": sorted(STRATEGIES),
-        "ranked_with_version": version.number if version else None,
-    }
-
-
-def set_queue_settings(project: Project, *, strategy: str | None = None,
-                       random_fraction: float | None = None) -> RankingSummary:
-    """Choose the project's strategy and random control fraction, then re-rank the queue."""
-    changes: dict[str, Any] = {}
-    if strategy is not None:
-        get_strategy(strategy)  # an unknown name is refused (400) before anything changes
-        changes["strategy"] = strategy
-    if random_fraction is not None:
-        if not 0.0 <= random_fraction <= 1.0:
-            raise DomainError(f"random_fraction must be between 0 and 1, not {random_fraction}")
-        changes["random_fraction"] = random_fraction
-    Project.objects.filter(pk=project.pk).update(**changes)
-    for name, value in changes.items():
-        setattr(project, name, value)
-    return rank_queue(project)
-
-
-# --- Admin operations on crops -------------------------------------------------------------------
-
-
-def top_of_queue(project: Project, n: int, split: str = Split.TRAIN) -> list[int]:
-    """The first `n` crops the open queue would serve (a batch to pin, tag or assign)."""
-    return list(selectors.open_queue(project=project, split=split).values_list("id", flat=True)[:n])
-
-
-def skip_crops(*, project: Project, crop_ids: Iterable[int]) -> int:
-    """Take waiting crops out of the queue (a leased crop stays with its labeller)."""
-    crops = Crop.objects.filter(project=project, id__in=list(crop_ids), status=CropStatus.UNLABELLED)
-    return crops.update(status=CropStatus.SKIPPED)
-
-
-def focus_queue(*, project: Project, image_id: int | None = None, tag: str | None = None,
-                split: str | None = None, priority: int = FOCUS_PRIORITY) -> int:
-    """Serve the waiting crops of one image, tag or split before the ranking: a priority boost of
-    the matching crops (priority 0 clears the focus). Pins still come first."""
-    if image_id is None and tag is None and split is None:
-        raise DomainError("say what to focus on: an image, a tag or a split")
-    crops = Crop.objects.filter(project=project).exclude(status=CropStatus.LABELLED)
-    filters = {"image_id": image_id, "tags__name": tag, "split": split}
-    crops = crops.filter(**{k: v for k, v in filters.items() if v is not None})
-    return crop_services.prioritise_crops(project=project, crop_ids=crops.values_list("id", flat=True),
-                                          priority=priority)
-
-
-QUEUE_ACTIONS = ("pin", "unpin", "boost", "bury", "reset_priority", "skip", "requeue", "tag", "untag", "assign",
-                 "unassign")
-
-
-def apply_action(project: Project, action: str, crop_ids: Sequence[int], *, priority: int | None = None,
-                 tags: Sequence[str] = (), user_id: int | None = None) -> int:
-    """One admin action on a batch of crops; returns how many crops it changed."""
-    ids = list(crop_ids)
-    if action in ("pin", "unpin"):
-        return crop_services.pin_crops(project=project, crop_ids=ids, pinned=action == "pin")
-    if action in ("boost", "bury", "reset_priority"):
-        return crop_services.prioritise_crops(project=project, crop_ids=ids, priority=_priority(action, priority))
-    if action == "skip":
-        return skip_crops(project=project, crop_ids=ids)
-    if action == "requeue":
-        return crop_services.requeue_crops(project=project, crop_ids=ids)
-    if action in ("tag", "untag"):
-        return _tag(project, action, ids, tags)
-    if action in ("assign", "unassign"):
-        if action == "assign" and user_id is None:
-            raise DomainError("assign needs user_id: the member the crops go to")
-        member = user_id if action == "assign" else None
-        return crop_services.assign_crops(project=project, crop_ids=ids, user_id=member)
-    raise DomainError(f"unknown queue action {action!r}; known: {', '.join(QUEUE_ACTIONS)}")
-
-
-def _priority(action: str, priority: int | None) -> int:
-    if action == "reset_priority":
-        return 0
-    magnitude = abs(priority) if priority is not None else 1
-    if magnitude == 0:
-        raise DomainError(f"{action} needs a priority other than 0")
-    return magnitude if action == "boost" else -magnitude
-
-
-def _tag(project: Project, action: str, ids: list[int], tags: Sequence[str]) -> int:
-    if not tags:
-        raise DomainError(f"{action} needs tags")
-    add, remove = (tags, ()) if action == "tag" else ((), tags)
-    crop_services.tag_crops(project=project, crop_ids=ids, add=add, remove=remove)
-    return Crop.objects.filter(project=project, id__in=ids).count()
-
-
-# --- The ranked queue, as admins see it ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QueueEntry:
-    crop: Crop
-    rank: int
-    reason: str
-    scores: dict[str, float]
-    model_version: int | None
-
-
-def shown_reason(crop: Crop) -> str:
-    """Why the crop is where it is: an admin's pin or priority outranks the strategy's reason."""
-    if crop.pinned:
-        return "pinned"
-    if crop.priority > 0:
-        return f"boost:{crop.priority}"
-    if crop.priority < 0:
-        return f"buried:{crop.priority}"
-    return crop.queue_reason or "unranked"
-
-
-def queue_crops(project: Project, *, split: str = Split.TRAIN, statuses: Sequence[str] = (CropStatus.UNLABELLED,
-                CropStatus.LEASED), tag: str | None = None, image_id: int | None = None,
-                assigned_to: int | None = None) -> QuerySet[Crop]:
-    crops = Crop.objects.filter(project=project, split=split, status__in=list(statuses))
-    filters = {"tags__name": tag, "image_id": image_id, "assigned_to_id": assigned_to}
-    crops = crops.filter(**{k: v for k, v in filters.items() if v is not None})
-    return crops.select_related("leased_by", "assigned_to", "image").prefetch_related("tags").order_by(
-        *selectors.QUEUE_ORDER
-    )
-
-
-def queue_page(crops: QuerySet[Crop], project: Project, *, offset: int = 0, limit: int = 50) -> list[QueueEntry]:
-    """One page of the ranked queue with each crop's rank (its position in this order), reason,
-    and the scores the ranking version stored for it."""
-    page = list(crops[offset : offset + limit])
-    version = ranking_version(project)
-    number = version.number if version else None
-    scores = _scores_of(version, [crop.pk for crop in page])
-    return [
-        QueueEntry(crop, offset + i + 1, shown_reason(crop), scores.get(crop.pk, {}), number)
-        for i, crop in enumerate(page)
-    ]
-
-
-def _scores_of(version: ModelVersion | None, crop_ids: list[int]) -> dict[int, dict[str, float]]:
-    if version is None or not crop_ids:
-        return {}
-    rows = CropScore.objects.filter(model_version=version, crop_id__in=crop_ids).exclude(strategy=DESCRIPTOR)
-    scores: dict[int, dict[str, float]] = {}
-    for crop_id, strategy, score in rows.values_list("crop_id", "strategy", "score"):
-        if score >= 0:
-            scores.setdefault(crop_id, {})[strategy] = score
-    return scores

@@ -20,7 +20,8 @@ STRATEGIES: dict[str, str] = {
     "combined_fitted": "active_learning.strategies.combined.FittedCombinedStrategy",
 }
 
-# The fixed mix weighed by what its signals saw on the validation crops (docs/benchmarks.md, Run 15).
+# The fixed mix weighed by what its signals saw on the validation crops
+# (docs/decisions/0004-combined-fitted-default.md).
 DEFAULT_STRATEGY = "combined_fitted"
 
 

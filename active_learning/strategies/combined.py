@@ -3,11 +3,12 @@ rank over the pool (so entropy in bits, flow errors, region counts and disagreem
 whatever their scale). A crop missing a component (no previous version yet, no flip prediction)
 is ranked on the components it has. Diversity and the random control group are added by the
 queue ranking. `combined` mixes with fixed weights; the default, `combined_fitted`, weighs them
-by what each signal saw on the labelled validation crops (docs/benchmarks.md, Runs 14 and 15).
+by what each signal saw on the labelled validation crops
+(docs/decisions/0004-combined-fitted-default.md).
 
 The doubt signals (entropy, flow error, disagreements) read where the model hesitates;
 `missed_cells` reads the cells it leaves out with confidence, which they cannot see
-(docs/benchmarks.md, Run 12)."""
+(docs/decisions/0005-missed-cells-signal.md)."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def fitted_weights(prior: Mapping[str, float], calibration: Calibration) -> dict
 class CombinedStrategy(Strategy):
     name = "combined"
     # Cell-probability entropy, flow error and missed cells cost nothing beyond the prediction
-    # itself; version disagreement reads a stored prediction. See docs/benchmarks.md for how they pay.
+    # itself; version disagreement reads a stored prediction. How they pay: docs/benchmarks.md.
     weights: Mapping[str, float] = {"cellprob": 1.0, "flow_error": 1.0, "missed_cells": 1.0,
                                     "version_disagreement": 0.5}
 
@@ -109,7 +110,8 @@ class FittedCombinedStrategy(CombinedStrategy):
     """The default strategy: `combined`'s signals, each weighed by how well it ranked the
     serving version's own errors on the labelled validation crops (`fitted_weights`): a signal
     that points at this project's mistakes counts more, one that points away stops counting.
-    Which signals see the errors differs between datasets (docs/benchmarks.md, Run 13)."""
+    Which signals see the errors differs between datasets
+    (docs/decisions/0004-combined-fitted-default.md)."""
 
     name = "combined_fitted"
     calibrates = True

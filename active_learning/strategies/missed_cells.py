@@ -6,9 +6,10 @@ minimum size). The score is how many such regions a crop holds.
 The model's doubt reads only where it hesitates: a nucleus it confidently misses leaves no high
 entropy over the crop and no flow error (there is no mask to check). On the DSB2018 domain shift
 most of the serving models' errors were missed cells, and on one experiment none of the doubt
-signals ranked crops by their errors while this count did (docs/benchmarks.md, Run 12). The
-regions' centres are kept as places for the editor to circle: where a labeller is most likely
-to find a cell to add."""
+signals ranked crops by their errors while this count did
+(docs/decisions/0005-missed-cells-signal.md). The regions' centres are kept as places for the
+editor to circle: where a labeller is most likely to find a cell to add
+(docs/decisions/0006-missed-cell-rings.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The labelling REST API (mounted under /api/; schema at /api/schema/, docs at /api/docs/).
+"""The labelling REST API (mounted under /api/; schema at /api/schema/, docs at /api/docs/). The
+routes marked * join the model's prediction or the queue, so the learning side serves them
+(active_learning/api/crops.py); the rest is here.
 
 Auth: session (CSRF enforced on writes) or `Authorization: Token <key>` from POST auth/token/.
 Who: "member" = any member of the object's project (staff count as members of every project);
@@ -22,11 +24,11 @@ POST   projects/{id}/images/               admin       multipart file (+ mask) -
 GET    images/{id}/                        member      image
 PATCH  images/{id}/                        admin       {split}
 GET    projects/{id}/crops/                member      ?status=&split=&tag=&image=&assigned_to= (paginated)
-GET    crops/{id}/                         member      crop detail: display_url, current_annotation, prediction
-PATCH  crops/{id}/                         admin       {pinned, priority, tags, assigned_to}
-POST   projects/{id}/next/                 member      {split?} -> 200 crop detail (leased; `rank` = its place in
+GET    crops/{id}/ *                       member      crop detail: display_url, current_annotation, prediction
+PATCH  crops/{id}/ *                       admin       {pinned, priority, tags, assigned_to}
+POST   projects/{id}/next/ *               member      {split?} -> 200 crop detail (leased; `rank` = its place in
                                                        the open queue) | 204 queue empty
-POST   crops/{id}/lease/                   member      lease (or renew) this crop -> crop detail
+POST   crops/{id}/lease/ *                 member      lease (or renew) this crop -> crop detail
 POST   crops/{id}/skip/                    lease holder                      -> 204
 POST   crops/{id}/release/                 holder/admin                      -> 204
 GET    crops/{id}/annotations/             member      versions, newest first, with masks

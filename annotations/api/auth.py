@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations import services
+from annotations import tokens
 from annotations.api.common import parse
 from annotations.api.serializers import TokenInput, TokenOutput, UserOutput
 
@@ -21,7 +21,7 @@ class TokenView(APIView):
 
     @extend_schema(request=TokenInput, responses=TokenOutput, auth=[])
     def post(self, request: Request) -> Response:
-        token = services.issue_token(request=request, **parse(TokenInput, request.data))
+        token = tokens.issue_token(request=request, **parse(TokenInput, request.data))
         return Response(TokenOutput({"token": token.key, "user": token.user}).data)
 
 

@@ -1,4 +1,5 @@
-"""Crops: list with filters, detail, admin queue edits, and annotation history."""
+"""Crops: list with filters, and annotation history (a crop's detail, with the model's prediction,
+is the learning side's: active_learning/api/crops.py)."""
 
 from __future__ import annotations
 
@@ -6,23 +7,19 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations import selectors, services
+from annotations import selectors, submissions
 from annotations.api.common import load, parse
 from annotations.api.serializers import (
     AnnotationInput,
     AnnotationOutput,
     AnnotationSummaryOutput,
-    CropDetailOutput,
     CropFilterInput,
     CropOutput,
-    CropUpdateInput,
 )
-from annotations.permissions import IsProjectAdminOrReadOnly
 
 
 class CropListView(ListAPIView):
@@ -40,21 +37,6 @@ class CropListView(ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class CropDetailView(APIView):
-    permission_classes = [IsAuthenticated, IsProjectAdminOrReadOnly]
-
-    @extend_schema(responses=CropDetailOutput)
-    def get(self, request: Request, crop_id: int) -> Response:
-        crop = load(self, request, selectors.crop_for, crop_id)
-        return Response(CropDetailOutput(selectors.crop_detail(crop.pk)).data)
-
-    @extend_schema(request=CropUpdateInput, responses=CropDetailOutput)
-    def patch(self, request: Request, crop_id: int) -> Response:
-        crop = load(self, request, selectors.crop_for, crop_id)
-        services.update_crop(crop=crop, **parse(CropUpdateInput, request.data))
-        return Response(CropDetailOutput(selectors.crop_detail(crop.pk)).data)
-
-
 class CropAnnotationsView(APIView):
     """A crop's annotation versions, newest first; a lease holder submits a new one."""
 
@@ -69,8 +51,8 @@ class CropAnnotationsView(APIView):
     def post(self, request: Request, crop_id: int) -> Response:
         crop = load(self, request, selectors.crop_for, crop_id)
         data = parse(AnnotationInput, request.data)
-        mask = services.submitted_mask(crop, rle=data.pop("mask", None), file=data.pop("mask_file", None))
-        annotation = services.submit_annotation(
+        mask = submissions.submitted_mask(crop, rle=data.pop("mask", None), file=data.pop("mask_file", None))
+        annotation = submissions.submit_annotation(
             crop=crop, user=request.user, mask=mask, started_from_id=data.pop("started_from"), **data
         )
         return Response(AnnotationSummaryOutput(annotation).data, status=status.HTTP_201_CREATED)

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations import selectors, services
+from annotations import ingest, selectors
 from annotations.api.common import load, parse
 from annotations.api.serializers import ImageOutput, ImageSplitInput, ImageUploadInput, ImageUploadOutput
 from annotations.permissions import IsProjectAdminOrReadOnly
@@ -32,7 +32,9 @@ class ImageListView(ListAPIView):
     def post(self, request: Request, project_id: int) -> Response:
         project = load(self, request, selectors.project_for, project_id)
         data = parse(ImageUploadInput, request.data)
-        result = services.upload_image(project=project, file=data["file"], mask=data.get("mask"), user=request.user)
+        file = data["file"]
+        result = ingest.ingest_image(project, file, original_name=file.name, mask_source=data.get("mask"),
+                                     user=request.user)
         image = selectors.image_with_counts(result.image.pk)
         body = {"image": image, "crops": image.n_crops, "created": result.created}
         code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
@@ -50,5 +52,5 @@ class ImageDetailView(APIView):
     @extend_schema(request=ImageSplitInput, responses=ImageOutput)
     def patch(self, request: Request, image_id: int) -> Response:
         image = load(self, request, selectors.image_for, image_id)
-        services.set_image_split(image=image, **parse(ImageSplitInput, request.data))
+        ingest.set_image_split(image, parse(ImageSplitInput, request.data)["split"])
         return Response(ImageOutput(selectors.image_with_counts(image.pk)).data)

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotations import selectors, services
+from annotations import projects, selectors
 from annotations.api.common import load, parse
 from annotations.api.serializers import (
     MemberInput,
@@ -40,7 +40,7 @@ class ProjectListView(ListAPIView):
 
     @extend_schema(request=ProjectSettingsInput, responses={201: ProjectDetailOutput})
     def post(self, request: Request) -> Response:
-        project = services.create_project(creator=request.user, **parse(ProjectSettingsInput, request.data))
+        project = projects.create_project(creator=request.user, **parse(ProjectSettingsInput, request.data))
         return _detail(request, project, status.HTTP_201_CREATED)
 
 
@@ -54,7 +54,7 @@ class ProjectDetailView(APIView):
     @extend_schema(request=ProjectSettingsInput(partial=True), responses=ProjectDetailOutput)
     def patch(self, request: Request, project_id: int) -> Response:
         project = load(self, request, selectors.project_for, project_id)
-        services.update_project(project=project, **parse(ProjectSettingsInput, request.data, partial=True))
+        projects.update_project(project=project, **parse(ProjectSettingsInput, request.data, partial=True))
         return _detail(request, project)
 
 
@@ -69,7 +69,7 @@ class MemberListView(APIView):
     @extend_schema(request=MemberInput, responses={201: MemberOutput})
     def post(self, request: Request, project_id: int) -> Response:
         project = load(self, request, selectors.project_for, project_id)
-        membership = services.add_member(project=project, **parse(MemberInput, request.data))
+        membership = projects.add_member(project=project, **parse(MemberInput, request.data))
         return Response(MemberOutput(membership).data, status=status.HTTP_201_CREATED)
 
 
@@ -79,11 +79,11 @@ class MemberDetailView(APIView):
     @extend_schema(request=MemberRoleInput, responses=MemberOutput)
     def patch(self, request: Request, project_id: int, user_id: int) -> Response:
         project = load(self, request, selectors.project_for, project_id)
-        membership = services.set_member_role(project=project, user_id=user_id, **parse(MemberRoleInput, request.data))
+        membership = projects.set_member_role(project=project, user_id=user_id, **parse(MemberRoleInput, request.data))
         return Response(MemberOutput(membership).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, project_id: int, user_id: int) -> Response:
         project = load(self, request, selectors.project_for, project_id)
-        services.remove_member(project=project, user_id=user_id)
+        projects.remove_member(project=project, user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,8 +7,6 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from active_learning.models import Prediction
-from active_learning.strategies import STRATEGIES
 from annotations import selectors
 from annotations.masks import decode_png, encode_rle
 from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project, Role, Split
@@ -34,7 +32,8 @@ class MaskField(serializers.JSONField):
     tens of thousands of runs would cost more than the request)."""
 
 
-def mask_of(row: Annotation | Prediction) -> dict[str, Any]:
+def mask_of(row: Any) -> dict[str, Any]:
+    """The RLE JSON of a row that stores its label image as `mask_png` (an annotation, a prediction)."""
     return encode_rle(decode_png(row.mask_png))
 
 
@@ -75,7 +74,8 @@ class ProjectSettingsInput(serializers.Serializer):
     backend_settings = serializers.DictField(required=False, help_text="The model backend's settings (JSON object).")
     strategy = serializers.CharField(
         max_length=50, required=False,
-        help_text=f"What ranks the queue: one of {', '.join(sorted(STRATEGIES))}. A change re-ranks the queue.",
+        help_text="What ranks the queue: a strategy's name (GET projects/{id}/queue/settings/ lists them). "
+        "A change re-ranks the queue.",
     )
     random_fraction = serializers.FloatField(
         min_value=0, max_value=1, required=False,
@@ -177,19 +177,6 @@ class CropFilterInput(serializers.Serializer):
     assigned_to = serializers.IntegerField(required=False)
 
 
-class CropUpdateInput(serializers.Serializer):
-    pinned = serializers.BooleanField(required=False)
-    priority = serializers.IntegerField(required=False, help_text="> 0 boosts, < 0 buries, 0 is neutral.")
-    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
-    assigned_to = serializers.IntegerField(required=False, allow_null=True, help_text="A member's user id, or null.")
-
-
-class NextCropInput(serializers.Serializer):
-    split = serializers.ChoiceField(
-        choices=Split.choices, default=Split.TRAIN, help_text="validation: project admins only."
-    )
-
-
 class AnnotationInput(serializers.Serializer):
     mask = MaskField(required=False, help_text="The label image as RLE JSON (or send `mask_file`).")
     mask_file = serializers.FileField(required=False, help_text="The label image as a 16-bit PNG or TIFF.")
@@ -229,30 +216,11 @@ class CropOutput(serializers.Serializer):
     display_url = serializers.SerializerMethodField()
 
     def get_tags(self, crop: Crop) -> list[str]:
-        names = getattr(crop, "tag_names", None)  # set by selectors.crop_detail
+        names = getattr(crop, "tag_names", None)  # set by active_learning.selectors.crop_detail
         return names if names is not None else sorted(tag.name for tag in crop.tags.all())
 
     def get_display_url(self, crop: Crop) -> str:
         return crop.display.url
-
-
-class ModelVersionRef(serializers.Serializer):
-    id = serializers.IntegerField()
-    number = serializers.IntegerField()
-    status = serializers.CharField()
-
-
-class PredictionOutput(serializers.ModelSerializer):
-    model_version = ModelVersionRef()
-    mask = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Prediction
-        fields = ["id", "model_version", "n_cells", "cell_uncertainty", "possible_missed_cells", "mask", "created_at"]
-
-    @extend_schema_field(RleMask)
-    def get_mask(self, prediction: Prediction) -> dict[str, Any]:
-        return mask_of(prediction)
 
 
 class AnnotationSummaryOutput(serializers.ModelSerializer):
@@ -277,15 +245,3 @@ class AnnotationOutput(AnnotationSummaryOutput):
         return mask_of(annotation)
 
 
-class CropDetailOutput(CropOutput):
-    """A crop as the editor needs it: selectors.crop_detail sets rank and the two annotation attributes."""
-
-    image_name = serializers.CharField(source="image.original_name")
-    rank = serializers.IntegerField(
-        allow_null=True,
-        help_text="Place in the open queue of the crop's split when this answer was made (1 = first): 1 + the "
-        "waiting crops ahead of it in queue order (pinned, priority, queue_score, id). Null for a crop outside "
-        "the queue (labelled or skipped, e.g. leased for correction).",
-    )
-    current_annotation = AnnotationOutput(allow_null=True)
-    prediction = PredictionOutput(allow_null=True, help_text="The active model's prediction, else the newest.")

@@ -1,6 +1,7 @@
 """Which annotations an export takes: at most one annotation version per crop.
 
-Filters (all optional; query parameters of the export API and options of `export_project`):
+Filters (all optional; query parameters of the export API and options of `export_project`,
+parsed by `annotations.api.export_serializers`):
 
 * ``split``: "train" or "validation" (the crop's split).
 * ``tag``: crops carrying this tag.
@@ -17,25 +18,16 @@ Filters (all optional; query parameters of the export API and options of `export
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
-from annotations.models import Annotation, Image, Project, Split
-from labelserver.errors import DomainError
+from annotations.models import Annotation, Image, Project
 
 EDITOR_SOURCE = "editor"
-TRUE_WORDS = ("1", "true", "yes", "on")
-FALSE_WORDS = ("0", "false", "no", "off")
-
-
-class FilterError(DomainError):
-    code = "bad_filter"
 
 
 @dataclass(frozen=True)
@@ -53,75 +45,6 @@ class ExportFilters:
         data["until"] = self.until.isoformat() if self.until else None
         data["sources"] = list(self.sources)
         return data
-
-
-# --- Parsing ----------------------------------------------------------------------------------
-
-
-def parse_bool(value: Any, name: str, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in TRUE_WORDS:
-        return True
-    if text in FALSE_WORDS:
-        return False
-    raise FilterError(f"{name} must be true or false, got {value!r}")
-
-
-def _moment(value: Any, name: str, *, end_of_day: bool) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        text = str(value).strip()
-        moment = _parse_moment(text, end_of_day)
-        if moment is None:
-            raise FilterError(f"{name} must be a date (2025-03-01) or a date and time (2025-03-01T14:30), got {text!r}")
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
-
-
-def _parse_moment(text: str, end_of_day: bool) -> datetime | None:
-    try:
-        moment = parse_datetime(text)
-        day = None if moment else parse_date(text)
-    except ValueError:
-        return None
-    if moment is None and isinstance(day, date):
-        moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
-        if end_of_day:
-            moment -= timedelta(microseconds=1)
-    return moment
-
-
-def _sources(params: Mapping[str, Any]) -> tuple[str, ...]:
-    sources = [s.strip() for s in str(params.get("source") or "").split(",") if s.strip()]
-    if parse_bool(params.get("reviewed"), "reviewed", False):
-        if sources and EDITOR_SOURCE not in sources:
-            raise FilterError(f"reviewed=true takes annotations of source {EDITOR_SOURCE!r}; source asks for {sources}")
-        sources = [EDITOR_SOURCE]
-    return tuple(sources)
-
-
-def parse_filters(params: Mapping[str, Any]) -> ExportFilters:
-    """Filters from query parameters or command options; refuses bad values, naming them."""
-    split = params.get("split") or None
-    if split is not None and split not in Split.values:
-        raise FilterError(f"split must be one of {', '.join(Split.values)}, got {split!r}")
-    filters = ExportFilters(
-        split=split,
-        tag=(params.get("tag") or "").strip() or None,
-        since=_moment(params.get("since"), "since", end_of_day=False),
-        until=_moment(params.get("until"), "until", end_of_day=True),
-        sources=_sources(params),
-        current_only=parse_bool(params.get("current_only"), "current_only", True),
-    )
-    if filters.since and filters.until and filters.since > filters.until:
-        raise FilterError(f"since ({filters.since.isoformat()}) is after until ({filters.until.isoformat()})")
-    return filters
 
 
 # --- Selecting --------------------------------------------------------------------------------

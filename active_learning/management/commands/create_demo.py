@@ -21,6 +21,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from active_learning.models import Job, JobKind, ModelVersion
+from active_learning.retraining import start_retraining
 from annotations.ingest import ensure_labelled_validation, file_sha256, ingest_image, split_for_hash
 from annotations.management.commands.import_images import _bar_stream
 from annotations.models import Membership, Project, Role, Split
@@ -46,9 +48,6 @@ def queue_first_training(project: Project, stdout: Any) -> None:
 
     The demo has labelled train and validation crops by now, so the worker trains, evaluates,
     promotes and then predicts the unlabelled crops, with no one asking."""
-    from active_learning.models import Job, JobKind, ModelVersion
-    from active_learning.retraining import start_retraining
-
     if ModelVersion.objects.filter(project=project).exists():
         return
     if Job.objects.filter(project=project, kind=JobKind.TRAIN, status__in=["queued", "running", "succeeded"]).exists():

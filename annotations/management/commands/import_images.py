@@ -98,6 +98,16 @@ def find_project(reference: str) -> Project:
     return project
 
 
+def find_user(username: str | None) -> Any:
+    """The user a --user option names (None when not given)."""
+    if username is None:
+        return None
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise CommandError(f"no user named {username!r}")
+    return user
+
+
 class Command(BaseCommand):
     help = "Import image files (and their label images) into a project."
 
@@ -112,7 +122,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = find_project(options["project"])
-        user = self._user(options["user"])
+        user = find_user(options["user"])
         masks_dir = options["masks_dir"]
         if masks_dir is not None and not masks_dir.is_dir():
             raise CommandError(f"--masks-dir {masks_dir} is not a directory")
@@ -121,14 +131,6 @@ class Command(BaseCommand):
             raise CommandError("no image files found (looked for " + ", ".join(IMAGE_SUFFIXES) + ")")
         tally = self._import_all(project, items, user, verbosity=options["verbosity"])
         self._finish(project, tally, len(items))
-
-    def _user(self, username: str | None) -> Any:
-        if username is None:
-            return None
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"no user named {username!r}")
-        return user
 
     def _import_all(self, project: Project, items: list[ImportItem], user: Any, *, verbosity: int) -> Tally:
         tally = Tally()

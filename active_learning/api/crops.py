@@ -1,0 +1,63 @@
+"""A crop as its labeller sees it: its detail with the model's prediction and its place in the
+queue, the admin's edits of it, and the ways to lease one (the queue's next crop, or a chosen one).
+Giving a lease back and submitting an annotation are the labelling side's (annotations/api)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from active_learning import selectors
+from active_learning.api.serializers import CropDetailOutput, CropUpdateInput, NextCropInput
+from active_learning.queue.curation import update_crop
+from active_learning.queue.serving import lease_next_crop
+from annotations import leases
+from annotations import selectors as annotation_selectors
+from annotations.api.common import load, parse
+from annotations.permissions import IsProjectAdminOrReadOnly, is_project_admin
+
+EMPTY = OpenApiResponse(description="The queue is empty: no crop is left for you to label.")
+
+
+def _crop(crop_id: int) -> Response:
+    return Response(CropDetailOutput(selectors.crop_detail(crop_id)).data)
+
+
+class CropDetailView(APIView):
+    permission_classes = [IsAuthenticated, IsProjectAdminOrReadOnly]
+
+    @extend_schema(responses=CropDetailOutput)
+    def get(self, request: Request, crop_id: int) -> Response:
+        return _crop(load(self, request, annotation_selectors.crop_for, crop_id).pk)
+
+    @extend_schema(request=CropUpdateInput, responses=CropDetailOutput)
+    def patch(self, request: Request, crop_id: int) -> Response:
+        crop = load(self, request, annotation_selectors.crop_for, crop_id)
+        update_crop(crop=crop, **parse(CropUpdateInput, request.data))
+        return _crop(crop.pk)
+
+
+class NextCropView(APIView):
+    """Lease my next crop (or the one I already hold, lease renewed)."""
+
+    @extend_schema(request=NextCropInput, responses={200: CropDetailOutput, 204: EMPTY})
+    def post(self, request: Request, project_id: int) -> Response:
+        project = load(self, request, annotation_selectors.project_for, project_id)
+        as_admin = is_project_admin(request.user, project)
+        split = parse(NextCropInput, request.data)["split"]
+        crop_id = lease_next_crop(project=project, user=request.user, split=split, as_admin=as_admin)
+        return Response(status=status.HTTP_204_NO_CONTENT) if crop_id is None else _crop(crop_id)
+
+
+class LeaseCropView(APIView):
+    """Lease this crop (to label or correct it), or renew my lease on it."""
+
+    @extend_schema(request=None, responses=CropDetailOutput)
+    def post(self, request: Request, crop_id: int) -> Response:
+        crop = load(self, request, annotation_selectors.crop_for, crop_id)
+        leases.lease_crop(crop=crop, user=request.user, as_admin=is_project_admin(request.user, crop))
+        return _crop(crop.pk)

@@ -1,0 +1,65 @@
+"""The project settings the learning side interprets (model backend and its settings, strategy,
+random share), checked whenever a project's settings change: registered with the labelling side
+(annotations.projects.register_settings_check) when the app is ready."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Min
+
+from active_learning.backends import BACKENDS
+from active_learning.backends.settings import BackendSettingsError, parse_backend_settings
+from active_learning.strategies import STRATEGIES, UnknownStrategy, get_strategy
+from annotations.models import Image, Project
+from annotations.projects import register_settings_check
+from labelserver.errors import DomainError
+
+
+@register_settings_check
+def backend_errors(project: Project, queue_settings: frozenset[str]) -> dict[str, DomainError]:
+    errors: dict[str, DomainError] = {}
+    if project.backend not in BACKENDS:
+        known = ", ".join(sorted(BACKENDS))
+        errors["backend"] = DomainError(f"unknown model backend {project.backend!r}; known: {known}")
+    try:
+        channels = parse_backend_settings(project.backend_settings, model_channels=project.model_channels).channels
+    except DomainError as exc:
+        return {**errors, "backend_settings": exc}
+    fewest = Image.objects.filter(project=project.pk).aggregate(n=Min("channels"))["n"] if project.pk else None
+    if fewest is not None and any(c >= fewest for c in channels):
+        where = "backend_settings" if "channels" in project.backend_settings else "model_channels"
+        errors[where] = DomainError(f"model channels {list(channels)} do not exist in every image: the project has "
+                                    f"images with {fewest} channel(s) (0..{fewest - 1})")
+    return errors
+
+
+@register_settings_check
+def queue_errors(project: Project, queue_settings: frozenset[str]) -> dict[str, DomainError]:
+    """The strategy and random fraction, checked only when they are being set (so a project left
+    with a strategy that no longer exists can still be renamed)."""
+    errors: dict[str, DomainError] = {}
+    if "strategy" in queue_settings:
+        try:
+            get_strategy(project.strategy)
+        except UnknownStrategy as exc:
+            errors["strategy"] = exc
+    fraction = project.random_fraction
+    if "random_fraction" in queue_settings and not 0.0 <= fraction <= 1.0:
+        errors["random_fraction"] = DomainError(f"random_fraction must be between 0 and 1, not {fraction}")
+    return errors
+
+
+def settings_choices(project: Project) -> dict[str, Any]:
+    """What a settings form offers: the backends and strategies (the project's own kept even when
+    unknown, so the form shows it), and the backend settings with their defaults filled in."""
+    try:
+        effective = parse_backend_settings(project.backend_settings, model_channels=project.model_channels).to_dict()
+    except BackendSettingsError:
+        effective = None
+    strategies = sorted(STRATEGIES)
+    return {
+        "backends": sorted({*BACKENDS, project.backend}),
+        "strategies": strategies if project.strategy in STRATEGIES else [*strategies, project.strategy],
+        "effective_backend_settings": effective,
+    }

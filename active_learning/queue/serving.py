@@ -1,0 +1,131 @@
+"""Serving the queue: the next crop for a labeller, claimed with a lease, and a crop's place in
+the queue.
+
+`lease_next_crop`, in one transaction, returns expired leases to the queue with one conditional
+UPDATE, serves the crop the labeller already holds if any (and renews it), else claims the first
+free crop with a conditional UPDATE that only one transaction can win. On PostgreSQL that crop is
+read with SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1, so concurrent labellers pass over each
+other's crops instead of queueing (and when every waiting crop is locked, the claim waits for a
+holder rather than report an empty queue); on SQLite the IMMEDIATE transaction serialises the
+claims.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from annotations.leases import claim, lease_duration, release_expired_leases, serialise_labeller
+from annotations.models import Crop, CropStatus, Project, Split
+from labelserver.errors import Conflict, Forbidden
+
+# The labelling queue's order, column for column the index `crop_queue_order` in
+# annotations/models.py (after its equality columns project and status). Crops assigned to the
+# asking labeller come before all of these (see `my_queue`).
+QUEUE_ORDER: tuple[str, ...] = ("-pinned", "-priority", "-queue_score", "id")
+
+
+def my_queue(*, project: Project, user: AbstractBaseUser, now: datetime) -> tuple[int | None, list[int]]:
+    """In one query: the queue crop this user holds a live lease on (if any), and the unlabelled
+    crops an admin assigned to them (served first, whatever their split), best first.
+
+    The query names only the user's columns (leased_by, assigned_to), so the database reads the
+    user's few rows through those two indexes; with project_id in the WHERE clause SQLite would
+    walk every unlabelled crop of the project instead. The project is picked out here."""
+    held = Q(status=CropStatus.LEASED, leased_by=user, lease_expires_at__gt=now)
+    assigned = Q(status=CropStatus.UNLABELLED, assigned_to=user)
+    rows = Crop.objects.filter(held | assigned).order_by(*QUEUE_ORDER).values_list("id", "project_id", "status")
+    mine = [(crop_id, status) for crop_id, project_id, status in rows if project_id == project.pk]
+    held_ids = [crop_id for crop_id, status in mine if status == CropStatus.LEASED]
+    return (held_ids[0] if held_ids else None), [crop_id for crop_id, status in mine if status != CropStatus.LEASED]
+
+
+def open_queue(*, project: Project | int, split: str = Split.TRAIN) -> QuerySet[Crop]:
+    """Unassigned crops of one split, best first; walks the index `crop_queue_order`."""
+    crops = Crop.objects.filter(project=project, status=CropStatus.UNLABELLED, split=split, assigned_to__isnull=True)
+    return crops.order_by(*QUEUE_ORDER)
+
+
+def open_queue_head(*, project: Project, split: str, skip_locked: bool) -> int | None:
+    """The first unassigned crop, locked on PostgreSQL (a no-op on SQLite, whose IMMEDIATE
+    transactions already serialise claims). With skip_locked a crop another transaction holds is
+    passed over, not waited for; without it the read waits for the holder to commit. One row
+    only: a claimer that locked more would hide crops it will never take from everyone else."""
+    crops = open_queue(project=project, split=split).select_for_update(skip_locked=skip_locked)
+    return crops.values_list("id", flat=True).first()
+
+
+def queue_rank(crop: Crop) -> int | None:
+    """The crop's place in the open queue of its split now (1 = served next): 1 + the waiting
+    unassigned crops ahead of it in QUEUE_ORDER. None for a crop outside the queue (labelled or
+    skipped, e.g. leased for correction).
+
+    One COUNT over the four disjoint ways of being ahead, as UNION ALL: each part is a range of
+    the index `crop_queue_order` (SQLite plans the same four as an OR by scanning every waiting
+    crop of the project), so the cost grows with the rank, and a crop just served is near 1."""
+    if crop.status not in (CropStatus.UNLABELLED, CropStatus.LEASED):
+        return None
+    queue = open_queue(project=crop.project_id, split=crop.split).order_by().values("id")
+    same_pin = queue.filter(pinned__in=[crop.pinned])  # an equality the index can use (not `NOT pinned`)
+    parts = [
+        queue.filter(pinned__gt=crop.pinned),
+        same_pin.filter(priority__gt=crop.priority),
+        same_pin.filter(priority=crop.priority, queue_score__gt=crop.queue_score),
+        same_pin.filter(priority=crop.priority, queue_score=crop.queue_score, id__lt=crop.pk),
+    ]
+    return parts[0].union(*parts[1:], all=True).count() + 1
+
+
+def top_of_queue(project: Project, n: int, split: str = Split.TRAIN) -> list[int]:
+    """The first `n` crops the open queue would serve (a batch to pin, tag or assign)."""
+    return list(open_queue(project=project, split=split).values_list("id", flat=True)[:n])
+
+
+# How many claim attempts before a labeller is asked to try again.
+CLAIM_ROUNDS = 50
+
+
+def _claim_first(crop_ids: list[int], user: AbstractBaseUser, expires: datetime) -> int | None:
+    return next((crop_id for crop_id in crop_ids if claim(crop_id, user, expires)), None)
+
+
+def _claim_from_open_queue(project: Project, user: AbstractBaseUser, split: str, expires: datetime) -> int | None:
+    """Claim the first crop of the open queue no one else is claiming. When every waiting crop is
+    locked (other labellers claiming, or a re-ranking rewriting scores), wait for the first one's
+    holder instead of calling the queue empty, then look again (a fresh snapshot: the holder may
+    have taken that crop or re-ranked the queue)."""
+    for _ in range(CLAIM_ROUNDS):
+        crop_id = open_queue_head(project=project, split=split, skip_locked=True)
+        if crop_id is None:
+            if not open_queue(project=project, split=split).exists():
+                return None
+            open_queue_head(project=project, split=split, skip_locked=False)  # wait
+        elif claim(crop_id, user, expires):
+            return crop_id
+    raise Conflict("the queue is very busy; ask again", code="queue_busy")
+
+
+def lease_next_crop(
+    *, project: Project, user: AbstractBaseUser, split: str = Split.TRAIN, as_admin: bool = False
+) -> int | None:
+    """Lease the labeller's next crop and return its id, or None when the queue is empty.
+
+    A labeller who already holds a queue crop gets that one again, with its lease renewed.
+    Crops assigned to them come first, whatever their split; otherwise unassigned crops of
+    `split` (train; validation only when an admin asks)."""
+    if split != Split.TRAIN and not as_admin:
+        raise Forbidden("only project admins can ask for validation crops")
+    with transaction.atomic():
+        now = timezone.now()
+        expires = now + lease_duration()
+        serialise_labeller(project, user)
+        release_expired_leases(project=project, now=now)
+        held, assigned = my_queue(project=project, user=user, now=now)
+        if held is not None:
+            Crop.objects.filter(id=held, leased_by=user).update(lease_expires_at=expires)
+            return held
+        return _claim_first(assigned, user, expires) or _claim_from_open_queue(project, user, split, expires)

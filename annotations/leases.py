@@ -1,0 +1,121 @@
+"""Leases: who may work on a crop, until when.
+
+A queue lease (served by the queue, active_learning.queue.serving) sets the crop's status to
+`leased`; when it ends unused the crop returns to the queue. A crop that is already labelled (or
+skipped) can be leased too, to correct it (`lease_crop`): its status stays as it is (training
+still sees it as labelled) and only the holder and expiry are set. Submitting an annotation
+needs a live lease (annotations.submissions) and ends it.
+
+Every change of holder is one conditional UPDATE that only one transaction can win.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from annotations.models import Crop, CropStatus, Membership, Project, Split
+from labelserver.errors import Conflict, Forbidden
+
+
+def lease_duration() -> timedelta:
+    return timedelta(seconds=settings.LABELSERVER["LEASE_SECONDS"])
+
+
+def status_after_release() -> Case:
+    """A queue lease (status leased) goes back to unlabelled; a correction lease keeps its status."""
+    return Case(When(status=CropStatus.LEASED, then=Value(CropStatus.UNLABELLED)), default=F("status"))
+
+
+def release_expired_leases(*, project: Project, now: datetime | None = None) -> int:
+    """Return every queue crop whose lease has expired to the queue (one conditional UPDATE)."""
+    now = now or timezone.now()
+    expired = Crop.objects.filter(project=project, status=CropStatus.LEASED, lease_expires_at__lte=now)
+    return expired.update(status=CropStatus.UNLABELLED, leased_by=None, lease_expires_at=None)
+
+
+def serialise_labeller(project: Project, user: AbstractBaseUser) -> None:
+    """On PostgreSQL, lock the labeller's membership so two of their own requests at once (a
+    double click) cannot take two crops. SQLite's IMMEDIATE transactions are serial already."""
+    if connection.features.has_select_for_update:
+        list(Membership.objects.select_for_update().filter(project=project, user=user).values_list("id"))
+
+
+def claim(crop_id: int, user: AbstractBaseUser, expires: datetime) -> bool:
+    """Take an unlabelled crop; only one transaction can win this conditional UPDATE."""
+    free = Q(id=crop_id, status=CropStatus.UNLABELLED) & (Q(assigned_to__isnull=True) | Q(assigned_to=user))
+    return Crop.objects.filter(free).update(status=CropStatus.LEASED, leased_by=user, lease_expires_at=expires) == 1
+
+
+def _check_may_lease(crop: Crop, user: AbstractBaseUser) -> None:
+    if crop.assigned_to_id not in (None, user.pk):
+        raise Forbidden("this crop is assigned to another labeller")
+    if crop.split != Split.TRAIN and crop.assigned_to_id != user.pk:
+        raise Forbidden("validation crops are labelled only when an admin asks")
+
+
+def lease_crop(*, crop: Crop, user: AbstractBaseUser, as_admin: bool = False) -> Crop:
+    """Lease one chosen crop (to label it, or to correct its annotation), or renew one's lease."""
+    if not as_admin:
+        _check_may_lease(crop, user)
+    now = timezone.now()
+    free = Q(leased_by__isnull=True) | Q(leased_by=user) | Q(lease_expires_at__lte=now)
+    status = Case(When(status=CropStatus.UNLABELLED, then=Value(CropStatus.LEASED)), default=F("status"))
+    taken = Crop.objects.filter(Q(id=crop.id) & free).update(
+        status=status, leased_by=user, lease_expires_at=now + lease_duration()
+    )
+    if not taken:
+        raise lease_conflict(crop.id, user, now)
+    crop.refresh_from_db(fields=["status", "leased_by", "lease_expires_at"])
+    return crop
+
+
+def lease_conflict(crop_id: int, user: AbstractBaseUser, now: datetime) -> Conflict:
+    """Say why `user` holds no live lease on the crop."""
+    crop = Crop.objects.only("leased_by", "lease_expires_at").get(pk=crop_id)
+    expires = crop.lease_expires_at.isoformat() if crop.lease_expires_at else None
+    if crop.leased_by_id is None:
+        message = f"you hold no lease on crop {crop_id}; ask for it with next (or lease it) first"
+        return Conflict(message, code="no_lease")
+    if crop.leased_by_id != user.pk and crop.lease_expires_at > now:
+        return Conflict(f"crop {crop_id} is leased by another labeller until {expires}", code="leased_by_other")
+    if crop.leased_by_id == user.pk:
+        return Conflict(
+            f"your lease on crop {crop_id} expired at {expires}; lease it again (or ask for the next crop)",
+            code="lease_expired",
+        )
+    return Conflict(f"you hold no lease on crop {crop_id}; its last lease expired at {expires}", code="no_lease")
+
+
+def end_lease(crop: Crop, user: AbstractBaseUser, now: datetime, **changes: Any) -> None:
+    """Clear the user's live lease on the crop, applying `changes`, or refuse with 409."""
+    live = Crop.objects.filter(id=crop.id, leased_by=user, lease_expires_at__gt=now)
+    if live.update(leased_by=None, lease_expires_at=None, **changes) != 1:
+        raise lease_conflict(crop.id, user, now)
+
+
+def skip_crop(*, crop: Crop, user: AbstractBaseUser) -> None:
+    """Skip a crop the queue served: it leaves the queue as skipped (an admin can requeue it)."""
+    now = timezone.now()
+    live = Crop.objects.filter(id=crop.id, leased_by=user, lease_expires_at__gt=now)
+    if live.filter(status=CropStatus.LEASED).update(status=CropStatus.SKIPPED, leased_by=None, lease_expires_at=None):
+        return
+    if live.exists():
+        message = f"crop {crop.id} is {crop.status}, not served from the queue; release it instead of skipping"
+        raise Conflict(message, code="not_queued")
+    raise lease_conflict(crop.id, user, now)
+
+
+def release_crop(*, crop: Crop, user: AbstractBaseUser, as_admin: bool = False) -> None:
+    """Give a lease back: a queue crop returns to the queue. Admins may release anyone's lease."""
+    held = Crop.objects.filter(id=crop.id, leased_by__isnull=False)
+    if not as_admin:
+        held = held.filter(leased_by=user)
+    if held.update(status=status_after_release(), leased_by=None, lease_expires_at=None) != 1:
+        raise lease_conflict(crop.id, user, timezone.now())
