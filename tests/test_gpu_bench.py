@@ -1,4 +1,4 @@
-"""bench/gpu (issue 30): the device-machine benchmark, kept from rotting by a tiny CPU dry run.
+"""bench/gpu: the device-machine benchmark, kept from rotting by a tiny CPU dry run.
 
 The dry run sees only what the device machine will have: its preinstalled packages (torch,
 numpy, scipy, scikit-image, opencv, tifffile and what they depend on) and the wheels listed in

@@ -1,4 +1,4 @@
-"""The active-learning loop's figures on an accelerator (issue 30); a tiny CPU dry run keeps it honest.
+"""The active-learning loop's figures on an accelerator; a tiny CPU dry run keeps it honest.
 
     python bench/gpu/loop.py --device cuda --out "$OUT"     # full sizes, on the device machine (bench/gpu/run.sh)
     python bench/gpu/loop.py --tiny --device cpu --out DIR  # the dry run of tests/test_gpu_bench.py

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU proof of the active-learning loop (issue 30), run on the device machine from a copy of the
+# The GPU proof of the active-learning loop, run on the device machine from a copy of the
 # working tree that carries bench/gpu/wheels (made by bench/gpu/fetch_wheels.sh):
 #
 #   bash bench/gpu/run.sh                  # full sizes: 100 train / 50 val / 10,000 pool, tile batches 8,32,64
