@@ -61,9 +61,30 @@ def enqueue_job(
     user: Any = None,
     trigger: str = "manual",
 ) -> Job:
-    """Create a queued job and send it to the workers once the transaction commits."""
+    """Create a queued job and send it to the workers once the transaction commits; for a
+    prediction or scoring job, the same job queued already instead (see `queue_job`)."""
+    return queue_job(project, kind, params=params, model_version=model_version, user=user, trigger=trigger)[0]
+
+
+def queue_job(
+    project: Project,
+    kind: str,
+    *,
+    params: dict[str, Any] | None = None,
+    model_version: Any = None,
+    user: Any = None,
+    trigger: str = "manual",
+) -> tuple[Job, bool]:
+    """(the new queued job, True), or (its queued twin, False): one queued prediction or scoring
+    job per (project, kind, model version) at a time, as a second would redo the first's work (an
+    admin clicking "start" repeatedly queued 177). A running one does not count: it may have
+    started before the crops or the version it should see. Training has its own rule, one active
+    per project, which the database enforces (a Conflict)."""
     try:
         with transaction.atomic():
+            twin = None if kind == JobKind.TRAIN else _queued_twin(project, kind, model_version)
+            if twin is not None:
+                return twin, False
             job = Job.objects.create(
                 project=project,
                 kind=kind,
@@ -79,7 +100,17 @@ def enqueue_job(
             f"{f' (job {running.pk})' if running else ''}; wait for it to finish or cancel it"
         ) from None
     transaction.on_commit(lambda: _send(job.pk))
-    return job
+    return job, True
+
+
+def _queued_twin(project: Project, kind: str, model_version: Any) -> Job | None:
+    """The queued job of this kind and version, if any. On PostgreSQL the project row is locked
+    first, so two requests at once cannot both find none and both queue one; SQLite's IMMEDIATE
+    transactions are serial already."""
+    if connection.features.has_select_for_update:
+        list(Project.objects.select_for_update().filter(pk=project.pk).values_list("pk"))
+    queued = Job.objects.filter(project=project, kind=kind, model_version=model_version, status=JobStatus.QUEUED)
+    return queued.order_by("created_at", "pk").first()
 
 
 @contextmanager

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Min
 
 from active_learning.backends import BACKENDS
-from active_learning.backends.settings import BackendSettingsError, parse_backend_settings
+from active_learning.backends.settings import BackendSettings, BackendSettingsError, parse_backend_settings
+from active_learning.backends.weights import UPLOAD_HINT, WeightsError, project_weights_dir, project_weights_file
 from active_learning.strategies import STRATEGIES, UnknownStrategy, get_strategy
 from annotations.models import Image, Project
 from annotations.projects import register_settings_check
@@ -23,15 +25,30 @@ def backend_errors(project: Project, queue_settings: frozenset[str]) -> dict[str
         known = ", ".join(sorted(BACKENDS))
         errors["backend"] = DomainError(f"unknown model backend {project.backend!r}; known: {known}")
     try:
-        channels = parse_backend_settings(project.backend_settings, model_channels=project.model_channels).channels
+        parsed = parse_backend_settings(project.backend_settings, model_channels=project.model_channels)
     except DomainError as exc:
         return {**errors, "backend_settings": exc}
+    channels = parsed.channels
+    if parsed.start_weights_sha256 is not None and (missing := _missing_start_weights(project, parsed)):
+        errors["backend_settings"] = missing
     fewest = Image.objects.filter(project=project.pk).aggregate(n=Min("channels"))["n"] if project.pk else None
     if fewest is not None and any(c >= fewest for c in channels):
         where = "backend_settings" if "channels" in project.backend_settings else "model_channels"
         errors[where] = DomainError(f"model channels {list(channels)} do not exist in every image: the project has "
                                     f"images with {fewest} channel(s) (0..{fewest - 1})")
     return errors
+
+
+def _missing_start_weights(project: Project, parsed: BackendSettings) -> DomainError | None:
+    """'weights:<sha256>' must name a file in this project's own weights folder, checked when the
+    settings are saved so the admin hears it then, not from a failed job."""
+    if project.pk is None:
+        return DomainError(f"start_from 'weights:<sha256>' names weights uploaded to the project; {UPLOAD_HINT}")
+    try:
+        project_weights_file(project_weights_dir(settings.MEDIA_ROOT, project.pk), parsed.start_weights_sha256 or "")
+    except WeightsError as exc:
+        return DomainError(f"start_from: {exc}")
+    return None
 
 
 @register_settings_check

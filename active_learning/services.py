@@ -11,17 +11,19 @@ from django.db import transaction
 
 from active_learning import retraining, versions
 from active_learning.backends import validate_weights
-from active_learning.jobs import enqueue_job
+from active_learning.jobs import enqueue_job, queue_job
 from active_learning.models import Job, JobKind, ModelVersion
 from active_learning.start_model import starts_from_weights
 from annotations.models import Project
 from labelserver.errors import Conflict, DomainError
 
 
-def start_job(project: Project, *, kind: str, params: dict[str, Any] | None = None, user: Any = None) -> Job:
+def start_job(project: Project, *, kind: str, params: dict[str, Any] | None = None,
+              user: Any = None) -> tuple[Job, bool]:
+    """(the queued job, True), or (the same prediction queued already, False): see jobs.queue_job."""
     if kind == JobKind.PREDICT and versions.active_version(project) is None and not starts_from_weights(project):
         raise Conflict("there is no active model version to predict with: train or upload one first")
-    return enqueue_job(project, kind, params=params, user=user)
+    return queue_job(project, kind, params=params, user=user)
 
 
 def promote_version(version: ModelVersion, *, user: Any = None) -> ModelVersion:

@@ -1,6 +1,7 @@
 """A project that starts from trained weights serves them as its first model version.
 
-With `start_from` "pretrained:<name>" or "weights:<path>", the first training or prediction job
+With `start_from` "pretrained:<name>" or "weights:<sha256>" (weights uploaded to the project,
+found in its own weights folder only: backends/weights.py), the first training or prediction job
 records the start weights as a version (origin "start:<start_from>"), evaluates it on the labelled
 validation crops and makes it the active version. So labellers correct the start model's
 predictions from the first crop instead of drawing every cell, and the first fine-tuned

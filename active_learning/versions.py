@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from active_learning.backends import get_backend_class
 from active_learning.backends.base import ModelBackend
+from active_learning.backends.weights import project_weights_dir
 from active_learning.models import ModelVersion, ModelVersionStatus
 from annotations.models import Project
 from labelserver.errors import Conflict
@@ -37,8 +38,9 @@ def store_weights(project: Project, source: Path) -> tuple[str, str]:
     Copied to a temporary name beside its target and renamed, so a crash never leaves a
     half-written file under a real name."""
     sha = file_sha256(source)
-    name = f"models/{project.pk}/{sha}.pt"
-    target = Path(settings.MEDIA_ROOT) / name
+    media = Path(settings.MEDIA_ROOT)
+    target = project_weights_dir(media, project.pk) / f"{sha}.pt"  # where "weights:<sha256>" finds it
+    name = target.relative_to(media).as_posix()
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():
         partial = target.with_suffix(f".partial-{os.getpid()}")

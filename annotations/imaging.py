@@ -12,11 +12,18 @@ TIFF rule (the first series of the file; for a pyramid, its full-resolution leve
 * Z-stacks and time series (Z or T longer than 1) are refused: labelserver labels 2-D images,
   and silently picking one plane would hide data. Export a plane or a projection first.
 
-Safety: the header is read first (size, channels, dtype) without decoding, and an image whose
-width x height exceeds settings.LABELSERVER["MAX_IMAGE_PIXELS"] (or whose width x height x
-channels exceeds four times that: the data of an RGBA image at the limit) is refused before
-any pixel is decoded. Pillow's own decompression-bomb guard is set to the same limit as a
-backstop. Corrupt, truncated and unsupported files raise ImageReadError naming the file.
+* A file of several series (images of different sizes, or unrelated images) is refused naming
+  the count, rather than silently reading the first; only the companion images of a whole-slide
+  file (thumbnail, label, macro) are passed over.
+
+Safety: the header is read first (size, channels, dtype) without decoding, and an image is
+refused before any pixel is decoded when its width x height exceeds
+settings.LABELSERVER["MAX_IMAGE_PIXELS"], its channels exceed MAX_IMAGE_CHANNELS, its samples
+exceed four times MAX_IMAGE_PIXELS (the data of an RGBA image at the limit), or its decoded bytes
+exceed eight times MAX_IMAGE_PIXELS (four 16-bit channels at the limit): a small compressed
+TIFF of 1,800 float32 pages is not taken as an 1,800-channel image worth gigabytes. Pillow's own
+decompression-bomb guard is set to the same limit as a backstop. Corrupt, truncated and
+unsupported files raise ImageReadError naming the file.
 
 Large images: uncompressed TIFFs are memory-mapped (by tifffile), so a crop reads only its own
 window. Compressed TIFFs, PNG and JPEG are decoded whole once; `read_crop_pixels` keeps the last
@@ -37,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 import imagecodecs
 import numpy as np
@@ -170,6 +177,15 @@ def max_image_pixels() -> int:
     return int(settings.LABELSERVER["MAX_IMAGE_PIXELS"])
 
 
+def max_image_channels() -> int:
+    return cast(int, settings.LABELSERVER["MAX_IMAGE_CHANNELS"])
+
+
+def max_decoded_bytes() -> int:
+    """The most bytes one image may decode to: four 16-bit channels at MAX_IMAGE_PIXELS."""
+    return 8 * max_image_pixels()
+
+
 def file_name(file: ImageFile) -> str:
     """The name to put in messages about a file that was given no other name."""
     if isinstance(file, (str, os.PathLike)):
@@ -256,10 +272,22 @@ def read_window(path: str | os.PathLike, window: Window, *, name: str | None = N
     return cached_source(path, name=name).window(*window)
 
 
-def _check_size(name: str, width: int, height: int, channels: int) -> None:
-    limit = max_image_pixels()
+def _check_size(name: str, width: int, height: int, channels: int, itemsize: int = 1) -> None:
+    """Refuse, from the header, an image whose pixels, channels, samples or decoded bytes are
+    over the limits (see the module's docstring)."""
     if width < 1 or height < 1 or channels < 1:
         raise ImageReadError(f"{name}: the image has no pixels ({width}x{height}, {channels} channels)")
+    if channels > max_image_channels():
+        raise ImageReadError(
+            f"{name}: the image has {channels:,} channels, over the limit of {max_image_channels()} "
+            "(MAX_IMAGE_CHANNELS); a multi-page TIFF's pages are read as channels: keep the ones to label",
+            code="too_many_channels",
+        )
+    _check_samples(name, width, height, channels, itemsize)
+
+
+def _check_samples(name: str, width: int, height: int, channels: int, itemsize: int) -> None:
+    limit = max_image_pixels()
     if width * height > limit:
         raise ImageReadError(
             f"{name}: {width}x{height} is {width * height:,} pixels, over the limit of {limit:,} "
@@ -270,6 +298,14 @@ def _check_size(name: str, width: int, height: int, channels: int) -> None:
         raise ImageReadError(
             f"{name}: {width}x{height} with {channels} channels holds more data than the limit allows "
             f"({4 * limit:,} samples: an RGBA image of MAX_IMAGE_PIXELS); keep fewer channels",
+            code="image_too_large",
+        )
+    decoded = width * height * channels * itemsize
+    if decoded > max_decoded_bytes():
+        raise ImageReadError(
+            f"{name}: {width}x{height} with {channels} channels of {itemsize} bytes decodes to {decoded:,} bytes, "
+            f"over the limit of {max_decoded_bytes():,} (8 x MAX_IMAGE_PIXELS); keep fewer channels or "
+            "convert to a smaller sample type",
             code="image_too_large",
         )
 
@@ -343,7 +379,7 @@ def _open_pil(data: _Data, name: str, fmt: str) -> PixelSource:
         else:
             channels, dtype, convert = _pil_layout(image, name)
     header = ImageHeader(fmt, width, height, channels, dtype)
-    _check_size(name, width, height, channels)
+    _check_size(name, width, height, channels, np.dtype(dtype).itemsize)
     decode = _decode_png16 if bit_depth == 16 and colour_type in _PNG_COLOUR_CHANNELS else _decode_pil
     return _lazy_array_source(header, lambda: decode(data, name, header, convert))
 
@@ -392,7 +428,7 @@ def _lazy_array_source(header: ImageHeader, decode: Callable[[], np.ndarray]) ->
 def _open_tiff(data: _Data, name: str) -> PixelSource:
     try:
         with tifffile.TiffFile(_rewound(data)) as tif:
-            series = tif.series[0]
+            series = _only_series(tif, name)
             axes, shape = series.axes, tuple(series.shape)
             header = _tiff_header(name, axes, shape, series.dtype)
             _check_tiff_extent(name, series, _byte_size(data))
@@ -402,6 +438,25 @@ def _open_tiff(data: _Data, name: str) -> PixelSource:
     except Exception as exc:  # tifffile.TiffFileError, struct.error, codec errors, ...
         raise _read_failed(name, exc)
     return PixelSource(header, reader)
+
+
+# Series of a whole-slide file that are not the image (tifffile's names for them).
+_COMPANION_SERIES = frozenset({"Thumbnail", "Label", "Macro"})
+
+
+def _only_series(tif: tifffile.TiffFile, name: str) -> tifffile.TiffPageSeries:
+    """The file's one image series. Reading the first of several would quietly drop the others."""
+    series = [s for s in tif.series if s.name not in _COMPANION_SERIES] or list(tif.series[:1])
+    if not series:
+        raise ImageReadError(f"{name}: the TIFF holds no image")
+    if len(series) > 1:
+        shapes = ", ".join("x".join(map(str, s.shape)) for s in series[:4]) + (", ..." if len(series) > 4 else "")
+        raise ImageReadError(
+            f"{name}: the TIFF holds {len(series)} separate images (series of shapes {shapes}); labelserver reads "
+            "one image per file: save each as its own file",
+            code="unsupported_image",
+        )
+    return series[0]
 
 
 def _tiff_header(name: str, axes: str, shape: tuple[int, ...], dtype: np.dtype | None) -> ImageHeader:
@@ -419,8 +474,8 @@ def _tiff_header(name: str, axes: str, shape: tuple[int, ...], dtype: np.dtype |
         raise ImageReadError(f"{name}: unsupported TIFF sample type {dtype}", code="unsupported_image")
     channels = math.prod(size for axis, size in sizes.items() if axis not in "YX")
     width, height = sizes["X"], sizes["Y"]
-    _check_size(name, width, height, channels)
     kind = np.dtype(dtype)
+    _check_size(name, width, height, channels, kind.itemsize)
     return ImageHeader("tiff", width, height, channels, "uint8" if kind == np.bool_ else kind.name)
 
 

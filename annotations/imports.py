@@ -188,7 +188,7 @@ def export_part(root: Path, fmt: str) -> Path:
         return root
     try:
         generator = json.loads(manifest.read_text()).get("generator")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return root
     if generator != "labelserver":
         return root

@@ -7,16 +7,20 @@ still sees it as labelled) and only the holder and expiry are set. Submitting an
 needs a live lease (annotations.submissions) and ends it.
 
 Every change of holder is one conditional UPDATE that only one transaction can win.
+
+A labeller holds at most MAX_LEASES_PER_LABELLER live leases in a project (admins excepted):
+otherwise one labeller leasing crop after crop by id could take every open crop, and everyone
+else's `next` would answer "queue empty" until the leases ran out.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -53,6 +57,25 @@ def claim(crop_id: int, user: AbstractBaseUser, expires: datetime) -> bool:
     return Crop.objects.filter(free).update(status=CropStatus.LEASED, leased_by=user, lease_expires_at=expires) == 1
 
 
+def max_leases() -> int:
+    return cast(int, settings.LABELSERVER["MAX_LEASES_PER_LABELLER"])
+
+
+def check_lease_cap(project_id: int, user: AbstractBaseUser, now: datetime, *, renewing: int | None = None) -> None:
+    """Refuse a new lease to a labeller who holds the most live leases allowed in the project.
+    Renewing a lease one holds (`renewing`) takes nothing new, so it is always allowed."""
+    held = Crop.objects.filter(project_id=project_id, leased_by_id=user.pk, lease_expires_at__gt=now)
+    if renewing is not None:
+        held = held.exclude(id=renewing)
+    crop_ids = list(held.order_by("id").values_list("id", flat=True)[: max_leases()])
+    if len(crop_ids) >= max_leases():
+        raise Conflict(
+            f"you hold {len(crop_ids)} leases in this project (crops {', '.join(map(str, crop_ids))}), the most "
+            "a labeller may hold (MAX_LEASES_PER_LABELLER); submit, skip or release one first",
+            code="lease_limit",
+        )
+
+
 def _check_may_lease(crop: Crop, user: AbstractBaseUser) -> None:
     if crop.assigned_to_id not in (None, user.pk):
         raise Forbidden("this crop is assigned to another labeller")
@@ -61,17 +84,22 @@ def _check_may_lease(crop: Crop, user: AbstractBaseUser) -> None:
 
 
 def lease_crop(*, crop: Crop, user: AbstractBaseUser, as_admin: bool = False) -> Crop:
-    """Lease one chosen crop (to label it, or to correct its annotation), or renew one's lease."""
+    """Lease one chosen crop (to label it, or to correct its annotation), or renew one's lease.
+    A labeller past the lease cap is refused (409 lease_limit); admins are not capped."""
     if not as_admin:
         _check_may_lease(crop, user)
-    now = timezone.now()
-    free = Q(leased_by__isnull=True) | Q(leased_by=user) | Q(lease_expires_at__lte=now)
-    status = Case(When(status=CropStatus.UNLABELLED, then=Value(CropStatus.LEASED)), default=F("status"))
-    taken = Crop.objects.filter(Q(id=crop.id) & free).update(
-        status=status, leased_by=user, lease_expires_at=now + lease_duration()
-    )
-    if not taken:
-        raise lease_conflict(crop.id, user, now)
+    with transaction.atomic():
+        now = timezone.now()
+        if not as_admin:
+            serialise_labeller(crop.project, user)  # two requests at once cannot both pass the cap
+            check_lease_cap(crop.project_id, user, now, renewing=crop.id)
+        free = Q(leased_by__isnull=True) | Q(leased_by=user) | Q(lease_expires_at__lte=now)
+        status = Case(When(status=CropStatus.UNLABELLED, then=Value(CropStatus.LEASED)), default=F("status"))
+        taken = Crop.objects.filter(Q(id=crop.id) & free).update(
+            status=status, leased_by=user, lease_expires_at=now + lease_duration()
+        )
+        if not taken:
+            raise lease_conflict(crop.id, user, now)
     crop.refresh_from_db(fields=["status", "leased_by", "lease_expires_at"])
     return crop
 

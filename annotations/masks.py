@@ -20,6 +20,9 @@ from PIL import Image as PILImage
 from labelserver.errors import DomainError
 
 MAX_LABEL = 65535
+# The largest side of an RLE mask: twice the largest crop (crop_size <= 4096), so a payload's own
+# height and width can never ask for more than 128 MB of pixels.
+MAX_MASK_SIDE = 8192
 
 
 class MaskError(DomainError):
@@ -95,23 +98,38 @@ def decode_rle(payload: Any, shape: tuple[int, int] | None = None) -> np.ndarray
     """Decode the API's RLE payload, refusing anything malformed with a clear message."""
     if not isinstance(payload, dict) or payload.get("encoding") != "rle":
         raise MaskError('mask must be an object {"encoding": "rle", "height", "width", "runs"}')
+    height, width, runs = _rle_parts(payload)
+    if shape is not None and (height, width) != tuple(shape):
+        raise MaskError(f"mask is {width}x{height} but the crop is {shape[1]}x{shape[0]} (width x height)")
+    ids, lengths = _rle_pairs(runs, height * width)
+    covered = int(lengths.sum())  # int64: each length is at most height x width, so no overflow
+    if covered != height * width:
+        raise MaskError(f"mask runs cover {covered} pixels, expected {height * width}")
+    return np.repeat(ids, lengths).reshape(height, width)
+
+
+def _rle_parts(payload: dict[str, Any]) -> tuple[int, int, np.ndarray]:
+    """Height, width (each 0..MAX_MASK_SIDE) and the runs as float64. A number too large for a
+    float (10**400) is refused here: OverflowError, like a malformed list, is a MaskError."""
     try:
         height, width = int(payload["height"]), int(payload["width"])
         runs = np.asarray(payload["runs"], dtype=np.float64)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise MaskError("mask needs integer height and width and a flat list of numbers in runs") from None
-    if shape is not None and (height, width) != tuple(shape):
-        raise MaskError(f"mask is {width}x{height} but the crop is {shape[1]}x{shape[0]} (width x height)")
+    if not (0 <= height <= MAX_MASK_SIDE and 0 <= width <= MAX_MASK_SIDE):
+        raise MaskError(f"mask height and width must lie in 0..{MAX_MASK_SIDE}")
+    return height, width, runs
+
+
+def _rle_pairs(runs: np.ndarray, pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ids (uint16) and lengths (int64) of the runs, each checked before it is converted."""
     if runs.ndim != 1 or runs.size % 2:
         raise MaskError("mask runs must be a flat list of [id, length] pairs")
     ids, lengths = runs[0::2], runs[1::2]
     if not (np.array_equal(ids, np.round(ids)) and np.array_equal(lengths, np.round(lengths))):
-        raise MaskError("mask has non-integer labels or run lengths")
+        raise MaskError("mask has non-integer labels or run lengths")  # NaN and inf included
     if ids.size and (ids.min() < 0 or ids.max() > MAX_LABEL):
         raise MaskError(f"mask labels must lie in 0..{MAX_LABEL}")
-    if lengths.size and lengths.min() < 1:
-        raise MaskError("mask run lengths must be positive")
-    if int(lengths.sum()) != height * width:
-        raise MaskError(f"mask runs cover {int(lengths.sum())} pixels, expected {height * width}")
-    flat = np.repeat(ids.astype(np.uint16), lengths.astype(np.int64))
-    return flat.reshape(height, width)
+    if lengths.size and (lengths.min() < 1 or lengths.max() > max(pixels, 1)):
+        raise MaskError(f"mask run lengths must be positive and at most height x width ({pixels})")
+    return ids.astype(np.uint16), lengths.astype(np.int64)

@@ -94,6 +94,25 @@ def crop_for(user: AbstractBaseUser, crop_id: int) -> Crop:
     return _find(Crop.objects.select_related("project", "image"), crop_id, user, "project__", "Crop")
 
 
+def crop_display_for(user: AbstractBaseUser, crop_id: int) -> str:
+    """The storage name of a crop's display PNG, if the user may see the crop (NotFound otherwise).
+    Read on every editor open, so kept lean: one indexed query through the user's membership that
+    reads the one column naming the file (no model built, no role read)."""
+    mine = Crop.objects.filter(pk=crop_id, project__memberships__user_id=user.pk)
+    name = mine.values_list("display", flat=True)[:1]
+    if not name and getattr(user, "is_staff", False):
+        name = Crop.objects.filter(pk=crop_id).values_list("display", flat=True)[:1]
+    if not name:
+        raise NotFound(f"Crop {crop_id} does not exist or is not in one of your projects")
+    return name[0]
+
+
+def image_file_for(user: AbstractBaseUser, image_id: int) -> Image:
+    """An image (for its stored original) if the user may see it; NotFound otherwise."""
+    images = Image.objects.only("id", "project_id", "file", "original_name")
+    return _find(images, image_id, user, "project__", "Image")
+
+
 def project_crops(
     project: Project,
     *,

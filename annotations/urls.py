@@ -3,19 +3,22 @@ leasing a chosen crop are the learning side's (active_learning/urls.py)."""
 
 from django.urls import path
 
-from annotations.api import auth, crops, images, leases, projects
+from annotations.api import auth, crops, files, images, leases, projects
+from labelserver import converters  # noqa: F401  (registers <id:...>, ids within the database's range)
 
 urlpatterns = [
     path("auth/token/", auth.TokenView.as_view(), name="api-token"),
     path("me/", auth.MeView.as_view(), name="api-me"),
     path("projects/", projects.ProjectListView.as_view(), name="api-projects"),
-    path("projects/<int:project_id>/", projects.ProjectDetailView.as_view(), name="api-project"),
-    path("projects/<int:project_id>/members/", projects.MemberListView.as_view(), name="api-members"),
-    path("projects/<int:project_id>/members/<int:user_id>/", projects.MemberDetailView.as_view(), name="api-member"),
-    path("projects/<int:project_id>/images/", images.ImageListView.as_view(), name="api-images"),
-    path("projects/<int:project_id>/crops/", crops.CropListView.as_view(), name="api-crops"),
-    path("images/<int:image_id>/", images.ImageDetailView.as_view(), name="api-image"),
-    path("crops/<int:crop_id>/annotations/", crops.CropAnnotationsView.as_view(), name="api-crop-annotations"),
-    path("crops/<int:crop_id>/skip/", leases.SkipCropView.as_view(), name="api-crop-skip"),
-    path("crops/<int:crop_id>/release/", leases.ReleaseCropView.as_view(), name="api-crop-release"),
+    path("projects/<id:project_id>/", projects.ProjectDetailView.as_view(), name="api-project"),
+    path("projects/<id:project_id>/members/", projects.MemberListView.as_view(), name="api-members"),
+    path("projects/<id:project_id>/members/<id:user_id>/", projects.MemberDetailView.as_view(), name="api-member"),
+    path("projects/<id:project_id>/images/", images.ImageListView.as_view(), name="api-images"),
+    path("projects/<id:project_id>/crops/", crops.CropListView.as_view(), name="api-crops"),
+    path("images/<id:image_id>/", images.ImageDetailView.as_view(), name="api-image"),
+    path("images/<id:image_id>/file/", files.ImageFileView.as_view(), name="api-image-file"),
+    path("crops/<id:crop_id>/display/", files.CropDisplayView.as_view(), name="api-crop-display"),
+    path("crops/<id:crop_id>/annotations/", crops.CropAnnotationsView.as_view(), name="api-crop-annotations"),
+    path("crops/<id:crop_id>/skip/", leases.SkipCropView.as_view(), name="api-crop-skip"),
+    path("crops/<id:crop_id>/release/", leases.ReleaseCropView.as_view(), name="api-crop-release"),
 ]

@@ -8,6 +8,7 @@ mode and a Celery broker on the filesystem. Bad values stop the process at start
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -45,7 +46,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # swagger-ui from our own static files, not a CDN
     "django_celery_beat",
+    "axes",
+    "csp",
     "annotations",
     "active_learning",
     "frontend",
@@ -60,6 +64,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, so that it sees the lockout a login view's authenticate() flagged (docs/security.md).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "labelserver.urls"
@@ -102,7 +109,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in ("UserAttributeSimilarityValidator", "MinimumLengthValidator", "CommonPasswordValidator",
+                 "NumericPasswordValidator")
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -112,8 +121,12 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+# No URL serves MEDIA_ROOT: each stored file is answered by a view that checks who may read it
+# (labelserver/files.py). After that check, "X-Accel-Redirect" (nginx) or "X-Sendfile" (Apache)
+# lets the proxy send the bytes; "none" streams them from Django.
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
+SENDFILE_HEADER = envchoice("SENDFILE_HEADER", "none", ("none", "X-Accel-Redirect", "X-Sendfile"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -124,12 +137,86 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("BEHIND_TLS_PROXY", False) else None
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", False)
+# --- Security (docs/security.md) --------------------------------------------------------------
+# Behind a TLS proxy: trust its X-Forwarded-Proto, send HSTS, redirect plain HTTP and keep the
+# cookies to HTTPS. Without one (local, or plain HTTP inside a lab) none of these may be on, or
+# the browser would refuse the site.
+BEHIND_TLS_PROXY = envbool("BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+SECURE_SSL_REDIRECT = BEHIND_TLS_PROXY
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", BEHIND_TLS_PROXY)
+SECURE_HSTS_SECONDS = envint("HSTS_SECONDS", 365 * 24 * 3600 if BEHIND_TLS_PROXY else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Preloading commits the whole registrable domain (a university's, often) to HTTPS in every
+# browser: the domain owner's decision, not this app's, so the check that asks for it is off.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# The client address that login limits count: REMOTE_ADDR, or, behind this many proxies, the
+# address the outermost one saw in X-Forwarded-For (any other entry can be forged by the client).
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 1 if BEHIND_TLS_PROXY else 0, minimum=0)
 
-# Uploads are streamed to disk past this size; the whole request may not exceed the second.
+# Wrong passwords: after LOGIN_FAILURE_LIMIT failures for one user name, or from one client
+# address, within LOGIN_LOCKOUT_SECONDS, logins from there are answered 429 until the window
+# has passed. The API token endpoint counts with DRF throttles (annotations/api/throttles.py),
+# the login forms with django-axes; both read these two numbers (annotations/login_limits.py).
+LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 30, minimum=1)
+LOGIN_LOCKOUT_SECONDS = envint("LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=1)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = "annotations.login_limits.failure_limit"
+AXES_COOLOFF_TIME = "annotations.login_limits.lockout_window"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one alone locks
+AXES_CLIENT_IP_CALLABLE = "annotations.login_limits.client_address"
+AXES_LOCKOUT_CALLABLE = "frontend.lockout.lockout_response"
+# A failure during a lockout must not restart it, or anyone could keep a user locked out for good.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_VERBOSE = False  # no start-up banner on every manage.py command; failures are still logged
+
+# Throttle counts must be shared by every web process (gunicorn workers): files under DATA_DIR
+# on one machine; Redis (`redis://...`) when the app runs on several (docker-compose.yml).
+CACHE_URL = envstr("CACHE_URL", f"file://{DATA_DIR / 'cache'}")
+CACHES: dict[str, dict[str, Any]]
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL.startswith("file://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": CACHE_URL.removeprefix("file://"), "OPTIONS": {"MAX_ENTRIES": 100_000}}}
+else:
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} must start with file:// or redis://")
+
+# Pages load scripts, styles, images and data from this site only: no inline script or style
+# (the templates and the editor keep to that), no plugins, no framing, forms post here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+# The DEBUG error page masks passwords in URLs (DATABASE_URL, the broker, the cache) as well.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "labelserver.error_reports.SecretMaskingFilter"
+
+# Two limits on a request body (docs/security.md). A body without files (JSON, form fields) is
+# read into memory, so it gets a small one: MAX_JSON_MB holds the editor's largest RLE mask (a
+# 4096-pixel crop of 8,000 cells is 7 MB; 2,000 cells on 2048 pixels, 1.7 MB) with room to spare
+# (annotations/api/parsers.py). Files stream to disk past FILE_UPLOAD_MAX_MEMORY_SIZE and a
+# multipart request may carry up to MAX_UPLOAD_MB, counted as it streams (annotations/api/uploads.py).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_UPLOAD_MB", 2048, minimum=1) * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_JSON_MB", 10, minimum=1) * 1024 * 1024
+MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_MB", 2048, minimum=1) * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "annotations.api.uploads.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -138,16 +225,31 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # Bounded in size and JSON nesting (annotations/api/parsers.py); files stream to disk.
+    "DEFAULT_PARSER_CLASSES": [
+        "annotations.api.parsers.BoundedJSONParser",
+        "annotations.api.parsers.BoundedFormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "annotations.api.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "labelserver.openapi.ErrorListingAutoSchema",
     "EXCEPTION_HANDLER": "annotations.api.errors.exception_handler",
+    # Throttles take the client address from X-Forwarded-For only behind a proxy (DRF's default,
+    # None, would believe whatever the client writes there).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "labelserver API",
     "DESCRIPTION": "Active-learning labelling server for microscopy cell segmentation.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # `<id:...>` path parameters (labelserver/converters.py): ids within the database's range.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}},
+    # The docs page loads swagger-ui from our static files (drf-spectacular-sidecar), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "CropStatusEnum": "annotations.models.CropStatus",
         "JobStatusEnum": "active_learning.models.JobStatus",
@@ -191,7 +293,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LABELSERVER = {
     # Images with more pixels than this are refused before decoding (decompression bombs).
     "MAX_IMAGE_PIXELS": envint("MAX_IMAGE_PIXELS", 120_000_000, minimum=1),
+    # More channels than this are refused from the header (a TIFF's pages count as channels).
+    "MAX_IMAGE_CHANNELS": envint("MAX_IMAGE_CHANNELS", 64, minimum=1),
     "LEASE_SECONDS": envint("LEASE_SECONDS", 30 * 60, minimum=10),
+    # Live leases one labeller may hold in a project (admins excepted; annotations/leases.py).
+    "MAX_LEASES_PER_LABELLER": envint("MAX_LEASES_PER_LABELLER", 3, minimum=1),
     # A running job whose heartbeat is older than this is taken as orphaned by a dead worker.
     "JOB_HEARTBEAT_TIMEOUT_SECONDS": envint("JOB_HEARTBEAT_TIMEOUT_SECONDS", 600, minimum=30),
     "DEVICE": envchoice("LABELSERVER_DEVICE", "auto", ("auto", "cpu", "cuda", "mps")),
@@ -207,8 +313,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {"numba": {"level": "WARNING"}, "PIL": {"level": "WARNING"}},
 }
-
-SERVE_MEDIA = envbool("SERVE_MEDIA", True)
 
 # Fixed housekeeping; per-project retraining schedules live in django-celery-beat's tables.
 CELERY_BEAT_SCHEDULE = {

@@ -63,6 +63,16 @@ def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT.mkdir()
 
 
+@pytest.fixture(autouse=True)
+def _no_cached_login_failures():
+    """The login throttles count failures in the cache, which outlives a test (the database rolls
+    back): wrong passwords one test sends (the API fuzzing) must not lock the next one out."""
+    yield
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def u2os_pairs() -> list[tuple[Path, Path]]:
     """The 20 shipped U2OS fluorescence images (520x696, 8-bit) with their uint16 label images."""

@@ -46,7 +46,7 @@ def test_it_refuses_a_bad_token(labeller):
 def test_it_enforces_csrf_on_session_writes(labeller, project):
     make_crops(project, 1)
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username="lee", password=PASSWORD)
+    client.force_login(labeller)  # login() would call authenticate() with no request, which django-axes refuses
     assert client.get(f"/api/projects/{project.id}/").status_code == 200
     refused = client.post(f"/api/projects/{project.id}/next/")
     assert refused.status_code == 403

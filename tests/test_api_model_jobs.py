@@ -103,3 +103,42 @@ def test_it_edits_the_retraining_schedule(admin_client, project):
     bad = admin_client.put(f"/api/projects/{project.pk}/retraining/", {"schedule": "whenever"}, format="json")
     assert bad.status_code == 400 and "five fields" in bad.json()["detail"]
     assert admin_client.get(f"/api/projects/{project.pk}/retraining/").json()["schedule"] == "0 3 * * *"
+
+
+# --- One queued prediction per (project, kind, version) -------------------------------
+
+
+def test_starting_a_prediction_again_answers_the_queued_one(admin_client, project, version):
+    url = f"/api/projects/{project.pk}/jobs/"
+    first = admin_client.post(url, {"kind": "predict"}, format="json")
+    assert first.status_code == 201
+    for _ in range(5):
+        again = admin_client.post(url, {"kind": "predict"}, format="json")
+        assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert Job.objects.filter(project=project, kind=JobKind.PREDICT).count() == 1
+
+
+def test_a_running_or_finished_prediction_does_not_stop_a_new_one(admin_client, project, version):
+    url = f"/api/projects/{project.pk}/jobs/"
+    first = admin_client.post(url, {"kind": "predict"}, format="json").json()["id"]
+    Job.objects.filter(pk=first).update(status=JobStatus.RUNNING)
+    second = admin_client.post(url, {"kind": "predict"}, format="json")
+    assert second.status_code == 201 and second.json()["id"] != first
+    Job.objects.filter(pk=second.json()["id"]).update(status=JobStatus.SUCCEEDED)
+    assert admin_client.post(url, {"kind": "predict"}, format="json").status_code == 201
+
+
+def test_predictions_of_different_versions_or_kinds_are_queued_apart(project, version):
+    other = ModelVersion.objects.create(project=project, number=2, status=ModelVersionStatus.CANDIDATE)
+    by_version = [jobs.enqueue_job(project, JobKind.PREDICT, model_version=v) for v in (version, other, version)]
+    assert by_version[0].pk == by_version[2].pk != by_version[1].pk
+    plain = jobs.enqueue_job(project, JobKind.PREDICT)
+    score = jobs.enqueue_job(project, JobKind.SCORE)
+    assert len({plain.pk, score.pk, by_version[0].pk}) == 3
+    assert jobs.queue_job(project, JobKind.SCORE) == (score, False)
+
+
+def test_promoting_twice_queues_one_prediction(admin_client, project, version):
+    for _ in range(3):
+        assert admin_client.post(f"/api/model-versions/{version.pk}/promote/").status_code == 200
+    assert Job.objects.filter(project=project, kind=JobKind.PREDICT, model_version=version).count() == 1

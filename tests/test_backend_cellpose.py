@@ -8,6 +8,7 @@ training tests here check the record of that training, the others predict with i
 from __future__ import annotations
 
 import copy
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,8 @@ def test_it_lists_every_bad_field():
 @pytest.mark.parametrize(
     ("data", "problem"),
     [
-        ({"start_from": "weights:"}, "start_from must be 'scratch', 'pretrained:<name>' or 'weights:<path>'"),
+        ({"start_from": "weights:"}, "start_from must name weights uploaded to this project as 'weights:<sha256>'"),
+        ({"start_from": "nonsense"}, "start_from must be 'scratch', 'pretrained:<name>' or 'weights:<sha256>'"),
         ({"start_from": 3}, "start_from must be a string (got 3)"),
         ({"channels": "0"}, "channels must be a list of channel indices >= 0"),
         ({"channels": [-1]}, "channels must be a list of channel indices >= 0"),
@@ -428,10 +430,11 @@ def test_it_never_hands_cellpose_a_bad_weights_file(cellpose_loaded, tmp_path):
 
 @pytest.mark.slow
 def test_a_project_backend_starts_from_its_settings(project, random_weights, settings):
-    upload = Path(settings.MEDIA_ROOT) / "uploads" / "start.pth"
+    sha = hashlib.sha256(random_weights.read_bytes()).hexdigest()
+    upload = Path(settings.MEDIA_ROOT) / "models" / str(project.pk) / f"{sha}.pt"  # the project's own upload
     upload.parent.mkdir(parents=True)
     upload.write_bytes(random_weights.read_bytes())
-    project.backend_settings = {"start_from": "weights:uploads/start.pth", "predict": {"flow_threshold": 0.5}}
+    project.backend_settings = {"start_from": f"weights:{sha}", "predict": {"flow_threshold": 0.5}}
     project.model_channels = [0]
 
     backend = load_backend(project, None)

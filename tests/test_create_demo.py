@@ -3,6 +3,7 @@ second run that changes nothing."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from io import StringIO
 from pathlib import Path
@@ -37,6 +38,7 @@ def demo_trainings() -> list[tuple[str, str]]:
 
 
 def test_it_creates_a_labelled_demo_and_a_second_run_changes_nothing(settings):
+    settings.DEBUG = True  # development: the shipped passwords
     out = run()
 
     project = Project.objects.get(name="Demo: U2OS nuclei")
@@ -60,11 +62,16 @@ def test_it_creates_a_labelled_demo_and_a_second_run_changes_nothing(settings):
     assert "already existed" in again
 
 
+def two_image_demo(pairs: list[tuple[Path, Path]], folder: Path) -> Path:
+    for kind, index in (("images", 0), ("masks", 1)):
+        (folder / kind).mkdir()
+        for pair in pairs[:2]:
+            shutil.copy(pair[index], folder / kind / pair[0].name)
+    return folder
+
+
 def test_it_creates_the_accounts_from_the_environment(monkeypatch, u2os_pairs, tmp_path):
-    for folder, index in (("images", 0), ("masks", 1)):
-        (tmp_path / folder).mkdir()
-        for pair in u2os_pairs[:2]:
-            shutil.copy(pair[index], tmp_path / folder / pair[0].name)
+    two_image_demo(u2os_pairs, tmp_path)
     monkeypatch.setenv("DEMO_ADMIN_USER", "curator")
     monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "a-long-curator-password")
     monkeypatch.setenv("DEMO_LABELLER_USER", "student")
@@ -81,3 +88,19 @@ def test_it_creates_the_accounts_from_the_environment(monkeypatch, u2os_pairs, t
     assert Membership.objects.get(project=project, user=student).role == Role.LABELLER
     assert "curator" in out and "a-long-student-password" in out
     assert project.images.count() == 2 and not project.crops.filter(status="unlabelled").exists()
+
+
+def test_under_debug_0_it_gives_no_account_a_known_password(settings, u2os_pairs, tmp_path):
+    settings.DEBUG = False
+    out = run("--data-dir", str(two_image_demo(u2os_pairs, tmp_path)))
+
+    printed = dict(re.findall(r"username: (\S+) +password: (\S+)", out))
+    assert set(printed) == {"admin", "labeller"}
+    users = get_user_model().objects
+    for username, shipped in (("admin", "admin-demo-password"), ("labeller", "labeller-demo-password")):
+        user = users.get(username=username)
+        assert not user.check_password(shipped) and shipped not in out
+        assert len(printed[username]) >= 16 and user.check_password(printed[username])
+    assert printed["admin"] != printed["labeller"]
+    assert "shown only now" in out
+    assert "already existed" in run("--data-dir", str(tmp_path))

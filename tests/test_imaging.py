@@ -410,3 +410,61 @@ def test_it_chooses_display_channels_from_the_project_or_the_channel_count():
         display_channels(1, [0, 1, 2], name="grey.png")
     with pytest.raises(DomainError, match="at most 3"):
         display_channels(5, [0, 1, 2, 3])
+
+
+# --- Channels, decoded bytes and series ---------------------------------------------
+
+
+def test_a_small_compressed_tiff_of_1800_pages_is_refused_from_its_header(tmp_path):
+    """2.4 MB on disk, 1,800 float32 pages: read as 1,800 channels it cost 2.3 GB of memory."""
+    path = tmp_path / "pages.tif"
+    tifffile.imwrite(path, np.zeros((1800, 256, 256), np.float32), compression="zlib")
+    tracemalloc.start()
+    with pytest.raises(ImageReadError, match=r"1,800 channels.*MAX_IMAGE_CHANNELS") as refused:
+        read_header(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert refused.value.code == "too_many_channels"
+    assert peak < 50 * 2**20  # the header, not the pixels
+
+
+def test_the_channel_limit_is_a_setting(settings, tmp_path):
+    path = tmp_path / "five.tif"
+    tifffile.imwrite(path, np.zeros((5, 32, 32), np.uint8))
+    assert read_header(path).channels == 5
+    settings.LABELSERVER = {**settings.LABELSERVER, "MAX_IMAGE_CHANNELS": 4}
+    with pytest.raises(ImageReadError, match="5 channels"):
+        read_header(path)
+
+
+def test_decoded_bytes_are_bounded_not_just_samples(settings, tmp_path):
+    """Four float64 channels pass the sample limit (4 x pixels) but decode to 32 bytes a pixel."""
+    path = tmp_path / "wide.tif"
+    tifffile.imwrite(path, np.zeros((4, 100, 100), np.float64))
+    settings.LABELSERVER = {**settings.LABELSERVER, "MAX_IMAGE_PIXELS": 100 * 100}
+    with pytest.raises(ImageReadError, match="decodes to 320,000 bytes") as refused:
+        read_header(path)
+    assert refused.value.code == "image_too_large"
+    tifffile.imwrite(path, np.zeros((4, 100, 100), np.uint16))  # 8 bytes a pixel: at the limit
+    assert read_header(path).channels == 4
+
+
+def test_a_tiff_of_several_images_is_refused_naming_the_count(tmp_path):
+    path = tmp_path / "several.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(np.zeros((32, 32), np.uint8))
+        tif.write(np.zeros((16, 16, 3), np.uint8))
+        tif.write(np.zeros((8, 8), np.uint16))
+    with pytest.raises(ImageReadError, match=r"3 separate images.*32x32, 16x16x3, 8x8") as refused:
+        read_header(path)
+    assert refused.value.code == "unsupported_image"
+    with pytest.raises(MaskError, match="3 separate images"):
+        read_label_image(path)
+
+
+def test_a_plain_multi_page_tiff_is_still_one_image(tmp_path):
+    path = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for value in (1, 2, 3):
+            tif.write(np.full((16, 16), value, np.uint8), metadata=None)
+    assert read_pixels(path)[0, 0].tolist() == [1, 2, 3]

@@ -50,7 +50,7 @@ def test_it_leases_the_oldest_crop_when_nothing_is_ranked(labeller_client, proje
     body = response.json()
     assert body["id"] == crops[0].id
     assert body["status"] == "leased"
-    assert body["display_url"].startswith("/media/crops/")
+    assert body["display_url"] == f"/api/crops/{crops[0].id}/display/"
     assert body["prediction"] is None and body["current_annotation"] is None
     expires = timezone.datetime.fromisoformat(body["lease_expires_at"])
     assert expires > timezone.now() + timedelta(minutes=29)

@@ -78,3 +78,16 @@ def test_relabel_and_count():
     mask = np.array([[0, 9, 9], [4, 0, 9]])
     assert relabel_sequential(mask).tolist() == [[0, 2, 2], [1, 0, 2]]
     assert count_cells(mask) == 2
+
+
+@pytest.mark.parametrize("runs", [[1, 10**400], [10**400, 4], [1, 1e308, 0, 1e308], [1, 2**63, 0, -(2**63) + 4]])
+def test_it_refuses_run_lengths_and_ids_too_large_for_any_number_type(runs):
+    """10**400 overflowed the float conversion (OverflowError, a 500); huge finite lengths would
+    overflow the sum or the allocation."""
+    with pytest.raises(MaskError):
+        decode_rle({"encoding": "rle", "height": 2, "width": 2, "runs": runs})
+
+
+def test_it_refuses_a_mask_too_large_to_allocate():
+    with pytest.raises(MaskError, match="height and width"):
+        decode_rle({"encoding": "rle", "height": 10**6, "width": 10**6, "runs": [0, 10**12]})

@@ -68,7 +68,7 @@ def test_it_lists_the_ranked_queue_with_rank_score_reason_and_version(project, r
     assert [e["crop"] for e in page["results"]] == [c.pk for c in ranked[:5]]
     assert first["reason"] == "strategy:cellprob" and first["scores"] == {"cellprob": 1.0}
     assert first["queue_score"] == 1.0 and first["model_version"] == 3
-    assert first["display_url"].startswith("/media/crops/")
+    assert first["display_url"] == f"/api/crops/{first['crop']}/display/"
 
 
 def test_it_shows_who_holds_a_lease_and_why_a_crop_moved_up(project, ranked, admin_client, labeller):

@@ -37,6 +37,7 @@ def test_it_refuses_to_start_without_a_secret_key_in_production():
         ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
         ("LEASE_SECONDS", "soon", "LEASE_SECONDS='soon' is not an integer"),
         ("LABELSERVER_DEVICE", "tpu", "LABELSERVER_DEVICE='tpu' must be one of"),
+        ("SENDFILE_HEADER", "nginx", "SENDFILE_HEADER='nginx' must be one of none, X-Accel-Redirect, X-Sendfile"),
         ("DATABASE_URL", "nosuchdb://x", "is not a valid database URL"),
     ],
 )

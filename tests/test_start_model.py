@@ -31,10 +31,11 @@ FAST = {"train": {"n_epochs": 2, "batch_size": 4, "crops_per_epoch": 4}, "predic
 def start_project(nuclei_model, u2os_pairs, tmp_path):
     """Starts from the nuclei model's weights: one labelled train image, one labelled validation
     image, one unlabelled train image (four crops each)."""
-    project = make_project(
-        "from weights", crop_size=128, backend_settings={"start_from": f"weights:{nuclei_model.training.weights_path}",
-                                                         **FAST},
-    )
+    project = make_project("from weights", crop_size=128)
+    # The weights uploaded to the project, named by their hash ("weights:<sha256>"; paths are refused).
+    _, sha = versions.store_weights(project, Path(nuclei_model.training.weights_path))
+    project.backend_settings = {"start_from": f"weights:{sha}", **FAST}
+    project.save()
     ingest_u2os_corners(project, u2os_pairs[:3], tmp_path, side=SIDE,
                         splits=(Split.TRAIN, Split.VALIDATION, Split.TRAIN), labelled=(True, True, False))
     return project

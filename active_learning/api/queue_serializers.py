@@ -8,6 +8,9 @@ from rest_framework import serializers
 
 from active_learning.queue.curation import FOCUS_PRIORITY, QUEUE_ACTIONS
 from active_learning.queue.listing import QueueEntry
+from annotations.api.files import crop_display_url
+from annotations.api.pagination import MAX_OFFSET
+from annotations.api.serializers import MAX_TAG_LENGTH, id_field, priority_field, tags_field
 from annotations.models import CropStatus, Split
 
 QUEUE_STATUSES = {
@@ -25,10 +28,10 @@ class QueueFilterInput(serializers.Serializer):
     status = serializers.ChoiceField(
         choices=list(QUEUE_STATUSES), default="queue", help_text="queue = waiting or out on lease."
     )
-    tag = serializers.CharField(required=False)
-    image = serializers.IntegerField(required=False, min_value=1)
-    assigned_to = serializers.IntegerField(required=False, min_value=1)
-    offset = serializers.IntegerField(default=0, min_value=0)
+    tag = serializers.CharField(required=False, max_length=MAX_TAG_LENGTH)
+    image = id_field(required=False)
+    assigned_to = id_field(required=False)
+    offset = serializers.IntegerField(default=0, min_value=0, max_value=MAX_OFFSET)
     limit = serializers.IntegerField(default=50, min_value=1, max_value=MAX_PAGE)
 
 
@@ -59,7 +62,7 @@ class QueueEntryOutput(serializers.Serializer):
     lease_expires_at = serializers.DateTimeField(source="crop.lease_expires_at", allow_null=True)
 
     def get_display_url(self, entry: QueueEntry) -> str:
-        return entry.crop.display.url
+        return crop_display_url(entry.crop.pk)
 
     def get_tags(self, entry: QueueEntry) -> list[str]:
         return sorted(tag.name for tag in entry.crop.tags.all())
@@ -77,14 +80,14 @@ class QueuePageOutput(serializers.Serializer):
 
 class QueueActionInput(serializers.Serializer):
     action = serializers.ChoiceField(choices=QUEUE_ACTIONS)
-    crop_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10_000)
+    crop_ids = serializers.ListField(child=id_field(), required=False, max_length=10_000)
     top = serializers.IntegerField(
         required=False, min_value=1, max_value=10_000, help_text="Instead of crop_ids: the first N of the open queue."
     )
     split = serializers.ChoiceField(choices=Split.choices, default=Split.TRAIN, help_text="The queue `top` reads.")
-    priority = serializers.IntegerField(required=False, help_text="boost/bury: how far (default 1).")
-    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
-    user_id = serializers.IntegerField(required=False, allow_null=True, help_text="assign: the member.")
+    priority = priority_field(required=False, help_text="boost/bury: how far (default 1).")
+    tags = tags_field(required=False, default=list)
+    user_id = id_field(required=False, allow_null=True, help_text="assign: the member.")
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if ("crop_ids" in data) == ("top" in data):
@@ -99,10 +102,10 @@ class QueueActionOutput(serializers.Serializer):
 
 
 class FocusInput(serializers.Serializer):
-    image = serializers.IntegerField(required=False, min_value=1)
-    tag = serializers.CharField(required=False, max_length=100)
+    image = id_field(required=False)
+    tag = serializers.CharField(required=False, max_length=MAX_TAG_LENGTH)
     split = serializers.ChoiceField(choices=Split.choices, required=False)
-    priority = serializers.IntegerField(default=FOCUS_PRIORITY, help_text="0 clears the focus.")
+    priority = priority_field(default=FOCUS_PRIORITY, help_text="0 clears the focus.")
 
 
 class ChangedOutput(serializers.Serializer):

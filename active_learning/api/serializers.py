@@ -9,12 +9,24 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from active_learning.models import Job, JobKind, ModelVersion, Prediction
-from annotations.api.serializers import AnnotationOutput, CropOutput, RleMask, mask_of
+from annotations.api.serializers import (
+    MAX_RETRAIN_AFTER,
+    AnnotationOutput,
+    CropOutput,
+    MaskField,
+    RleMask,
+    id_field,
+    mask_of,
+    priority_field,
+    tags_field,
+)
+from annotations.masks import MaskError, decode_rle, encode_rle
 from annotations.models import Split
 
 
 class JobSerializer(serializers.ModelSerializer):
-    model_version_number = serializers.IntegerField(source="model_version.number", default=None, read_only=True)
+    model_version_number = serializers.IntegerField(source="model_version.number", default=None, read_only=True,
+                                                       allow_null=True)
 
     class Meta:
         model = Job
@@ -32,13 +44,21 @@ class JobDetailSerializer(JobSerializer):
         read_only_fields = fields
 
 
+MAX_JOB_PARAMS = 50
+
+
 class JobRequestSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=[JobKind.TRAIN, JobKind.PREDICT])
-    params = serializers.DictField(required=False, default=dict)
+    params = serializers.DictField(required=False, default=dict, help_text=f"At most {MAX_JOB_PARAMS} entries.")
+
+    def validate_params(self, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > MAX_JOB_PARAMS:
+            raise serializers.ValidationError(f"params takes at most {MAX_JOB_PARAMS} entries, got {len(value)}")
+        return value
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
-    parent_number = serializers.IntegerField(source="parent.number", default=None, read_only=True)
+    parent_number = serializers.IntegerField(source="parent.number", default=None, read_only=True, allow_null=True)
     weights_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -60,9 +80,9 @@ class WeightsUploadSerializer(serializers.Serializer):
 
 
 class RetrainingSerializer(serializers.Serializer):
-    schedule = serializers.CharField(allow_null=True, allow_blank=True, required=False,
+    schedule = serializers.CharField(allow_null=True, allow_blank=True, required=False, max_length=200,
                                      help_text='Five-field cron, e.g. "0 2 * * *"; null turns it off.')
-    after_annotations = serializers.IntegerField(min_value=0, required=False,
+    after_annotations = serializers.IntegerField(min_value=0, max_value=MAX_RETRAIN_AFTER, required=False,
                                                  help_text="Retrain after this many new annotations; 0 = off.")
 
 
@@ -71,9 +91,9 @@ class RetrainingSerializer(serializers.Serializer):
 
 class CropUpdateInput(serializers.Serializer):
     pinned = serializers.BooleanField(required=False)
-    priority = serializers.IntegerField(required=False, help_text="> 0 boosts, < 0 buries, 0 is neutral.")
-    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
-    assigned_to = serializers.IntegerField(required=False, allow_null=True, help_text="A member's user id, or null.")
+    priority = priority_field(required=False, help_text="> 0 boosts, < 0 buries, 0 is neutral.")
+    tags = tags_field(required=False)
+    assigned_to = id_field(required=False, allow_null=True, help_text="A member's user id, or null.")
 
 
 class NextCropInput(serializers.Serializer):
@@ -113,3 +133,60 @@ class CropDetailOutput(CropOutput):
     )
     current_annotation = AnnotationOutput(allow_null=True)
     prediction = PredictionOutput(allow_null=True, help_text="The active model's prediction, else the newest.")
+
+
+# --- Click to cell: proposals -----------------------------------------------------------------------
+
+
+class ProposeInput(serializers.Serializer):
+    """One proposal; coordinates are crop pixels (x = column, y = row) within the crop, whose
+    shape (height, width) the view passes as context["shape"]."""
+
+    mode = serializers.ChoiceField(choices=["point", "box", "redo"])
+    x = serializers.FloatField(required=False, help_text="point and redo: the clicked column.")
+    y = serializers.FloatField(required=False, help_text="point and redo: the clicked row.")
+    box = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4, required=False,
+                                help_text="box: [x0, y0, x1, y1], x0 < x1 and y0 < y1.")
+    cell = MaskField(required=False, help_text="redo: the existing cell, a crop-sized label image of ids 0/1.")
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        height, width = self.context["shape"]
+        needed = {"point": ("x", "y"), "box": ("box",), "redo": ("x", "y", "cell")}[data["mode"]]
+        missing = {name: [f"{data['mode']} needs {name}"] for name in needed if name not in data}
+        if missing:
+            raise serializers.ValidationError(missing)
+        if "x" in needed and not (0 <= data["x"] < width):
+            raise serializers.ValidationError({"x": [f"x must lie in [0, {width}) (the crop's columns)"]})
+        if "y" in needed and not (0 <= data["y"] < height):
+            raise serializers.ValidationError({"y": [f"y must lie in [0, {height}) (the crop's rows)"]})
+        if data["mode"] == "box":
+            x0, y0, x1, y1 = data["box"]
+            if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+                raise serializers.ValidationError(
+                    {"box": [f"box must be [x0, y0, x1, y1] with 0 <= x0 < x1 <= {width}, 0 <= y0 < y1 <= {height}"]})
+        if data["mode"] == "redo":
+            data["cell"] = _cell_image(data["cell"], (height, width))
+        return data
+
+
+def _cell_image(payload: Any, shape: tuple[int, int]) -> Any:
+    try:
+        cell = decode_rle(payload, shape)
+    except MaskError as exc:
+        raise serializers.ValidationError({"cell": [str(exc)]}) from None
+    if not cell.any():
+        raise serializers.ValidationError({"cell": ["the cell is empty"]})
+    return cell
+
+
+class ProposalOutput(serializers.Serializer):
+    mask = serializers.SerializerMethodField()
+    cells = serializers.IntegerField(help_text="Proposed cells, numbered 1..cells in mask; 0: see message.")
+    model_version = serializers.IntegerField(allow_null=True, help_text="The number of the version whose flows "
+                                             "made it; null when the project has no model.")
+    method = serializers.ChoiceField(choices=["flows", "classical"])
+    message = serializers.CharField(allow_null=True)
+
+    @extend_schema_field(RleMask)
+    def get_mask(self, result: Any) -> dict[str, Any]:
+        return encode_rle(result.mask)

@@ -17,7 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -28,9 +28,11 @@ from active_learning.model_transfer import export_zip, import_bundle
 from annotations import selectors
 from annotations.api.common import load, parse
 from annotations.api.export_serializers import ExportOptionsSerializer, ImportInput, export_options, to_import_options
+from annotations.api.parsers import BoundedFormParser
 from annotations.exports import slug
 from annotations.models import Project
 from annotations.permissions import IsProjectAdmin
+from labelserver.files import private
 
 
 class FormatIsAnOption(DefaultContentNegotiation):
@@ -52,9 +54,12 @@ def _zip_response(project: Project, params: Any) -> FileResponse:
         raise
     handle.seek(0)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-    # The temporary file is deleted when the response closes it.
-    return FileResponse(handle, as_attachment=True, filename=f"{slug(project.name)}-export-{stamp}.zip",
-                        content_type="application/zip")
+    # The temporary file is deleted when the response closes it. Built for this request, so Django
+    # sends it (a proxy could not read a file that is gone when the answer ends); private all the same.
+    response = FileResponse(handle, as_attachment=True, filename=f"{slug(project.name)}-export-{stamp}.zip",
+                            content_type="application/zip")
+    private(response)
+    return response
 
 
 class ExportView(APIView):
@@ -74,7 +79,7 @@ class ImportView(APIView):
     """POST /api/projects/{id}/import/ (multipart: file, format, mode, overlap, object_type)."""
 
     permission_classes = [IsAuthenticated, IsProjectAdmin]
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, BoundedFormParser]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = FormatIsAnOption
 

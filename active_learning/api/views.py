@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse
-from drf_spectacular.utils import extend_schema
+from django.http.response import HttpResponseBase
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
@@ -23,6 +23,8 @@ from active_learning.api.serializers import (
 from annotations import selectors as annotation_selectors
 from annotations.models import Project
 from annotations.permissions import is_project_admin
+from labelserver.files import send_stored_file
+from labelserver.openapi import error_responses
 
 
 def _admin_project(request: Request, project_id: int) -> Project:
@@ -42,13 +44,16 @@ class ProjectJobsView(APIView):
         project = _admin_project(request, project_id)
         return Response(JobSerializer(selectors.jobs_of(project.pk)[:200], many=True).data)
 
-    @extend_schema(request=JobRequestSerializer, responses={201: JobSerializer})
+    @extend_schema(request=JobRequestSerializer, responses={
+        201: JobSerializer,
+        200: OpenApiResponse(JobSerializer, description="The same prediction job was queued already: that job."),
+    })
     def post(self, request: Request, project_id: int) -> Response:
         project = _admin_project(request, project_id)
         data = JobRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        job = services.start_job(project, **data.validated_data, user=request.user)
-        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
+        job, created = services.start_job(project, **data.validated_data, user=request.user)
+        return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class JobDetailView(APIView):
@@ -102,15 +107,20 @@ class ModelVersionPromoteView(APIView):
 
 
 class ModelVersionWeightsView(APIView):
-    """The weights file, loadable by Cellpose (`--pretrained_model PATH`)."""
+    """The weights file, loadable by Cellpose (`--pretrained_model PATH`); project admins only
+    (the one way to read stored weights: no URL serves MEDIA_ROOT)."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
-    def get(self, request: Request, version_id: int) -> FileResponse:
+    @extend_schema(responses={(200, "application/octet-stream"): bytes, **error_responses(409)})
+    def get(self, request: Request, version_id: int) -> HttpResponseBase:
         version = selectors.version_for(request.user, version_id)
         _require_admin(request, version)
         services.require_weights(version)
         filename = f"{version.project.name}-v{version.number}-{version.backend}.pt".replace(" ", "_")
-        return FileResponse(version.weights.open("rb"), as_attachment=True, filename=filename)
+        response = send_stored_file(request, version.weights.name, download_name=filename)
+        # Guessed from ".pt", the type would be application/vnd.snesdev-page-table (a SNES ROM
+        # format) on many systems; the schema promises plain bytes.
+        response["Content-Type"] = "application/octet-stream"
+        return response
 
 
 class RetrainingView(APIView):

@@ -60,6 +60,7 @@ from active_learning.backends.weights import (
     WeightsInfo,
     labelserver_setting,
     models_dir,
+    project_weights_dir,
     start_weights,
     validate_weights_file,
 )
@@ -286,21 +287,23 @@ class CellposeBackend(ModelBackend):
 
     @classmethod
     def from_start(
-        cls, settings: BackendSettings, *, uploads_dir: Path | None = None, device: str | None = None
+        cls, settings: BackendSettings, *, weights_dir: Path | None = None, device: str | None = None
     ) -> CellposeBackend:
-        """A project's first model: from scratch, named pretrained weights, or an uploaded file."""
-        return cls(start_weights(settings.start_from, uploads_dir=uploads_dir), settings, device=device)
+        """A project's first model: from scratch, named pretrained weights, or a file uploaded to the
+        project (`weights_dir`: its weights folder, the only place "weights:<sha256>" is looked up)."""
+        return cls(start_weights(settings.start_from, weights_dir=weights_dir), settings, device=device)
 
     @classmethod
     def for_project(cls, project: Any, version: Any = None) -> CellposeBackend:
-        """With `version`'s weights, else from the project's start_from (relative upload paths are
-        under MEDIA_ROOT). Settings are the project's current ones: thresholds may be tuned later."""
+        """With `version`'s weights, else from the project's start_from (uploaded weights are found
+        in the project's own weights folder). Settings are the project's current ones: thresholds
+        may be tuned later."""
         from django.conf import settings as django_settings
 
         settings = parse_backend_settings(project.backend_settings, model_channels=project.model_channels)
         if version is not None and version.weights:
             return cls(Path(version.weights.path), settings)
-        return cls.from_start(settings, uploads_dir=Path(django_settings.MEDIA_ROOT))
+        return cls.from_start(settings, weights_dir=project_weights_dir(django_settings.MEDIA_ROOT, project.pk))
 
     @classmethod
     def validate_weights(cls, path: Path) -> WeightsInfo:

@@ -4,7 +4,7 @@ The JSON shape, with every key optional (defaults below)::
 
     {
       "start_from": "scratch",            # or "pretrained:<name>" (e.g. "pretrained:nuclei"),
-                                          # or "weights:<path>" (an uploaded weights file)
+                                          # or "weights:<sha256>" (weights uploaded to the project)
       "channels": [],                     # crop channels fed to the model, see BackendSettings
       "normalize": true,
       "seed": 0,
@@ -30,7 +30,7 @@ from pydantic.dataclasses import dataclass
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from active_learning.backends.base import BackendError
-from active_learning.backends.weights import PRETRAINED_FILES
+from active_learning.backends.weights import PRETRAINED_FILES, SHA256_HEX, UPLOAD_HINT
 
 START_SCRATCH = "scratch"
 MIN_CROPS_PER_EPOCH = 32
@@ -79,12 +79,14 @@ def _strict(about: str) -> Any:
 
 
 def _check_start_from(value: str) -> str:
-    if value == START_SCRATCH or (value.startswith(START_WEIGHTS) and value.removeprefix(START_WEIGHTS).strip()):
+    if value == START_SCRATCH:
         return value
+    if value.startswith(START_WEIGHTS):
+        return _check_start_weights(value)
     if not value.startswith(START_PRETRAINED):
         raise PydanticCustomError(
             "start_from",
-            "must be 'scratch', 'pretrained:<name>' or 'weights:<path>' (got {value})",
+            "must be 'scratch', 'pretrained:<name>' or 'weights:<sha256>' (got {value})",
             {"value": repr(value)},
         )
     name = value.removeprefix(START_PRETRAINED)
@@ -95,6 +97,20 @@ def _check_start_from(value: str) -> str:
             {"name": repr(name), "known": ", ".join(PRETRAINED_FILES)},
         )
     return value
+
+
+def _check_start_weights(value: str) -> str:
+    """'weights:<sha256>' of a file uploaded to the project; a path (any server file, or another
+    project's weights) is refused, naming the form to use."""
+    sha = value.removeprefix(START_WEIGHTS).strip().lower()
+    if SHA256_HEX.fullmatch(sha):
+        return START_WEIGHTS + sha
+    raise PydanticCustomError(
+        "start_from_weights",
+        "must name weights uploaded to this project as 'weights:<sha256>' (the weights_sha256 of one of its "
+        "model versions), not a path or a file name (got {value}); {hint}",
+        {"value": repr(value), "hint": UPLOAD_HINT},
+    )
 
 
 _LEARNING_RATE_ABOUT = (
@@ -175,7 +191,10 @@ class PredictSettings:
 class BackendSettings:
     start_from: Annotated[
         str,
-        _strict(f"'scratch', 'pretrained:<name>' (one of {', '.join(PRETRAINED_FILES)}) or 'weights:<path>'"),
+        _strict(
+            f"'scratch', 'pretrained:<name>' (one of {', '.join(PRETRAINED_FILES)}) or 'weights:<sha256>' "
+            "(the weights_sha256 of a file uploaded to the project)"
+        ),
         AfterValidator(_check_start_from),
     ] = START_SCRATCH
     # Indices into a crop's stored channels, as `Project.model_channels`: () = one grey channel
@@ -203,7 +222,8 @@ class BackendSettings:
         return self.start_from.removeprefix(START_PRETRAINED) if self.start_from.startswith(START_PRETRAINED) else None
 
     @property
-    def weights_path(self) -> str | None:
+    def start_weights_sha256(self) -> str | None:
+        """The SHA-256 of the project's uploaded weights it starts from, if it does."""
         return self.start_from.removeprefix(START_WEIGHTS) if self.start_from.startswith(START_WEIGHTS) else None
 
 

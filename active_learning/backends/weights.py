@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import ssl
 import tempfile
 import urllib.error
@@ -251,19 +252,44 @@ def pretrained_path(
     return target
 
 
-def start_weights(start_from: str, *, uploads_dir: Path | None = None) -> Path | None:
-    """The weights file a project's first model starts from: None (scratch), a pretrained file, or an upload.
+# --- a project's own weights ----------------------------------------------------------------------------
 
-    `start_from` is BackendSettings.start_from; a relative "weights:<path>" is taken relative to
-    `uploads_dir` (the media folder, in the job code).
-    """
+# "weights:<sha256>" names a weights file uploaded to the project by its content hash: never a
+# path, so a project cannot probe the server's files or start from another project's weights.
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+UPLOAD_HINT = (
+    "upload the file to this project (POST /api/projects/<id>/model-versions/) and use "
+    "'weights:<sha256>' with the weights_sha256 it answers"
+)
+
+
+def project_weights_dir(media_root: Path, project_id: int) -> Path:
+    """Where a project's weights files live: <media root>/models/<project id>/<sha256>.pt."""
+    return Path(media_root) / "models" / str(int(project_id))
+
+
+def project_weights_file(weights_dir: Path, sha256: str) -> Path:
+    """The file `sha256` in a project's weights folder; WeightsError when it is not a hash or not there."""
+    if not SHA256_HEX.fullmatch(sha256):
+        raise WeightsError(f"{sha256!r} is not the SHA-256 of a weights file; {UPLOAD_HINT}")
+    path = weights_dir / f"{sha256}.pt"
+    if not path.is_file():
+        raise WeightsError(f"no weights file with SHA-256 {sha256} was uploaded to this project; {UPLOAD_HINT}")
+    return path
+
+
+def start_weights(start_from: str, *, weights_dir: Path | None = None) -> Path | None:
+    """The weights file a project's first model starts from: None (scratch), a pretrained file, or
+    one of the project's uploads ("weights:<sha256>", looked up in `weights_dir` alone: the
+    project's weights folder, `project_weights_dir`)."""
     if start_from == "scratch":
         return None
     if start_from.startswith("pretrained:"):
         return pretrained_path(start_from.removeprefix("pretrained:"))
     if start_from.startswith("weights:"):
-        path = Path(start_from.removeprefix("weights:"))
-        path = path if path.is_absolute() or uploads_dir is None else uploads_dir / path
+        if weights_dir is None:
+            raise WeightsError(f"start_from {start_from!r} names a project's weights, but no project was given")
+        path = project_weights_file(weights_dir, start_from.removeprefix("weights:"))
         validate_weights_file(path)
         return path
-    raise WeightsError(f"start_from {start_from!r} is not 'scratch', 'pretrained:<name>' or 'weights:<path>'")
+    raise WeightsError(f"start_from {start_from!r} is not 'scratch', 'pretrained:<name>' or 'weights:<sha256>'")

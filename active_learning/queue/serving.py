@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from annotations.leases import claim, lease_duration, release_expired_leases, serialise_labeller
+from annotations.leases import check_lease_cap, claim, lease_duration, release_expired_leases, serialise_labeller
 from annotations.models import Crop, CropStatus, Project, Split
 from labelserver.errors import Conflict, Forbidden
 
@@ -116,7 +116,8 @@ def lease_next_crop(
 
     A labeller who already holds a queue crop gets that one again, with its lease renewed.
     Crops assigned to them come first, whatever their split; otherwise unassigned crops of
-    `split` (train; validation only when an admin asks)."""
+    `split` (train; validation only when an admin asks). A labeller who holds the most leases
+    allowed (chosen crops leased by id) is refused a new one (409 lease_limit); admins are not."""
     if split != Split.TRAIN and not as_admin:
         raise Forbidden("only project admins can ask for validation crops")
     with transaction.atomic():
@@ -128,4 +129,6 @@ def lease_next_crop(
         if held is not None:
             Crop.objects.filter(id=held, leased_by=user).update(lease_expires_at=expires)
             return held
+        if not as_admin:
+            check_lease_cap(project.pk, user, now)
         return _claim_first(assigned, user, expires) or _claim_from_open_queue(project, user, split, expires)

@@ -21,10 +21,12 @@ PATCH  projects/{id}/members/{user_id}/    admin       {role}
 DELETE projects/{id}/members/{user_id}/    admin       204 (their leases return to the queue)
 GET    projects/{id}/images/               member      images with n_crops, n_labelled (paginated)
 POST   projects/{id}/images/               admin       multipart file (+ mask) -> 201 new / 200 duplicate
-GET    images/{id}/                        member      image
+GET    images/{id}/                        member      image (file_url: its original)
+GET    images/{id}/file/                   member      the original file as uploaded (attachment)
 PATCH  images/{id}/                        admin       {split}
 GET    projects/{id}/crops/                member      ?status=&split=&tag=&image=&assigned_to= (paginated)
 GET    crops/{id}/ *                       member      crop detail: display_url, current_annotation, prediction
+GET    crops/{id}/display/                 member      the crop's display PNG (display_url; private, cacheable 1 h)
 PATCH  crops/{id}/ *                       admin       {pinned, priority, tags, assigned_to}
 POST   projects/{id}/next/ *               member      {split?} -> 200 crop detail (leased; `rank` = its place in
                                                        the open queue) | 204 queue empty

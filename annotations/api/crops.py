@@ -6,13 +6,14 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations import selectors, submissions
 from annotations.api.common import load, parse
+from annotations.api.parsers import BoundedFormParser, BoundedJSONParser
 from annotations.api.serializers import (
     AnnotationInput,
     AnnotationOutput,
@@ -40,7 +41,7 @@ class CropListView(ListAPIView):
 class CropAnnotationsView(APIView):
     """A crop's annotation versions, newest first; a lease holder submits a new one."""
 
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser, BoundedFormParser]
 
     @extend_schema(responses=AnnotationOutput(many=True))
     def get(self, request: Request, crop_id: int) -> Response:

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
@@ -149,15 +150,40 @@ def _names(text: str, *, lower: bool = False) -> list[str]:
 
 # --- Export -----------------------------------------------------------------------------------
 
+_FORMAT_NAME = "(" + "|".join(EXPORT_FORMATS) + ")"
+
+
+# The schema states the forms that work: an empty `format` is refused unless `model` names a
+# version, which the schema cannot say per value, so it leaves `format` out instead.
+class _OptionalText(serializers.CharField):
+    """Text whose empty value means "not given" (None), without `allow_blank`: the schema then
+    describes only the values that mean something."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, default=None, **kwargs)
+
+    def run_validation(self, data: Any = empty) -> Any:
+        return super().run_validation(data) if _text_of(data) else None
+
+
+@extend_schema_field({"type": "string", "pattern": f"^ *{_FORMAT_NAME}( *, *{_FORMAT_NAME})* *$"})
+class FormatNames(_OptionalText):
+    """Comma-separated export format names (validated by ExportOptionsSerializer.validate_format)."""
+
+
+@extend_schema_field({"type": "string", "pattern": "^ *(active|[0-9]+) *$"})
+class ModelChoice(_OptionalText):
+    """'active' or a version number (validated by ExportOptionsSerializer.validate_model)."""
+
 
 class ExportOptionsSerializer(serializers.Serializer):
     """The export's query parameters (GET /api/projects/{id}/export/) and `export_project`'s options."""
 
     # The stubs type Field.format and Field.source (attributes of a field itself): a field of either
     # name is still fine, the metaclass takes declared fields off the class (type: ignore below).
-    format = serializers.CharField(required=False, allow_blank=True, default="",  # type: ignore[assignment]
-                                   help_text="comma-separated: " + ", ".join(EXPORT_FORMATS))
-    model = _text(help_text="'active' or a version number: add its weights and model card")
+    format = FormatNames(help_text="comma-separated: " + ", ".join(EXPORT_FORMATS) +  # type: ignore[assignment]
+                         "; leave it out to export only a model (`model`). One of the two is needed.")
+    model = ModelChoice(help_text="'active' or a version number: add its weights and model card")
     split = Choice(Split.values, required=False, default=None, help_text="train or validation")
     tag = _text(help_text="only crops with this tag")
     since = Moment(help_text="annotations saved on or after (date or date-time)")
@@ -182,15 +208,15 @@ class ExportOptionsSerializer(serializers.Serializer):
         data["image_format"] = str(data.get("image_format") or "").lstrip(".")
         return super().to_internal_value(data)
 
-    def validate_format(self, value: str) -> tuple[str, ...]:
-        names = _names(value, lower=True)
+    def validate_format(self, value: str | None) -> tuple[str, ...]:
+        names = _names(value or "", lower=True)
         unknown = [n for n in names if n not in EXPORT_FORMATS]
         if unknown:
             raise serializers.ValidationError(
                 f"unknown export format {unknown[0]!r}; choose from {', '.join(EXPORT_FORMATS)}")
         return tuple(dict.fromkeys(names))
 
-    def validate_model(self, value: str) -> str | None:
+    def validate_model(self, value: str | None) -> str | None:
         # Which version it is, the learning part finds out (active_learning.model_transfer).
         spec = value or None  # CharField has stripped it
         if spec is not None and spec != "active" and not spec.isdigit():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from annotations import ingest, selectors
 from annotations.api.common import load, parse
+from annotations.api.parsers import BoundedFormParser, BoundedJSONParser
 from annotations.api.serializers import ImageOutput, ImageSplitInput, ImageUploadInput, ImageUploadOutput
 from annotations.permissions import IsProjectAdminOrReadOnly
 
@@ -22,7 +23,7 @@ class ImageListView(ListAPIView):
 
     serializer_class = ImageOutput
     permission_classes = [IsAuthenticated, IsProjectAdminOrReadOnly]
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, BoundedFormParser]
 
     def get_queryset(self):
         project = load(self, self.request, selectors.project_for, self.kwargs["project_id"])
@@ -43,7 +44,7 @@ class ImageListView(ListAPIView):
 
 class ImageDetailView(APIView):
     permission_classes = [IsAuthenticated, IsProjectAdminOrReadOnly]
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, BoundedFormParser, MultiPartParser]
 
     @extend_schema(responses=ImageOutput)
     def get(self, request: Request, image_id: int) -> Response:

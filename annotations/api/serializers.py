@@ -8,9 +8,41 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotations import selectors
-from annotations.masks import decode_png, encode_rle
+from annotations.api.files import crop_display_url, image_file_url
+from annotations.api.parsers import MAX_JSON_DEPTH, json_depth
+from annotations.masks import MAX_MASK_SIDE, decode_png, encode_rle
 from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project, Role, Split
 from annotations.permissions import is_project_admin
+from labelserver.converters import MAX_ID
+
+# Bounds of the numbers and maps the API takes (docs/security.md). Every integer that reaches the
+# database stays within its signed 64-bit range (ids: MAX_ID); where the domain has a sensible
+# range, that is the bound instead, so a careless value is a 400 naming the field, not a 500.
+MAX_PRIORITY = 1000  # queue priority: > 0 boosts, < 0 buries; a thousand steps either way is plenty
+MAX_RETRAIN_AFTER = 100_000  # annotations between automatic retrainings
+MAX_CHANNEL_INDEX = 1023  # a bound for the database only; images have MAX_IMAGE_CHANNELS (64) at most
+MAX_SECONDS_SPENT = 24 * 3600  # on one crop: a day
+MAX_EDIT_KINDS, MAX_EDIT_KIND_LENGTH, MAX_EDIT_COUNT = 50, 50, 10**6
+MAX_TAG_LENGTH, MAX_TAGS = 100, 50
+# A label image of the largest crop (4096 x 4096, 16-bit) is 32 MB even uncompressed. An upload
+# streams to disk (MAX_UPLOAD_MB), but the label reader reads the file into memory: refuse a
+# larger one from its size first.
+MAX_MASK_FILE_BYTES = 64 * 2**20
+
+
+def id_field(**kwargs: Any) -> serializers.IntegerField:
+    """A database id: 1 to MAX_ID."""
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+def priority_field(**kwargs: Any) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=-MAX_PRIORITY, max_value=MAX_PRIORITY, **kwargs)
+
+
+def tags_field(**kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(child=serializers.CharField(max_length=MAX_TAG_LENGTH), max_length=MAX_TAGS,
+                                 **kwargs)
+
 
 # --- Masks ------------------------------------------------------------------------------------
 
@@ -19,15 +51,29 @@ class RleMask(serializers.Serializer):
     """A label image (0 = background, one id per cell), row-major run-length encoded."""
 
     encoding = serializers.ChoiceField(choices=["rle"])
-    height = serializers.IntegerField(min_value=0)
-    width = serializers.IntegerField(min_value=0)
+    height = serializers.IntegerField(min_value=0, max_value=MAX_MASK_SIDE)
+    width = serializers.IntegerField(min_value=0, max_value=MAX_MASK_SIDE)
     runs = serializers.ListField(
-        child=serializers.IntegerField(min_value=0), help_text="Flat [id, length, id, length, ...] over the rows."
+        child=serializers.IntegerField(min_value=0, max_value=MAX_MASK_SIDE**2),
+        help_text="Flat [id, length, id, length, ...] over the rows.",
     )
 
 
+class BoundedJSONField(serializers.JSONField):
+    """A JSONField whose text (a multipart form field, which the field parses itself, not the
+    request's parser) may nest no deeper than the parser allows: json raised RecursionError, a 500."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, (str, bytes)) and (self.binary or getattr(data, "is_json_string", False)):
+            text = data.encode() if isinstance(data, str) else data
+            if json_depth(text) > MAX_JSON_DEPTH:
+                raise serializers.ValidationError(f"the JSON nests deeper than {MAX_JSON_DEPTH} levels",
+                                                  code="json_too_deep")
+        return super().to_internal_value(data)
+
+
 @extend_schema_field(RleMask)
-class MaskField(serializers.JSONField):
+class MaskField(BoundedJSONField):
     """RLE JSON, checked by annotations.masks.decode_rle (field-by-field DRF validation of
     tens of thousands of runs would cost more than the request)."""
 
@@ -64,11 +110,16 @@ class ProjectSettingsInput(serializers.Serializer):
     validation_fraction apply to images ingested later."""
 
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(allow_blank=True, required=False)
-    display_channels = serializers.ListField(child=serializers.IntegerField(min_value=0), required=False)
-    model_channels = serializers.ListField(child=serializers.IntegerField(min_value=0), max_length=2, required=False)
+    description = serializers.CharField(allow_blank=True, required=False, max_length=10_000)
+    display_channels = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=MAX_CHANNEL_INDEX), max_length=64,
+        required=False,
+    )
+    model_channels = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=MAX_CHANNEL_INDEX), max_length=2, required=False
+    )
     crop_size = serializers.IntegerField(min_value=16, max_value=4096, required=False)
-    crop_overlap = serializers.IntegerField(min_value=0, required=False)
+    crop_overlap = serializers.IntegerField(min_value=0, max_value=4095, required=False)
     validation_fraction = serializers.FloatField(min_value=0, max_value=1, required=False)
     backend = serializers.CharField(max_length=50, required=False)
     backend_settings = serializers.DictField(required=False, help_text="The model backend's settings (JSON object).")
@@ -81,7 +132,7 @@ class ProjectSettingsInput(serializers.Serializer):
         min_value=0, max_value=1, required=False,
         help_text="Share of the train queue served at random (the control group). A change re-ranks the queue.",
     )
-    retrain_after_annotations = serializers.IntegerField(min_value=0, required=False)
+    retrain_after_annotations = serializers.IntegerField(min_value=0, max_value=MAX_RETRAIN_AFTER, required=False)
 
 
 class ProjectOutput(serializers.ModelSerializer):
@@ -151,13 +202,17 @@ class ImageSplitInput(serializers.Serializer):
 class ImageOutput(serializers.ModelSerializer):
     n_crops = serializers.IntegerField(read_only=True)
     n_labelled = serializers.IntegerField(read_only=True)
+    file_url = serializers.SerializerMethodField(help_text="The original file, for members of the project.")
 
     class Meta:
         model = Image
         fields = [
             "id", "project", "original_name", "sha256", "width", "height", "channels", "dtype", "split",
-            "uploaded_by", "created_at", "n_crops", "n_labelled",
+            "uploaded_by", "created_at", "n_crops", "n_labelled", "file_url",
         ]
+
+    def get_file_url(self, image: Image) -> str:
+        return image_file_url(image.pk)
 
 
 class ImageUploadOutput(serializers.Serializer):
@@ -172,24 +227,50 @@ class ImageUploadOutput(serializers.Serializer):
 class CropFilterInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=CropStatus.choices, required=False)
     split = serializers.ChoiceField(choices=Split.choices, required=False)
-    tag = serializers.CharField(required=False)
-    image = serializers.IntegerField(required=False)
-    assigned_to = serializers.IntegerField(required=False)
+    tag = serializers.CharField(required=False, max_length=MAX_TAG_LENGTH)
+    image = id_field(required=False)
+    assigned_to = id_field(required=False)
 
 
 class AnnotationInput(serializers.Serializer):
     mask = MaskField(required=False, help_text="The label image as RLE JSON (or send `mask_file`).")
-    mask_file = serializers.FileField(required=False, help_text="The label image as a 16-bit PNG or TIFF.")
-    seconds_spent = serializers.FloatField(min_value=0, default=0.0)
-    edit_counts = serializers.JSONField(default=dict, help_text='Edits by kind, e.g. {"delete": 2, "draw": 5}.')
-    started_from = serializers.IntegerField(allow_null=True, default=None, help_text="Model version id or null.")
+    mask_file = serializers.FileField(
+        required=False, help_text=f"The label image as a 16-bit PNG or TIFF, at most {MAX_MASK_FILE_BYTES // 2**20} MB."
+    )
+    seconds_spent = serializers.FloatField(
+        min_value=0, max_value=MAX_SECONDS_SPENT, default=0.0, help_text="Time on this crop; at most a day."
+    )
+    edit_counts = BoundedJSONField(
+        default=dict,
+        help_text=f'Edits by kind, e.g. {{"delete": 2, "draw": 5}}: at most {MAX_EDIT_KINDS} kinds of at most '
+        f"{MAX_EDIT_KIND_LENGTH} characters, counts 0..{MAX_EDIT_COUNT}.",
+    )
+    started_from = id_field(allow_null=True, default=None, help_text="Model version id or null.")
     source = serializers.ChoiceField(choices=["editor", "script", "simulation"], default="editor")
 
-    def validate_edit_counts(self, value: Any) -> dict[str, int]:
-        ok = isinstance(value, dict) and all(isinstance(n, int) and n >= 0 for n in value.values())
-        if not ok:
-            raise serializers.ValidationError("edit_counts must map edit kinds to counts (whole numbers >= 0)")
+    def validate_mask_file(self, value: Any) -> Any:
+        if value is not None and value.size > MAX_MASK_FILE_BYTES:
+            raise serializers.ValidationError(
+                f"mask_file is {value.size:,} bytes; a label image of a crop is at most {MAX_MASK_FILE_BYTES:,}"
+            )
         return value
+
+    def validate_edit_counts(self, value: Any) -> dict[str, int]:
+        if not edit_counts_ok(value):
+            raise serializers.ValidationError(
+                f"edit_counts must map at most {MAX_EDIT_KINDS} edit kinds (names of 1..{MAX_EDIT_KIND_LENGTH} "
+                f"characters) to counts (whole numbers 0..{MAX_EDIT_COUNT})"
+            )
+        return value
+
+
+def edit_counts_ok(value: Any) -> bool:
+    """A small map of short names to whole counts (bool is an int to Python, not a count)."""
+    if not isinstance(value, dict) or len(value) > MAX_EDIT_KINDS:
+        return False
+    names_ok = all(0 < len(name) <= MAX_EDIT_KIND_LENGTH for name in value)
+    counts_ok = all(type(n) is int and 0 <= n <= MAX_EDIT_COUNT for n in value.values())
+    return names_ok and counts_ok
 
 
 class CropOutput(serializers.Serializer):
@@ -220,7 +301,7 @@ class CropOutput(serializers.Serializer):
         return names if names is not None else sorted(tag.name for tag in crop.tags.all())
 
     def get_display_url(self, crop: Crop) -> str:
-        return crop.display.url
+        return crop_display_url(crop.pk)  # through the membership check, never MEDIA_URL
 
 
 class AnnotationSummaryOutput(serializers.ModelSerializer):

@@ -196,7 +196,7 @@ def read_coco(path: Path, *, name: str | None = None) -> CocoFile:
     name = name or path.name
     try:
         data = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # nested past the stack
         raise MaskError(f"{name}: not a readable JSON file ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
             or not isinstance(data.get("annotations"), list):

@@ -93,7 +93,7 @@ def load_features(path: Path, *, name: str | None = None) -> list[dict[str, Any]
     name = name or path.name
     try:
         data = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # nested past the stack
         raise MaskError(f"{name}: not a readable GeoJSON file ({exc})") from None
     return features_of(data, name=name)
 

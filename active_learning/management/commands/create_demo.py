@@ -7,12 +7,16 @@ unlabelled; creates an admin (staff, superuser, project admin) and a labeller ac
 
 Idempotent: every step looks for what it would create first, so a second run changes nothing
 (existing accounts keep their passwords). Accounts come from the environment:
-DEMO_ADMIN_USER / DEMO_ADMIN_PASSWORD and DEMO_LABELLER_USER / DEMO_LABELLER_PASSWORD.
+DEMO_ADMIN_USER / DEMO_ADMIN_PASSWORD and DEMO_LABELLER_USER / DEMO_LABELLER_PASSWORD. A password
+not given is the shipped one under DEBUG=1 and a random one under DEBUG=0 (a superuser with a
+password printed in the README would be anyone's way in); either way it is printed once, when the
+account is created.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,11 @@ DEFAULT_ACCOUNTS = {
     "admin": ("DEMO_ADMIN_USER", "admin", "DEMO_ADMIN_PASSWORD", "admin-demo-password"),
     "labeller": ("DEMO_LABELLER_USER", "labeller", "DEMO_LABELLER_PASSWORD", "labeller-demo-password"),
 }
+
+
+def demo_password(shipped: str) -> str:
+    """The password of a new account whose password the environment does not give."""
+    return shipped if settings.DEBUG else secrets.token_urlsafe(12)
 
 
 def queue_first_training(project: Project, stdout: Any) -> None:
@@ -106,11 +115,11 @@ class Command(BaseCommand):
         """(user, password to print, created) for the admin or the labeller account."""
         user_var, default_user, password_var, default_password = DEFAULT_ACCOUNTS[role]
         username = os.environ.get(user_var) or default_user
-        password = os.environ.get(password_var) or default_password
         User = get_user_model()
         user = User.objects.filter(username=username).first()
         if user is not None:
             return user, "(unchanged: the account already existed)", False
+        password = os.environ.get(password_var) or demo_password(default_password)
         staff = role == "admin"
         user = User.objects.create_user(username=username, password=password, is_staff=staff, is_superuser=staff)
         return user, password, True
@@ -140,4 +149,6 @@ class Command(BaseCommand):
         ))
         for role, (user, password, _) in accounts.items():
             self.stdout.write(f"  {role:9} username: {user.get_username():12} password: {password}")
+        if any(created for _, _, created in accounts.values()):
+            self.stdout.write("Passwords are shown only now; change them with `manage.py changepassword USERNAME`.")
         self.stdout.write(f"Open {demo_url()} and sign in.")
