@@ -104,14 +104,20 @@ def iou_matrix(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return cell_ious(true, pred)[0]
 
 
-def _true_positives(iou: np.ndarray, threshold: float) -> int:
-    """Most pairs with IoU >= threshold under one-to-one matching (Cellpose's and StarDist's rule)."""
+def matched_pairs(iou: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The (true, predicted) index pairs with IoU >= threshold under one-to-one matching that
+    makes them as many as possible, ties broken towards higher IoU (Cellpose's and StarDist's rule)."""
     if iou.size == 0:
-        return 0
+        return np.zeros(0, int), np.zeros(0, int)
     n_min = min(iou.shape)
     costs = -(iou >= threshold).astype(float) - iou / (2 * n_min)
     rows, cols = linear_sum_assignment(costs)
-    return int(np.count_nonzero(iou[rows, cols] >= threshold))
+    keep = iou[rows, cols] >= threshold
+    return rows[keep], cols[keep]
+
+
+def _true_positives(iou: np.ndarray, threshold: float) -> int:
+    return len(matched_pairs(iou, threshold)[0])
 
 
 def match_counts(true: np.ndarray, pred: np.ndarray, thresholds: Sequence[float] = THRESHOLDS) -> MatchCounts:

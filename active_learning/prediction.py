@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from django.db.models import QuerySet
 
+from active_learning.backends.proposals import pack_maps
 from active_learning.datasets import batched
 from active_learning.jobs import JobContext, JobFailed
 from active_learning.models import Job, ModelVersion, Prediction
@@ -86,12 +87,17 @@ def _predict_and_score(
 
 
 def store_predictions(version: ModelVersion, crops: Sequence[Crop], outputs: Sequence[CropPrediction]) -> None:
+    """Store each crop's masks with its maps (for click-to-cell proposals); the maps of other
+    versions' predictions of these crops are dropped: proposals come from the serving version."""
     Prediction.objects.bulk_create(
         [
             Prediction(
-                crop=crop, model_version=version, mask_png=encode_png(output.masks), n_cells=count_cells(output.masks)
+                crop=crop, model_version=version, mask_png=encode_png(output.masks), n_cells=count_cells(output.masks),
+                maps=pack_maps(output.cellprob, output.flows),
             )
             for crop, output in zip(crops, outputs, strict=True)
         ],
         ignore_conflicts=True,
     )
+    stale = Prediction.objects.filter(crop__in=[crop.pk for crop in crops], maps__isnull=False)
+    stale.exclude(model_version=version).update(maps=None)

@@ -6,13 +6,34 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Avg, Count, F, Sum
+from django.db.models import Count, F, FloatField, Sum, Value
+from django.db.models.functions import Least
 
+from active_learning.effort import actions_from_edit_counts, assisted_actions_from_edit_counts
 from active_learning.models import ModelVersion, ModelVersionStatus
 from active_learning.versions import active_version
+from annotations.api.serializers import MAX_EDIT_COUNT, MAX_SECONDS_SPENT
 from annotations.models import Annotation, Crop, CropStatus, Project
 
 WEAKEST_CROPS = 10
+
+# The API bounds seconds_spent and edit_counts; rows saved before the bounds may hold
+# 1.7e308 seconds, which sums to infinity (no JSON number: the report failed for good), or counts
+# of 10**30. Each row counts here at most as much as the API would accept now.
+CLIPPED_SECONDS = Least(F("seconds_spent"), Value(float(MAX_SECONDS_SPENT)), output_field=FloatField())
+
+
+def clipped_counts(counts: Any) -> dict[str, int]:
+    """One annotation's edit counts: whole counts, each clipped to the API's bound; anything else
+    (a text, a float, a nested map from before the bound) counts as nothing."""
+    if not isinstance(counts, dict):
+        return {}
+    return {kind: min(max(n, 0), MAX_EDIT_COUNT) for kind, n in counts.items() if type(n) is int}
+
+
+def edits_of(counts: Any) -> int:
+    """The edits of one annotation (see clipped_counts)."""
+    return sum(clipped_counts(counts).values())
 
 
 def project_overview(project: Project) -> dict[str, Any]:
@@ -77,43 +98,38 @@ def version_report(version: ModelVersion) -> dict[str, Any]:
 
 
 def active_learning_payoff(project: Project) -> dict[str, Any]:
-    """Labelling cost of crops the strategy chose vs the random control group: time per crop and
-    edits per predicted cell. A strategy that finds useful crops makes labellers correct more."""
-    rows = (
-        Annotation.objects.filter(crop__project=project, source="editor")
-        .values("queue_reason")
-        .annotate(crops=Count("id"), seconds=Avg("seconds_spent"), cells=Sum("n_cells"))
-        .order_by()
-    )
-    edits = _edits_by_reason(project)
+    """Labelling cost of crops the strategy chose vs the random control group: time per crop,
+    edits per cell, and actions per cell (the edit kinds active_learning.effort counts as
+    actions, over the cells submitted), from the editor's submissions. A strategy that finds
+    useful crops makes labellers correct more; assisted tools that work make each cell cost less."""
     groups: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        group = "random-control" if row["queue_reason"] == "random-control" else "ranked"
-        entry = groups.setdefault(group, {"crops": 0, "seconds_total": 0.0, "cells": 0, "edits": 0})
-        entry["crops"] += row["crops"]
-        entry["seconds_total"] += (row["seconds"] or 0.0) * row["crops"]
-        entry["cells"] += row["cells"] or 0
-    for reason, n_edits in edits.items():
+    annotations = Annotation.objects.filter(crop__project=project, source="editor")
+    for reason, seconds, cells, counts in annotations.values_list("queue_reason", "seconds_spent", "n_cells",
+                                                                 "edit_counts"):
         group = "random-control" if reason == "random-control" else "ranked"
-        if group in groups:
-            groups[group]["edits"] += n_edits
+        entry = groups.setdefault(group, {"crops": 0, "seconds_total": 0.0, "cells": 0, "edits": 0, "actions": 0,
+                                          "assisted": 0})
+        clipped = clipped_counts(counts)
+        entry["crops"] += 1
+        entry["seconds_total"] += min(seconds or 0.0, float(MAX_SECONDS_SPENT))
+        entry["cells"] += cells or 0
+        entry["edits"] += sum(clipped.values())
+        entry["actions"] += actions_from_edit_counts(clipped)
+        entry["assisted"] += assisted_actions_from_edit_counts(clipped)
     return {name: _payoff_figures(entry) for name, entry in groups.items()}
 
 
-def _edits_by_reason(project: Project) -> dict[str, int]:
-    totals: dict[str, int] = defaultdict(int)
-    annotations = Annotation.objects.filter(crop__project=project, source="editor")
-    for reason, counts in annotations.values_list("queue_reason", "edit_counts"):
-        totals[reason] += int(sum((counts or {}).values()))
-    return totals
-
-
 def _payoff_figures(entry: dict[str, Any]) -> dict[str, Any]:
-    crops = entry["crops"]
+    crops, cells = entry["crops"], entry["cells"]
     return {
         "crops": crops,
+        "cells": cells,
         "seconds_per_crop": entry["seconds_total"] / crops if crops else None,
-        "edits_per_cell": entry["edits"] / entry["cells"] if entry["cells"] else None,
+        "edits_per_cell": entry["edits"] / cells if cells else None,
+        "actions": entry["actions"],
+        "actions_per_cell": entry["actions"] / cells if cells else None,
+        # The share of the actions that were assisted clicks, boxes and redos.
+        "assisted_share": entry["assisted"] / entry["actions"] if entry["actions"] else None,
     }
 
 
@@ -121,14 +137,14 @@ def labeller_stats(project: Project) -> list[dict[str, Any]]:
     rows = (
         Annotation.objects.filter(crop__project=project, source="editor", author__isnull=False)
         .values(username=F("author__username"))
-        .annotate(crops=Count("id"), cells=Sum("n_cells"), seconds=Sum("seconds_spent"))
+        .annotate(crops=Count("id"), cells=Sum("n_cells"), seconds=Sum(CLIPPED_SECONDS))
         .order_by("username")
     )
     edits: dict[str, int] = defaultdict(int)
     for username, counts in Annotation.objects.filter(crop__project=project, source="editor").values_list(
         "author__username", "edit_counts"
     ):
-        edits[username] += int(sum((counts or {}).values()))
+        edits[username] += edits_of(counts)
     return [
         {
             "username": r["username"],

@@ -53,7 +53,8 @@ def crop_detail(crop_id: int) -> Crop:
 def newest_prediction(crop: Crop) -> Prediction | None:
     """The active model version's prediction if there is one, else the newest model's (a crop
     has one prediction per model version, so a handful at most: chosen here, not in SQL)."""
-    predictions = list(Prediction.objects.filter(crop=crop).select_related("model_version"))
+    # The stored maps (tens of kB) are for proposals, which read them themselves.
+    predictions = list(Prediction.objects.filter(crop=crop).select_related("model_version").defer("maps"))
     return max(
         predictions,
         key=lambda p: (p.model_version.status == ModelVersionStatus.ACTIVE, p.model_version.number),

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from active_learning.project_settings import settings_choices
 from annotations import selectors
+from annotations.api.files import crop_display_url
 from annotations.models import Crop, CropStatus, Project, Role, Tag
 from annotations.permissions import is_project_admin
 
@@ -63,12 +64,17 @@ def payoff_rows(payoff: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def payoff_summary(payoff: dict[str, dict[str, Any]]) -> str:
-    """One sentence comparing edits per cell of ranked and random crops, when both are known."""
-    ranked = (payoff.get("ranked") or {}).get("edits_per_cell")
-    random = (payoff.get("random-control") or {}).get("edits_per_cell")
-    if not ranked or not random:
+    """One sentence comparing actions per cell (active_learning.effort) of ranked and random
+    crops, when both groups have labelled cells."""
+    ranked, random = payoff.get("ranked") or {}, payoff.get("random-control") or {}
+    if ranked.get("actions_per_cell") is None or random.get("actions_per_cell") is None:
         return ""
-    return f"Ranked crops needed {ranked / random:.1f}× the corrections per cell of random ones."
+    sentence = (f"Ranked crops took {ranked['actions_per_cell']:.2f} actions per cell ({ranked['actions']} over "
+                f"{ranked['cells']} cells), random ones {random['actions_per_cell']:.2f} ({random['actions']} over "
+                f"{random['cells']})")
+    if not random["actions_per_cell"]:
+        return sentence + "."
+    return sentence + f": {ranked['actions_per_cell'] / random['actions_per_cell']:.1f}× the corrections per cell."
 
 
 def labeller_rows(project: Project, stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -86,8 +92,9 @@ def weakest_crops(version_id: int | None, per_crop: list[dict[str, Any]]) -> lis
     """The report's weakest validation crops with the crop's thumbnail URL, where the crop still exists."""
     if version_id is None or not per_crop:
         return []
-    crops = Crop.objects.in_bulk([entry["crop"] for entry in per_crop if "crop" in entry])
-    return [{**entry, "display_url": crops[entry["crop"]].display.url} for entry in per_crop
+    wanted = [entry["crop"] for entry in per_crop if "crop" in entry]
+    crops = set(Crop.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    return [{**entry, "display_url": crop_display_url(entry["crop"])} for entry in per_crop
             if entry.get("crop") in crops]
 
 

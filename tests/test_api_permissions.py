@@ -40,7 +40,9 @@ MATRIX = [
     Row("post", "/api/projects/{project}/images/", 400, 403, 404, {}, "multipart"),  # 400: no file sent
     Row("get", "/api/images/{image}/", 200, 200, 404),
     Row("patch", "/api/images/{image}/", 200, 403, 404, {"split": "validation"}),
+    Row("get", "/api/images/{image}/file/", 200, 200, 404),  # the original, as stored
     Row("get", "/api/projects/{project}/crops/", 200, 200, 404),
+    Row("get", "/api/crops/{crop}/display/", 200, 200, 404),  # the editor's display PNG
     Row("get", "/api/crops/{crop}/", 200, 200, 404),
     Row("patch", "/api/crops/{crop}/", 200, 403, 404, {"pinned": True}),
     Row("get", "/api/crops/{crop}/annotations/", 200, 200, 404),
@@ -49,6 +51,7 @@ MATRIX = [
     Row("post", "/api/crops/{crop}/lease/", 200, 200, 404),
     Row("post", "/api/crops/{crop}/skip/", 409, 409, 404),  # 409: no lease held
     Row("post", "/api/crops/{crop}/release/", 409, 409, 404),
+    Row("post", "/api/crops/{crop}/propose/", 409, 409, 404, {"mode": "point", "x": 1, "y": 1}),  # 409: no lease
 ]
 
 

@@ -137,6 +137,11 @@ def test_it_shows_counts_active_version_and_learning_curve_on_the_overview(proje
     assert 'class="ap50">0.630<' in body and "Version <b>2</b>" in body
     assert body.count('<g class="point') == 2 and '<g class="point active" data-version="2">' in body
     assert 'data-group="random-control"' in body and 'data-group="ranked"' in body
+    # Actions per cell, ranked against random: 2 deletes over crop 0's cells, none over crop 1's.
+    ranked_cells, random_cells = int(true_mask(crops[0]).max()), int(true_mask(crops[1]).max())
+    assert f'title="2 actions over {ranked_cells} cells">{2 / ranked_cells:.2f}<' in body
+    assert f"Ranked crops took {2 / ranked_cells:.2f} actions per cell (2 over {ranked_cells} cells), random ones " \
+           f"0.00 (0 over {random_cells})." in body
 
 
 def test_it_says_what_is_missing_on_an_empty_overview(project, admin):

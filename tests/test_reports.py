@@ -32,8 +32,31 @@ def labelled(project, labeller, admin):
 
 def test_the_payoff_compares_ranked_crops_with_the_random_control_group(project, labelled):
     payoff = reports.active_learning_payoff(project)
-    assert payoff["ranked"] == {"crops": 2, "seconds_per_crop": 40.0, "edits_per_cell": 12 / 20}
-    assert payoff["random-control"] == {"crops": 1, "seconds_per_crop": 20.0, "edits_per_cell": 0.1}
+    assert payoff["ranked"] == {"crops": 2, "cells": 20, "seconds_per_crop": 40.0, "edits_per_cell": 12 / 20,
+                                "actions": 12, "actions_per_cell": 12 / 20, "assisted_share": 0.0}
+    assert payoff["random-control"] == {"crops": 1, "cells": 10, "seconds_per_crop": 20.0, "edits_per_cell": 0.1,
+                                        "actions": 1, "actions_per_cell": 0.1, "assisted_share": 0.0}
+
+
+def test_the_payoff_counts_actions_per_cell_from_the_action_kinds_labellers_submit(project, labeller):
+    crops = make_crops(project, 4)
+    # Ranked: 3 clicks, 1 redo, 1 delete and 1 lasso over 40 cells; "pan" is no action (an edit
+    # kind this report does not know), an imported annotation not the editor's.
+    _label(crops[0], labeller, reason="strategy:combined", seconds=10, cells=25,
+           edits={"click_add": 3, "redo": 1, "delete": 1, "pan": 7})
+    _label(crops[1], labeller, reason="pinned", seconds=10, cells=15, edits={"lasso": 1})
+    _label(crops[2], labeller, reason="random-control", seconds=10, cells=8, edits={"lasso": 2, "box_add": 2})
+    imported = _label(crops[3], labeller, reason="random-control", seconds=0, cells=50, edits={"lasso": 50})
+    Annotation.objects.filter(pk=imported.pk).update(source="import")
+
+    payoff = reports.active_learning_payoff(project)
+
+    assert (payoff["ranked"]["actions"], payoff["ranked"]["cells"]) == (6, 40)
+    assert payoff["ranked"]["actions_per_cell"] == pytest.approx(0.15)
+    assert payoff["ranked"]["edits_per_cell"] == pytest.approx(13 / 40)
+    assert payoff["ranked"]["assisted_share"] == pytest.approx(4 / 6)
+    assert payoff["random-control"]["actions_per_cell"] == pytest.approx(0.5)
+    assert payoff["random-control"]["assisted_share"] == pytest.approx(0.5)
 
 
 def test_it_sums_each_labellers_work(project, labelled):

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from io import StringIO
 from pathlib import Path
 
@@ -17,14 +18,25 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from PIL import Image
 
+from active_learning import proposals
 from active_learning.backends.settings import parse_backend_settings
 from active_learning.management.commands import simulate_labelling
 from active_learning.models import Job, ModelVersion
+from active_learning.simulation.assist import editor_propose
 from active_learning.simulation.dataset import dataset_pairs, validation_names
 from active_learning.simulation.labeller import LABELLER
-from active_learning.simulation.results import CSV_FIELDS, START_ROUND, RoundResult
+from active_learning.simulation.results import CSV_FIELDS, START_ROUND, RoundResult, read_csv, write_csv
 from active_learning.simulation.run import start_result
-from active_learning.simulation.summary import labels_to_reach, mean_curve, summarise, summary_lines
+from active_learning.simulation.summary import (
+    RoundEffort,
+    effort_lines,
+    goal_text,
+    labels_to_reach,
+    mean_curve,
+    round_efforts,
+    summarise,
+    summary_lines,
+)
 from annotations.models import Annotation, Crop, Project
 
 REPO = Path(__file__).resolve().parent.parent
@@ -159,6 +171,86 @@ def test_the_serving_curve_keeps_the_best_promoted_version():
     assert summarise(rows, metric="active_ap50")[0].final_ap50 == 0.6
 
 
+def _effort_result(strategy: str, round_: int, ap50: float, cells: int, actions: int, assisted: int,
+                   so_far: tuple[int, int], seed: int = 0) -> RoundResult:
+    """A round with `actions` (and as many clicks, times 5 for those without the tools)."""
+    return replace(_result(strategy, round_, ap50, seed=seed), round_crops=4, round_cells=cells, round_actions=actions,
+                   round_actions_assisted=assisted, n_actions=so_far[0], n_actions_assisted=so_far[1],
+                   round_clicks=5 * actions, round_clicks_assisted=assisted)
+
+
+def _effort_runs() -> list[RoundResult]:
+    """Random and "smart" reach the same AP with the same crops, but smart's picks take more
+    actions to correct (it picks where the model is wrong): 40 actions a round against 20."""
+    runs = []
+    for strategy, per_round in (("random", 20), ("smart", 40)):
+        for r, ap in enumerate((0.2, 0.3, 0.4, 0.5)):
+            runs.append(_effort_result(strategy, r, ap, cells=100, actions=per_round, assisted=per_round // 4,
+                                       so_far=(per_round * (r + 1), per_round // 4 * (r + 1))))
+    return runs
+
+
+def test_it_compares_strategies_by_the_actions_to_reach_randoms_final_ap_as_well_as_by_crops():
+    by_name = {s.strategy: s for s in summarise(_effort_runs())}
+
+    assert by_name["smart"].crops_fraction == pytest.approx(1.0)
+    assert by_name["smart"].actions_fraction == pytest.approx(2.0)  # 160 actions against random's 80
+    assert by_name["smart"].actions_assisted_fraction == pytest.approx(2.0)  # 40 against 20
+    line = next(line for line in summary_lines(list(by_name.values())) if line.startswith("smart"))
+    assert "200% of its actions without the assisted tools, 200% with them" in line
+    # Rows from before the effort columns: no share of actions, and no effort lines.
+    old = summarise([_result(name, r, 0.2 + 0.1 * r) for name in ("random", "smart") for r in range(3)])
+    assert old[1].actions_fraction is None and effort_lines([_result("random", 0, 0.2)]) == []
+
+
+def test_it_reports_actions_per_cell_per_round_and_the_goal_with_the_assisted_tools():
+    runs = _effort_runs() + [replace(r, seed=1) for r in _effort_runs()]
+
+    efforts = round_efforts(runs, "random")
+    lines = effort_lines(runs)
+
+    assert [(e.round, e.crops, e.cells, e.actions, e.actions_assisted) for e in efforts][3] == (3, 8, 200, 40, 10)
+    assert efforts[3].per_cell == pytest.approx(0.2) and efforts[3].assisted_per_cell == pytest.approx(0.05)
+    assert ("  random round 3: 8 crops, 200 cells; actions per cell 0.200 -> 0.050 (25%), per crop 5.0 -> 1.2; "
+            "in clicks per cell 1.000 -> 0.050 (5%)") in lines
+    assert ("  random: goal at round 3: in actions 0.050 per cell with the tools (<= 0.2: met), 25% of those "
+            "without (<= 50%: met); in clicks 0.050 per cell with the tools (<= 0.2: met), 5% of those without "
+            "(<= 50%: met)") in lines
+    assert "not measured" in goal_text(efforts[:2])
+    assert "in actions 0.300 per cell with the tools (<= 0.2: not met), 75% of those without (<= 50%: not met)" \
+        in goal_text([RoundEffort(3, 4, 100, 40, 30)])
+
+
+def test_a_csv_from_before_the_effort_columns_reads_as_no_effort(tmp_path):
+    path = tmp_path / "old.csv"
+    path.write_text("strategy,seed,round,n_crops,n_cells,ap50,ap75,promoted,seconds,active_ap50\n"
+                    "random,0,1,8,80,0.5000,0.2500,1,3.0,0.5000\n")
+
+    assert read_csv(path) == [RoundResult("random", 0, 1, 8, 80, 0.5, 0.25, True, 3.0, 0.5)]
+    assert read_csv(write_csv(_effort_runs(), tmp_path / "new.csv")) == _effort_runs()
+
+
+def test_the_labeller_asks_the_editors_proposals_and_keeps_the_overlap_rule(monkeypatch):
+    served = np.zeros((20, 20), np.uint16)
+    served[2:8, 12:18] = 4  # a predicted cell
+    proposed = np.zeros((20, 20), np.uint16)
+    proposed[2:8, 8:16] = 1  # a proposal that runs into it
+    asked: list[tuple[str, float, float, int]] = []
+
+    def fake_propose(*, crop, user, mode, x, y, cell=None):
+        asked.append((mode, x, y, -1 if cell is None else int(cell.sum())))
+        mask = proposed if x < 17 else np.zeros_like(proposed)
+        return proposals.ProposalResult(mask, int(mask.max()), 1, "flows", None)
+
+    monkeypatch.setattr(proposals, "propose", fake_propose)
+    propose = editor_propose(crop=None, user=None, served=served)
+
+    assert propose((4, 9), 0).sum() == 6 * 4  # a click-to-add takes only pixels no cell holds
+    assert propose((4, 14), 4).sum() == 6 * 8  # a redo of cell 4 may take its pixels
+    assert propose((4, 18), 0) is None  # nothing proposed there
+    assert asked == [("point", 9.5, 4.5, -1), ("redo", 14.5, 4.5, 36), ("point", 18.5, 4.5, -1)]
+
+
 @pytest.mark.django_db
 def test_start_weights_are_the_curves_first_point_with_no_labels(project):
     ModelVersion.objects.create(project=project, number=2, origin="trained", metrics={"ap50": 0.6, "ap75": 0.4})
@@ -263,8 +355,17 @@ def test_the_command_simulates_labelling_and_cleans_up(tiny_dataset, tmp_path, t
     assert (out / "simulation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = stdout.getvalue()
     assert "random  " in printed and "combined" in printed and "random's final AP@0.5" in printed
+    # Each round's labels were corrected from what it was served: the seed set (no model yet) by
+    # drawing every cell, later rounds from the served prediction, with no more actions with the tools.
+    assert [int(r["round_crops"]) for r in rows] == [2, 2, 2] * 2
+    assert all(int(r["round_actions_assisted"]) <= int(r["round_actions"]) for r in rows)
+    assert rows[0]["round_actions"] == rows[0]["round_cells"] == rows[3]["round_actions"]
+    assert int(rows[2]["n_actions"]) == sum(int(r["round_actions"]) for r in rows[:3])
     summary = (out / "summary.txt").read_text()
-    assert summary.count("\n") == 6  # a heading and a line per strategy, for candidate and serving models
+    # A heading and a line per strategy, for candidate and serving models; then the effort: a
+    # heading, per strategy its 3 rounds and the goal.
+    assert summary.count("\n") == 6 + 1 + 2 * 4
+    assert "labelling effort" in summary and "goal at round 3: not measured" in summary
     assert "candidate models:" in summary and "serving models (after the promotion gate):" in summary
     # Nothing is left behind: projects, rows, users and files.
     assert not Project.objects.exists() and not Crop.objects.exists() and not Annotation.objects.exists()

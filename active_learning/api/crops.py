@@ -4,6 +4,9 @@ Giving a lease back and submitting an annotation are the labelling side's (annot
 
 from __future__ import annotations
 
+from typing import cast
+
+from django.contrib.auth.base_user import AbstractBaseUser
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
@@ -12,7 +15,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from active_learning import selectors
-from active_learning.api.serializers import CropDetailOutput, CropUpdateInput, NextCropInput
+from active_learning.api.serializers import (
+    CropDetailOutput,
+    CropUpdateInput,
+    NextCropInput,
+    ProposalOutput,
+    ProposeInput,
+)
+from active_learning.proposals import propose
 from active_learning.queue.curation import update_crop
 from active_learning.queue.serving import lease_next_crop
 from annotations import leases
@@ -61,3 +71,23 @@ class LeaseCropView(APIView):
         crop = load(self, request, annotation_selectors.crop_for, crop_id)
         leases.lease_crop(crop=crop, user=request.user, as_admin=is_project_admin(request.user, crop))
         return _crop(crop.pk)
+
+
+class ProposeView(APIView):
+    """Click to cell: propose the cell at a point, every cell in a box, or a better outline for a
+    cell ("redo"), from the serving model's stored flows (or a classical proposal where there are
+    none). The caller must hold a live lease on the crop (409 otherwise); one proposal at a time
+    per labeller (429, code "proposal_busy"). The mask holds only the proposed cells (1..cells):
+    the editor merges them into its label map by its own overlap rule."""
+
+    @extend_schema(request=ProposeInput, responses=ProposalOutput)
+    def post(self, request: Request, crop_id: int) -> Response:
+        crop = load(self, request, annotation_selectors.crop_for, crop_id)
+        serializer = ProposeInput(data=request.data, context={"shape": (crop.height, crop.width)})
+        serializer.is_valid(raise_exception=True)
+        args = serializer.validated_data
+        box = tuple(args["box"]) if "box" in args else None
+        user = cast(AbstractBaseUser, request.user)  # IsAuthenticated
+        result = propose(crop=crop, user=user, mode=args["mode"], x=args.get("x"), y=args.get("y"),
+                         box=box, cell=args.get("cell"))
+        return Response(ProposalOutput(result).data)

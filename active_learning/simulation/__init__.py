@@ -24,10 +24,13 @@ next round's labelling.
 The modules, in the order a run uses them (`manage.py simulate_labelling` drives them all):
 
 * `dataset`: the folder's (image, label image) pairs, the validation split, ingestion;
-* `labeller`: the simulated labeller, who knows the train images' ground truth;
+* `labeller`: the simulated labeller, who knows the train images' ground truth, and counts the
+  actions each correction takes from what the crop was served (active_learning.effort);
+* `assist`: the assisted tools it counts them with (the editor's own proposals);
 * `run`: the loop itself, per (strategy, seed), with the simulation as the project's worker;
 * `results`: one row per round (`RoundResult`) and its CSV;
-* `summary`: curves over seeds and each strategy's share of random sampling's labels;
+* `summary`: curves over seeds, each strategy's share of random sampling's labels (in crops,
+  cells and actions), and the actions per cell of each round's labels;
 * `plot`: the curves as a figure.
 
 `results`, `summary` and `plot` read rows only (no database), so they also serve merged CSVs.

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
 from active_learning import selectors
+from active_learning.effort import NO_EFFORT, Assist, CropEffort, crop_effort
+from active_learning.models import Prediction
 from active_learning.queue import serving
 from active_learning.simulation import SimulationError
 from annotations import leases, submissions
-from annotations.masks import relabel_sequential
+from annotations.masks import decode_png, relabel_sequential
 from annotations.models import Crop, Project, Split
 
 LABELLER = "simulation"  # the account's username
 SOURCE = "simulation"  # its annotations' source, and its training jobs' trigger
+
+# What the assisted tools can do on a crop, given the prediction it was served with (if any).
+AssistFor = Callable[[Crop, Prediction | None], Assist]
 
 
 def simulation_labeller() -> tuple[AbstractBaseUser, bool]:
@@ -49,28 +54,46 @@ def choose_seed_crops(project: Project, truth: Mapping[int, np.ndarray], n: int,
     return [candidates[i] for i in sorted(picks)]
 
 
-def label_crop(crop: Crop, user: AbstractBaseUser, truth: Mapping[int, np.ndarray]) -> int:
+def label_crop(crop: Crop, user: AbstractBaseUser, truth: Mapping[int, np.ndarray],
+               assist_for: AssistFor | None = None) -> CropEffort:
     """Submit the crop's ground truth as the labeller's correction of what it was shown; returns
-    the number of cells."""
+    the actions that correction takes (active_learning.effort), without and with the tools."""
     prediction = selectors.newest_prediction(crop)
-    annotation = submissions.submit_annotation(
-        crop=crop, user=user, mask=crop_truth(crop, truth), source=SOURCE,
+    true = crop_truth(crop, truth)
+    effort = served_effort(crop, prediction, true, assist_for)
+    submissions.submit_annotation(
+        crop=crop, user=user, mask=true, source=SOURCE,
         started_from_id=prediction.model_version_id if prediction else None,
     )
-    return annotation.n_cells
+    return effort
 
 
-def label_seed_set(crops: Iterable[Crop], user: AbstractBaseUser, truth: Mapping[int, np.ndarray]) -> None:
+def served_effort(crop: Crop, prediction: Prediction | None, true: np.ndarray,
+                  assist_for: AssistFor | None) -> CropEffort:
+    """The actions from the served prediction (none served: an empty crop to draw) to the truth;
+    with no `assist_for`, the tools help nowhere."""
+    served = decode_png(bytes(prediction.mask_png)) if prediction is not None else np.zeros_like(true)
+    assist = assist_for(crop, prediction) if assist_for is not None else None
+    return crop_effort(true, served, assist)
+
+
+def label_seed_set(crops: Iterable[Crop], user: AbstractBaseUser, truth: Mapping[int, np.ndarray],
+                   assist_for: AssistFor | None = None) -> CropEffort:
+    effort = NO_EFFORT
     for crop in crops:
         leases.lease_crop(crop=crop, user=user, as_admin=True)
-        label_crop(crop, user, truth)
+        effort += label_crop(crop, user, truth, assist_for)
+    return effort
 
 
-def label_from_queue(project: Project, user: AbstractBaseUser, truth: Mapping[int, np.ndarray], k: int) -> int:
-    """Label the next `k` crops the queue serves, as a labeller would; returns how many it served."""
-    for served in range(k):
+def label_from_queue(project: Project, user: AbstractBaseUser, truth: Mapping[int, np.ndarray], k: int,
+                     assist_for: AssistFor | None = None) -> CropEffort:
+    """Label the next `k` crops the queue serves, as a labeller would; returns their effort (its
+    n_crops: how many the queue served)."""
+    effort = NO_EFFORT
+    for _ in range(k):
         crop_id = serving.lease_next_crop(project=project, user=user)
         if crop_id is None:
-            return served
-        label_crop(Crop.objects.select_related("image").get(pk=crop_id), user, truth)
-    return k
+            break
+        effort += label_crop(Crop.objects.select_related("image").get(pk=crop_id), user, truth, assist_for)
+    return effort

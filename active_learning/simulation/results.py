@@ -24,6 +24,18 @@ class RoundResult:
     promoted: bool
     seconds: float  # wall time of the round: labelling, training, evaluation, prediction, ranking
     active_ap50: float  # AP@0.5 of the version serving after the round
+    # Effort (active_learning.effort): the round's labelled crops, their true cells and the
+    # actions to correct what each was served, without and with the assisted tools; the same
+    # actions summed over this and every earlier round of the run (the seed set's included); and
+    # the round's actions in clicks.
+    round_crops: int = 0
+    round_cells: int = 0
+    round_actions: int = 0
+    round_actions_assisted: int = 0
+    n_actions: int = 0
+    n_actions_assisted: int = 0
+    round_clicks: int = 0  # the round's actions in clicks (a redraw: its outline's clicks), without the tools
+    round_clicks_assisted: int = 0  # ... and with them
 
 
 CSV_FIELDS = [f.name for f in fields(RoundResult)]
@@ -47,4 +59,6 @@ def read_csv(path: Path) -> list[RoundResult]:
         "strategy": str, "seed": int, "round": int, "n_crops": int, "n_cells": int, "ap50": float, "ap75": float,
         "promoted": lambda v: v in ("1", "True", "true"), "seconds": float, "active_ap50": float,
     }
-    return [RoundResult(**{k: casts[k](row[k]) for k in CSV_FIELDS}) for row in rows]
+    # The effort columns came later: a CSV without them reads as no effort recorded (zeros).
+    return [RoundResult(**{k: casts.get(k, int)(row[k]) for k in CSV_FIELDS if row.get(k) not in (None, "")})
+            for row in rows]

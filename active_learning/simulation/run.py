@@ -16,11 +16,16 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.storage import default_storage
 
 from active_learning import jobs
+from active_learning.backends.settings import START_SCRATCH
+from active_learning.backends.weights import SHA256_HEX
+from active_learning.effort import NO_EFFORT, CropEffort
 from active_learning.models import Job, JobKind, JobStatus, ModelVersion, ModelVersionStatus
 from active_learning.simulation import SimulationError
+from active_learning.simulation.assist import editor_assist_for
 from active_learning.simulation.dataset import Pair, ingest_dataset, validation_names
 from active_learning.simulation.labeller import (
     SOURCE,
+    AssistFor,
     choose_seed_crops,
     label_from_queue,
     label_seed_set,
@@ -28,7 +33,7 @@ from active_learning.simulation.labeller import (
 )
 from active_learning.simulation.results import START_ROUND, RoundResult
 from active_learning.start_model import ORIGIN_PREFIX as START_ORIGIN_PREFIX
-from active_learning.versions import active_version
+from active_learning.versions import active_version, store_weights
 from annotations import projects
 from annotations.models import Image, Project
 
@@ -45,6 +50,9 @@ class SimulationSettings:
     random_fraction: float = 0.1  # the project's random control share, as in production
     backend_settings: Mapping[str, Any] = field(default_factory=dict)  # Project.backend_settings
     keep: bool = False  # keep the simulation projects (default: delete them afterwards)
+    # Count the actions with the assisted tools (the editor's proposals for each missed or poorly
+    # outlined cell: see simulation.assist); False: the tools help nowhere (faster).
+    assist: bool = True
 
 
 OnRound = Callable[[RoundResult], None]  # called as each round's row is recorded
@@ -60,7 +68,11 @@ def project_backend_settings(base: Mapping[str, Any], seed: int) -> dict[str, An
 
 def create_simulation_project(name: str, user: AbstractBaseUser, strategy: str, seed: int,
                               config: SimulationSettings) -> Project:
-    return projects.create_project(
+    backend_settings = project_backend_settings(config.backend_settings, seed)
+    start_file = _start_file(backend_settings)
+    if start_file is not None:  # uploaded once the project exists, then named by its hash
+        backend_settings["start_from"] = START_SCRATCH
+    project = projects.create_project(
         name=name,
         creator=user,
         description=f"Simulated labelling ({strategy}, seed {seed}); deleted when the simulation ends.",
@@ -68,8 +80,25 @@ def create_simulation_project(name: str, user: AbstractBaseUser, strategy: str, 
         validation_fraction=config.validation_fraction,
         strategy=strategy,
         random_fraction=config.random_fraction,
-        backend_settings=project_backend_settings(config.backend_settings, seed),
+        backend_settings=backend_settings,
     )
+    if start_file is not None:
+        _, sha = store_weights(project, start_file)
+        projects.update_project(project=project, backend_settings={**backend_settings, "start_from": f"weights:{sha}"})
+    return project
+
+
+def _start_file(backend_settings: Mapping[str, Any]) -> Path | None:
+    """The operator's `--start-from weights:<path>`: a file on this machine, which each simulation
+    project gets as its own upload (a project's settings name uploaded weights by hash, never a path)."""
+    start = str(backend_settings.get("start_from", ""))
+    value = start.removeprefix("weights:")
+    if not start.startswith("weights:") or SHA256_HEX.fullmatch(value):
+        return None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise SimulationError(f"--start-from {start}: no such weights file")
+    return path
 
 
 def discard_project(project: Project) -> None:
@@ -113,14 +142,19 @@ def train_round(project: Project, user: AbstractBaseUser) -> ModelVersion:
 
 
 def label_and_train(project: Project, user: AbstractBaseUser, truth: Mapping[int, np.ndarray], number: int,
-                    seed: int, config: SimulationSettings) -> ModelVersion | None:
+                    seed: int, config: SimulationSettings,
+                    assist_for: AssistFor | None = None) -> tuple[ModelVersion, CropEffort] | None:
     """Round `number`'s labels (round 0: the seed set; then the queue's next crops) and its
-    training job; returns the candidate, or None when the queue served nothing to label."""
+    training job; returns the candidate and the labels' effort, or None when the queue served
+    nothing to label."""
     if number == 0:
-        label_seed_set(choose_seed_crops(project, truth, config.seed_crops, seed), user, truth)
-    elif label_from_queue(project, user, truth, config.per_round) == 0:
-        return None
-    return train_round(project, user)
+        crops = choose_seed_crops(project, truth, config.seed_crops, seed)
+        effort = label_seed_set(crops, user, truth, assist_for)
+    else:
+        effort = label_from_queue(project, user, truth, config.per_round, assist_for)
+        if effort.n_crops == 0:
+            return None
+    return train_round(project, user), effort
 
 
 # --- A round's row -------------------------------------------------------------------------------
@@ -131,7 +165,9 @@ def _ap(metrics: Mapping[str, Any], key: str) -> float:
     return float(value) if value is not None else 0.0
 
 
-def round_result(strategy: str, seed: int, number: int, candidate: ModelVersion, seconds: float) -> RoundResult:
+def round_result(strategy: str, seed: int, number: int, candidate: ModelVersion, seconds: float,
+                 effort: CropEffort = NO_EFFORT, so_far: CropEffort = NO_EFFORT) -> RoundResult:
+    """The round's row: `effort` is its labels', `so_far` the run's up to and with this round."""
     candidate.refresh_from_db()
     serving = active_version(candidate.project)
     return RoundResult(
@@ -139,6 +175,10 @@ def round_result(strategy: str, seed: int, number: int, candidate: ModelVersion,
         n_cells=candidate.n_train_cells, ap50=_ap(candidate.metrics, "ap50"), ap75=_ap(candidate.metrics, "ap75"),
         promoted=candidate.status == ModelVersionStatus.ACTIVE, seconds=round(seconds, 1),
         active_ap50=_ap(serving.metrics, "ap50") if serving else 0.0,
+        round_crops=effort.n_crops, round_cells=effort.n_true, round_actions=effort.manual.total,
+        round_actions_assisted=effort.assisted.total, n_actions=so_far.manual.total,
+        n_actions_assisted=so_far.assisted.total, round_clicks=effort.manual.in_clicks,
+        round_clicks_assisted=effort.assisted.in_clicks,
     )
 
 
@@ -164,12 +204,15 @@ def run_strategy(pairs: Sequence[Pair], validation: set[str], strategy: str, see
     results: list[RoundResult] = []
     try:
         truth = ingest_dataset(project, pairs, validation, user)
+        assist_for, so_far = editor_assist_for(user) if config.assist else None, NO_EFFORT
         for number in range(config.rounds + 1):
             started = time.perf_counter()
-            candidate = label_and_train(project, user, truth, number, seed, config)
-            if candidate is None:
+            labelled = label_and_train(project, user, truth, number, seed, config, assist_for)
+            if labelled is None:
                 break  # every train crop is labelled
-            rows = [round_result(strategy, seed, number, candidate, time.perf_counter() - started)]
+            candidate, effort = labelled
+            so_far += effort
+            rows = [round_result(strategy, seed, number, candidate, time.perf_counter() - started, effort, so_far)]
             if number == 0 and (start := start_result(project, strategy, seed)) is not None:
                 rows.insert(0, start)
             for row in rows:

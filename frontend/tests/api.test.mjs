@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { ApiError, MAX_PLACES, createApi, csrfToken, missedPlaces, mostUncertain, submissionToJson } from "../static/frontend/editor/api.js";
+import { ApiError, MAX_PLACES, MAX_SECONDS_SPENT, createApi, csrfToken, missedPlaces, mostUncertain, submissionToJson } from "../static/frontend/editor/api.js";
 import { decodeRle } from "../static/frontend/editor/codec.js";
 import { labelMapToRows } from "../static/frontend/editor/labelmap.js";
 import { fixture } from "./helpers.mjs";
@@ -22,7 +22,7 @@ function fakeFetch(...answers) {
 const cropJson = () => {
   const { rle } = fixture("u2os_crop.json");
   return {
-    id: 12, project: 3, width: rle.width, height: rle.height, display_url: "/media/crops/12.png",
+    id: 12, project: 3, width: rle.width, height: rle.height, display_url: "/api/crops/12/display/",
     image_name: "a.png", queue_score: 0.75, queue_reason: "uncertainty", lease_expires_at: "2026-01-01T00:00:00Z",
     current_annotation: null,
     prediction: { id: 5, model_version: { id: 7, number: 3, status: "active" }, n_cells: 11, mask: rle,
@@ -39,7 +39,7 @@ describe("API adapter", () => {
     assert.equal(calls[0].init.method, "POST");
     assert.equal(calls[0].init.headers["X-CSRFToken"], "t0k=en");
     assert.equal(calls[0].init.credentials, "same-origin");
-    assert.deepEqual([crop.id, crop.imageUrl, crop.score, crop.reason], [12, "/media/crops/12.png", 0.75, "uncertainty"]);
+    assert.deepEqual([crop.id, crop.imageUrl, crop.score, crop.reason], [12, "/api/crops/12/display/", 0.75, "uncertainty"]);
     assert.equal(crop.prediction.modelVersionId, 7);
     assert.equal(crop.prediction.modelVersionName, "model v3");
     assert.deepEqual(crop.prediction.uncertainCells, [189]);
@@ -117,5 +117,7 @@ describe("API adapter", () => {
       [{ x: 1, y: 2, radius: 3 }, { x: 5, y: 6, radius: 0 }], "malformed entries dropped");
     assert.equal(missedPlaces(Array.from({ length: 50 }, (_, k) => [k, k, 5])).length, MAX_PLACES);
     assert.equal(submissionToJson({ labelMap: decodeRle({ encoding: "rle", height: 1, width: 2, runs: [3, 2] }), secondsSpent: 1, editCounts: {}, startedFrom: null }).mask.runs[0], 3);
+    const overnight = submissionToJson({ labelMap: decodeRle({ encoding: "rle", height: 1, width: 2, runs: [3, 2] }), secondsSpent: 2 * MAX_SECONDS_SPENT, editCounts: {}, startedFrom: null });
+    assert.equal(overnight.seconds_spent, MAX_SECONDS_SPENT, "a tab left open overnight still submits (the server takes at most a day)");
   });
 });

@@ -165,9 +165,10 @@ describe("input: keys", () => {
     assert.deepEqual([t.store.tool, t.store.draft], ["select", null]);
   });
 
-  it("passes Shift as paint-over and the click count to the tool", () => {
+  it("passes Shift as paint-over, Alt, and the click count to the tool", () => {
     const t = inputOn();
-    assert.deepEqual(t.input.context({ shiftKey: true, detail: 2 }), { store: t.store, paintOver: true, scale: 10, clicks: 2 });
-    assert.deepEqual(t.input.context(undefined), { store: t.store, paintOver: false, scale: 10, clicks: 1 });
+    const base = { store: t.store, scale: 10, assist: undefined };
+    assert.deepEqual(t.input.context({ shiftKey: true, altKey: true, detail: 2 }), { ...base, paintOver: true, alt: true, clicks: 2 });
+    assert.deepEqual(t.input.context(undefined), { ...base, paintOver: false, alt: false, clicks: 1 });
   });
 });

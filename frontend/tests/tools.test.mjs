@@ -193,7 +193,7 @@ describe("tools", () => {
 describe("registry and shortcuts", () => {
   it("has every tool the labeller needs, each with its own key", () => {
     const tools = createToolRegistry();
-    assert.deepEqual([...tools.keys()], ["select", "delete", "lasso", "polygon", "brush", "eraser", "merge", "split", "fill_holes", "accept_all"]);
+    assert.deepEqual([...tools.keys()], ["select", "delete", "assist", "lasso", "polygon", "brush", "eraser", "merge", "split", "fill_holes", "accept_all"]);
     assert.equal(new Set([...tools.values()].map((t) => t.key)).size, BUILTIN_TOOLS.length);
   });
 

@@ -6,7 +6,10 @@
 Runs the real labelling loop (the active_learning.simulation package) for every strategy and
 seed on a folder of images/<id>.png + masks/<id>.png, then writes DIR/simulation.csv (one row per round),
 DIR/simulation.png (AP@0.5 against labelled cells and crops) and DIR/summary.txt, and prints for
-each strategy the share of random sampling's labels it needs to reach random's final AP@0.5.
+each strategy the share of random sampling's labels it needs to reach random's final AP@0.5,
+in crops, cells and labelling actions, and per round the actions a labeller needs to correct
+what it was served, without and with the assisted tools (active_learning.effort; --no-assist
+counts them without the tools only, and asks for no proposal).
 The simulation projects live in the configured database and are deleted afterwards (--keep keeps
 them); point LABELSERVER_DATA_DIR at a scratch folder to keep them out of a shared database.
 A fresh database (a new scratch folder) is migrated first; one behind the code is left to
@@ -63,6 +66,7 @@ def simulation_settings(options: dict[str, Any]) -> SimulationSettings:
         rounds=options["rounds"], per_round=options["per_round"], seed_crops=options["seed_crops"],
         crop_size=options["crop_size"], validation_fraction=options["validation_fraction"],
         random_fraction=options["random_fraction"], backend_settings=training_settings(options), keep=options["keep"],
+        assist=not options["no_assist"],
     )
 
 
@@ -93,10 +97,13 @@ class Command(BaseCommand):
         parser.add_argument("--average-last-share", type=float,
                             help="train.average_last_share (0 = no weight averaging)")
         parser.add_argument("--start-from", default="scratch",
-                            help="scratch, pretrained:<name> or weights:<path> (the first model's start)")
+                            help="scratch, pretrained:<name> or weights:<path> (the first model's start; a "
+                                 "file on this machine, uploaded to each simulation project)")
         parser.add_argument("--random-fraction", type=float, default=0.1, help="the queue's random control share")
         parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads (e.g. 1 on a shared CPU)")
         parser.add_argument("--keep", action="store_true", help="keep the simulation projects")
+        parser.add_argument("--no-assist", action="store_true",
+                            help="count the labelling actions without the assisted tools only (asks for no proposal)")
         parser.add_argument("--from-csv", type=Path, nargs="+",
                             help="simulate nothing: merge these result CSVs (runs split over several processes) "
                                  "and write the CSV, plot and summary to --out")
@@ -187,7 +194,15 @@ class Command(BaseCommand):
         verdict = "promoted" if r.promoted else "not promoted"
         return (f"{r.strategy} seed {r.seed} round {r.round}: {r.n_crops} crops, {r.n_cells} cells, "
                 f"AP@0.5 {r.ap50:.3f}, AP@0.75 {r.ap75:.3f} ({verdict}; serving AP@0.5 {r.active_ap50:.3f}) "
-                f"in {r.seconds:.0f} s")
+                f"in {r.seconds:.0f} s{self._effort_text(r)}")
+
+    @staticmethod
+    def _effort_text(r: RoundResult) -> str:
+        if not r.round_cells:
+            return ""
+        return (f"; {r.round_crops} crops labelled, actions per cell {r.round_actions / r.round_cells:.3f} "
+                f"without the assisted tools, {r.round_actions_assisted / r.round_cells:.3f} with them "
+                f"(in clicks {r.round_clicks / r.round_cells:.3f} and {r.round_clicks_assisted / r.round_cells:.3f})")
 
     def _report(self, results: list[RoundResult], out: Path, title: str, seconds: float) -> None:
         if not results:

@@ -6,6 +6,10 @@
 //   POST /api/crops/{id}/lease/         -> 200 crop JSON: lease (again) a crop, e.g. after a lease ran out
 //   POST /api/crops/{id}/skip/          -> 204 (the crop goes back to the queue)
 //   POST /api/crops/{id}/annotations/   <- {"mask": RLE, "seconds_spent", "edit_counts", "started_from"} -> 201
+//   POST /api/crops/{id}/propose/       <- {"mode": "point", "x", "y"} | {"mode": "box", "box": [x0, y0, x1, y1]} |
+//                                          {"mode": "redo", "x", "y", "cell": binary RLE} (crop pixels)
+//                                       -> 200 {"mask": RLE of proposed cells 1..k, "cells": k, "model_version",
+//                                          "method": "flows" | "classical", "message"}; 429 proposal_busy
 //   errors: {"detail": "...", "code": "..."} (annotations/api/errors.py); 409 codes: no_lease,
 //           lease_expired (lease it again and resubmit), leased_by_other (someone else has it now)
 // Crop JSON:
@@ -15,7 +19,7 @@
 //                          "cell_uncertainty"?: {"<cell id>": score},
 //                          "possible_missed_cells"?: [[x, y, radius], ...]}}
 
-import { decodeRle, encodeRle } from "./codec.js";
+import { decodeCells, decodeRle, encodeRle } from "./codec.js";
 
 /** @typedef {import("./labelmap.js").LabelMap} LabelMap */
 
@@ -54,6 +58,12 @@ import { decodeRle, encodeRle } from "./codec.js";
  * @property {number} secondsSpent
  * @property {Record<string, number>} editCounts
  * @property {number | null} startedFrom model version the prediction came from
+ */
+
+/**
+ * What the Assist tool asks the model for, in crop pixels (x = column, y = row).
+ * @typedef {{mode: "point", x: number, y: number} | {mode: "box", box: number[]} |
+ *   {mode: "redo", x: number, y: number, cell: import("./codec.js").RleMask}} ProposalRequest
  */
 
 /** A failed request, with what happened and what the labeller can do, in plain words. */
@@ -117,6 +127,14 @@ export function createApi({ fetch: fetchImpl = globalThis.fetch.bind(globalThis)
     async skip(cropId) {
       return post(`/api/crops/${cropId}/skip/`);
     },
+    /**
+     * The model's cells for a click, a box or a cell to redo (needs the caller's lease).
+     * @param {number} cropId @param {ProposalRequest} request @param {{width: number, height: number}} shape the crop's
+     * @returns {Promise<import("./proposal.js").Proposal>}
+     */
+    async propose(cropId, request, shape) {
+      return proposalFromJson(await post(`/api/crops/${cropId}/propose/`, request), shape);
+    },
     /** Lease this crop again (after the lease ran out). @param {number} cropId @returns {Promise<Crop>} */
     async lease(cropId) {
       return cropFromJson(await post(`/api/crops/${cropId}/lease/`));
@@ -143,6 +161,17 @@ export function cropFromJson(json) {
     reason: json.queue_reason ?? json.reason ?? "",
     leaseExpiresAt: json.lease_expires_at ?? null,
     prediction: prediction ? predictionFromJson(prediction, { width, height }) : null,
+  };
+}
+
+/** @param {any} json @param {{width: number, height: number}} shape @returns {import("./proposal.js").Proposal} */
+export function proposalFromJson(json, shape) {
+  const version = json?.model_version;
+  return {
+    cells: decodeCells(json?.mask, shape),
+    modelVersion: typeof version === "object" && version !== null ? version.number ?? version.id ?? null : version ?? null,
+    method: json?.method === "classical" ? "classical" : "flows",
+    message: typeof json?.message === "string" && json.message ? json.message[0].toUpperCase() + json.message.slice(1) : null,
   };
 }
 
@@ -196,11 +225,15 @@ export function mostUncertain(scores) {
   return ranked.slice(0, n).map(([id]) => id);
 }
 
+// The server refuses more than a day on one crop (annotations/api/serializers.py): a tab left open
+// for longer still submits, with the time clipped, rather than lose the labeller's mask.
+export const MAX_SECONDS_SPENT = 24 * 3600;
+
 /** @param {Submission} submission */
 export function submissionToJson({ labelMap, secondsSpent, editCounts, startedFrom }) {
   return {
     mask: encodeRle(labelMap),
-    seconds_spent: Math.round(secondsSpent * 10) / 10,
+    seconds_spent: Math.round(Math.min(secondsSpent, MAX_SECONDS_SPENT) * 10) / 10,
     edit_counts: editCounts,
     started_from: startedFrom,
   };

@@ -3,6 +3,7 @@
 // (render.js) and the page's buttons, controls and status line.
 
 import { createApi } from "./api.js";
+import { Assistant } from "./assist.js";
 import { EditorControls, PERCENT_SLIDERS, statusLine } from "./controls.js";
 import { LabellingFlow } from "./flow.js";
 import { EditorInput } from "./input.js";
@@ -37,6 +38,7 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
   };
   const updateStatus = () => { ui.status.textContent = statusLine(store, timer.seconds(), renderer.places); };
   const help = helpOverlay(ui);
+  let openedInfo = "";
 
   const flow = new LabellingFlow({ api, projectId, store, timer, loadImage, page: {
     setBusy: (busy, text) => showBusy(ui, busy, text),
@@ -49,6 +51,7 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
       ui.channels.hidden = renderer.grey;
       controls.fit();
       ui.message.hidden = true;
+      openedInfo = info;
       ui.info.textContent = info;
       updateStatus();
       renderer.draw();
@@ -61,7 +64,8 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
   const canvasSize = () => ({ width: ui.canvas.clientWidth, height: ui.canvas.clientHeight });
   const controls = new EditorControls({ store, flow, help, canvasSize, isGrey: () => renderer.grey });
   const { commands } = controls;
-  const input = new EditorInput({ store, tools, keymap: buildKeymap(tools.values()), timer, flow, commands, help });
+  const assist = new Assistant({ api, store, flow, measure: true });
+  const input = new EditorInput({ store, tools, keymap: buildKeymap(tools.values()), timer, flow, commands, help, assist });
 
   // ---- DOM events -> input, controls and flow ---------------------------------------------------
   const pointer = (/** @type {PointerEvent} */ event) => pointerInput(ui.canvas, event);
@@ -110,10 +114,17 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
     if (event.type === "history") {
       ui.undo.toggleAttribute("disabled", !store.history.canUndo);
       ui.redo.toggleAttribute("disabled", !store.history.canRedo);
-    } else if (event.type === "tool") {
+    } else if (event.type === "tool" || event.type === "waiting") {
       for (const [name, button] of ui.toolButtons) button.setAttribute("aria-pressed", String(name === store.tool));
-      ui.canvas.style.cursor = input.activeTool.cursor ?? "default";
+      // A small busy cue while the model works: the progress cursor (the renderer rings the click).
+      ui.canvas.style.cursor = store.waiting.length ? "progress" : input.activeTool.cursor ?? "default";
+      ui.root.toggleAttribute("data-proposing", store.waiting.length > 0);
       ui.radius.value = String(store.radius);
+    } else if (event.type === "proposal") {
+      // Without a model's flows for this crop the server falls back to a classical method: say so.
+      const why = flow.crop?.prediction ? "this crop's prediction kept no flows" : "no model yet";
+      ui.info.textContent = event.method === "classical"
+        ? `${openedInfo} · Assist: ${why}, so its cells come from a classical method (threshold + watershed)` : openedInfo;
     } else if (event.type === "display") {
       showDisplay(ui, controls.values());
     } else if (event.type === "message") {
@@ -128,8 +139,9 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
   function destroy() {
     for (const cleanup of cleanups.splice(0)) cleanup();
     flow.destroy();
+    assist.destroy();
     renderer.destroy();
   }
 
-  return { store, renderer, ui, tools, flow, input, controls, destroy };
+  return { store, renderer, ui, tools, flow, input, controls, assist, destroy };
 }

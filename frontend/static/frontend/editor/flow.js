@@ -48,6 +48,8 @@ export class LabellingFlow {
     Object.assign(this, { api, projectId, store, timer, loadImage, page, now });
     /** @type {Crop | null} */ this.crop = null;
     this.busy = false;
+    /** requests the flow has started (open, submit, skip, lease): the Assist tool drops answers that arrive after one */
+    this.requests = 0;
     /** milliseconds from asking for the crop to its first frame */ this.openMs = 0;
     // The accept-all tool asks through the store: submit the prediction as it is.
     this._unsubscribe = store.subscribe((event) => {
@@ -177,6 +179,7 @@ export class LabellingFlow {
 
   /** @param {boolean} busy @param {string} [text] */
   _setBusy(busy, text = "") {
+    if (busy) this.requests++;
     this.busy = busy;
     this.page.setBusy(busy, text);
   }

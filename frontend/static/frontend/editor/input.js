@@ -17,6 +17,7 @@ import { panBy, screenToImage, wheelFactor, zoomAt } from "./viewport.js";
  * @property {number} y
  * @property {number} [button]    0 main, 1 middle, 2 right
  * @property {boolean} [shiftKey]
+ * @property {boolean} [altKey]
  * @property {number} [detail]    the click count
  * @property {() => Point[]} [coalesced]  the moves the browser merged into this one, in canvas CSS pixels
  */
@@ -39,9 +40,10 @@ export class EditorInput {
    * @param {{busy: boolean, crop: unknown}} deps.flow  no drawing while a request is under way or no crop is open
    * @param {Record<string, (event?: KeyInput) => unknown>} deps.commands  page-wide commands by name
    * @param {{isOpen(): boolean, toggle(show?: boolean): void}} deps.help
+   * @param {import("./assist.js").Assistant} [deps.assist]  the model's help for the Assist tool
    */
-  constructor({ store, tools, keymap, timer, flow, commands, help }) {
-    Object.assign(this, { store, tools, keymap, timer, flow, help });
+  constructor({ store, tools, keymap, timer, flow, commands, help, assist }) {
+    Object.assign(this, { store, tools, keymap, timer, flow, help, assist });
     this.commands = { ...commands, escape: (/** @type {KeyInput} */ event) => this.escape(event) };
     /** the main button went down on the canvas and the active tool has the pointer */
     this.drawing = false;
@@ -54,10 +56,11 @@ export class EditorInput {
     return /** @type {Tool} */ (this.tools.get(this.store.tool));
   }
 
-  /** @param {{shiftKey?: boolean, detail?: number} | undefined} event @returns {ToolContext} */
+  /** @param {{shiftKey?: boolean, altKey?: boolean, detail?: number} | undefined} event @returns {ToolContext} */
   context(event) {
     const clicks = event?.detail && event.detail > 0 ? event.detail : 1;
-    return { store: this.store, paintOver: Boolean(event?.shiftKey), scale: this.store.view.scale, clicks };
+    const { store, assist } = this;
+    return { store, paintOver: Boolean(event?.shiftKey), alt: Boolean(event?.altKey), scale: store.view.scale, clicks, assist };
   }
 
   /** A toolbar button or a tool's key. @param {string} name @param {{shiftKey?: boolean, detail?: number}} [event] */

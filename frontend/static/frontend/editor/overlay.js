@@ -148,3 +148,12 @@ function hsvToRgb(h, s, v) {
 export function openPlaces(places, map) {
   return places.filter((place) => map.idAt(place.x, place.y) === 0);
 }
+
+/** A possible missed cell's ring: this many image pixels outside the region, at least PLACE_MIN_RADIUS on screen. */
+export const PLACE_MARGIN = 3;
+export const PLACE_MIN_RADIUS = 8;
+
+/** The ring's radius around a place, in screen pixels. @param {{radius: number}} place @param {number} scale */
+export function placeRingRadius(place, scale) {
+  return Math.max(PLACE_MIN_RADIUS, (place.radius + PLACE_MARGIN) * scale);
+}

@@ -3,11 +3,12 @@
 // so panning and zooming are left to the browser's compositor and cost no drawing at all. An edit
 // recomputes only the overlay pixels inside its changed rectangle (plus one pixel for the outlines
 // next to it) and writes just that rectangle. A third canvas, screen-sized and on top, shows what
-// is being drawn (lasso path, polygon, brush cursor) and the rings around places where the model
-// may have missed a cell, and takes the pointer events.
+// is being drawn (lasso path, polygon, brush cursor), the rings around places where the model
+// may have missed a cell and the cue where the model is working (Assist), and takes the pointer
+// events.
 
 import { growRect, unionRect } from "./labelmap.js";
-import { adjustImage, intensityLut, isGrey, makePalette, openPlaces, paintOverlay } from "./overlay.js";
+import { adjustImage, intensityLut, isGrey, makePalette, openPlaces, paintOverlay, placeRingRadius } from "./overlay.js";
 
 /** @typedef {import("./store.js").EditorStore} EditorStore */
 /** @typedef {import("./store.js").StoreEvent} StoreEvent */
@@ -15,10 +16,9 @@ import { adjustImage, intensityLut, isGrey, makePalette, openPlaces, paintOverla
 /** @typedef {import("./api.js").Place} Place */
 
 const LAYER_STYLE = "position:absolute;left:0;top:0;transform-origin:0 0;pointer-events:none;";
-/** A possible missed cell's ring: this many image pixels outside the region, at least PLACE_MIN_RADIUS on screen. */
-const PLACE_MARGIN = 3;
-const PLACE_MIN_RADIUS = 8;
 const PLACE_COLOR = "#ffd400";
+/** The cue around a click or box the model is working on. */
+const WAITING_COLOR = "#22d3ee";
 
 export class CanvasRenderer {
   /**
@@ -108,6 +108,7 @@ export class CanvasRenderer {
     this.ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
     this.ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     if (this.store.display.masksVisible) this._drawPlaces();
+    this._drawWaiting();
     this._drawDraft();
     this.stats.composeMs = performance.now() - started;
   }
@@ -145,6 +146,7 @@ export class CanvasRenderer {
         break;
       case "view":
       case "draft":
+      case "waiting":
         this._schedule();
         break;
       default:
@@ -212,7 +214,7 @@ export class CanvasRenderer {
       const x = place.x * view.scale + view.offsetX;
       const y = place.y * view.scale + view.offsetY;
       ctx.beginPath();
-      ctx.arc(x, y, Math.max(PLACE_MIN_RADIUS, (place.radius + PLACE_MARGIN) * view.scale), 0, 2 * Math.PI);
+      ctx.arc(x, y, placeRingRadius(place, view.scale), 0, 2 * Math.PI);
       ctx.lineWidth = 3.5;
       ctx.strokeStyle = "rgba(0, 0, 0, 0.6)";
       ctx.stroke();
@@ -228,16 +230,7 @@ export class CanvasRenderer {
     const { draft, view } = this.store;
     if (!draft) return;
     const { ctx } = this;
-    const toScreen = (p) => [p.x * view.scale + view.offsetX, p.y * view.scale + view.offsetY];
-    ctx.beginPath();
-    if (draft.type === "circle") {
-      const [x, y] = toScreen(draft.center);
-      ctx.arc(x, y, Math.max(1, draft.radius * view.scale), 0, 2 * Math.PI);
-    } else {
-      draft.points.forEach((p, k) => (k ? ctx.lineTo(...toScreen(p)) : ctx.moveTo(...toScreen(p))));
-      if (draft.cursor) ctx.lineTo(...toScreen(draft.cursor));
-      if (draft.closed) ctx.closePath();
-    }
+    this._trace(draft);
     ctx.lineWidth = 3;
     ctx.strokeStyle = "rgba(0, 0, 0, 0.7)";
     ctx.stroke();
@@ -245,10 +238,43 @@ export class CanvasRenderer {
     ctx.strokeStyle = "#fff";
     ctx.stroke();
     if (draft.type === "path" && !draft.closed && draft.cursor && draft.points.length >= 3) {
-      const [x, y] = toScreen(draft.points[0]);
+      const p = draft.points[0];
       ctx.beginPath();
-      ctx.arc(x, y, 6, 0, 2 * Math.PI);
+      ctx.arc(p.x * view.scale + view.offsetX, p.y * view.scale + view.offsetY, 6, 0, 2 * Math.PI);
       ctx.stroke();
+    }
+  }
+
+  /** The busy cue: what the model is being asked about, dashed, until it answers. */
+  _drawWaiting() {
+    const { ctx } = this;
+    ctx.save();
+    ctx.setLineDash([3, 3]);
+    for (const shape of this.store.waiting) {
+      this._trace(shape);
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = "rgba(0, 0, 0, 0.6)";
+      ctx.stroke();
+      ctx.lineWidth = 1.5;
+      ctx.strokeStyle = WAITING_COLOR;
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  /** Trace a draft-like shape as the current path, in screen pixels. @param {NonNullable<import("./store.js").Draft>} shape */
+  _trace(shape) {
+    const { ctx } = this;
+    const { view } = this.store;
+    const toScreen = (p) => [p.x * view.scale + view.offsetX, p.y * view.scale + view.offsetY];
+    ctx.beginPath();
+    if (shape.type === "circle") {
+      const [x, y] = toScreen(shape.center);
+      ctx.arc(x, y, Math.max(1, shape.radius * view.scale), 0, 2 * Math.PI);
+    } else {
+      shape.points.forEach((p, k) => (k ? ctx.lineTo(...toScreen(p)) : ctx.moveTo(...toScreen(p))));
+      if (shape.cursor) ctx.lineTo(...toScreen(shape.cursor));
+      if (shape.closed) ctx.closePath();
     }
   }
 }

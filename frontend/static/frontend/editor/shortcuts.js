@@ -34,6 +34,7 @@ export const POINTER_HELP = [
   ["Wheel", "Zoom at the cursor"],
   ["Space + drag, middle or right drag", "Pan"],
   ["Shift (while finishing an edit)", "Paint over: the edit may take pixels from other cells"],
+  ["Alt+click (Assist tool)", "The model redraws the cell under the cursor (or says it has nothing better)"],
 ];
 
 /**

@@ -33,7 +33,8 @@ import { UndoStack } from "./undo.js";
  */
 
 /**
- * @typedef {{type: "labels", rect: Rect | null} | {type: "loaded"} |
+ * @typedef {{type: "labels", rect: Rect | null} | {type: "waiting"} |
+ *   {type: "proposal", method: "flows" | "classical", modelVersion: number | null} | {type: "loaded"} |
  *   {type: "selection", previous: number, current: number} | {type: "hover", previous: number, current: number} |
  *   {type: "tool", tool: string} | {type: "view"} | {type: "display", what: "image" | "overlay"} | {type: "draft"} |
  *   {type: "history"} | {type: "message", text: string, level: "info" | "warning" | "error"} |
@@ -58,6 +59,7 @@ export class EditorStore {
     this.radius = radius;
     /** @type {View} */ this.view = { scale: 1, offsetX: 0, offsetY: 0 };
     /** @type {Display} */ this.display = { ...DEFAULT_DISPLAY, channels: [...DEFAULT_DISPLAY.channels] };
+    /** @type {Draft[]} what the model is being asked about (assist.js owns it across crops) */ this.waiting = [];
     this._reset(map);
   }
 
@@ -237,6 +239,13 @@ export class EditorStore {
   setDraft(draft) {
     this.draft = draft;
     this.emit({ type: "draft" });
+  }
+
+  /** What the model is being asked about (assist.js), drawn as a cue until it answers. @param {Draft[]} shapes */
+  setWaiting(shapes) {
+    if (!shapes.length && !this.waiting.length) return;
+    this.waiting = shapes;
+    this.emit({ type: "waiting" });
   }
 
   /** Tell the labeller something. @param {string} text @param {"info" | "warning" | "error"} [level] */

@@ -152,7 +152,7 @@ export function canvasPoint(canvas, event) {
  */
 export function pointerInput(canvas, event) {
   return {
-    ...canvasPoint(canvas, event), button: event.button, shiftKey: event.shiftKey, detail: event.detail,
+    ...canvasPoint(canvas, event), button: event.button, shiftKey: event.shiftKey, altKey: event.altKey, detail: event.detail,
     coalesced: () => (event.getCoalescedEvents?.() ?? []).map((e) => canvasPoint(canvas, e)),
   };
 }

@@ -1,6 +1,7 @@
 // The tool registry: name -> tool. The page builds its toolbar, shortcuts and help from it.
 
 import { createAcceptAllTool } from "./accept.js";
+import { createAssistTool } from "./assist.js";
 import { createBrushTool, createEraserTool } from "./brush.js";
 import { createDeleteTool } from "./delete.js";
 import { createFillHolesTool } from "./fillholes.js";
@@ -14,7 +15,7 @@ import { createSplitTool } from "./split.js";
 
 /** Built-in tools in toolbar order. Each factory makes a fresh tool (tools keep drawing state). */
 export const BUILTIN_TOOLS = [
-  createSelectTool, createDeleteTool, createLassoTool, createPolygonTool, createBrushTool,
+  createSelectTool, createDeleteTool, createAssistTool, createLassoTool, createPolygonTool, createBrushTool,
   createEraserTool, createMergeTool, createSplitTool, createFillHolesTool, createAcceptAllTool,
 ];
 

@@ -10,6 +10,8 @@
  * @property {boolean} paintOver  Shift is held: lift the overlap rule for this edit
  * @property {number} scale       screen pixels per image pixel, for hit distances
  * @property {number} [clicks]    1 for a click, 2 for the second click of a double click
+ * @property {boolean} [alt]      Alt (Option) is held: the tool's second meaning (Assist: redo the cell)
+ * @property {import("../assist.js").Assistant} [assist]  asks the model for cells (absent where there is none)
  */
 
 /**
