@@ -87,5 +87,19 @@ def brightfield_pairs() -> list[tuple[Path, Path]]:
     return [(p, DATA / "dsb2018_brightfield" / "masks" / p.name) for p in images]
 
 
+@pytest.fixture(scope="session")
+def cpnet_file(tmp_path_factory) -> Path:
+    """A fresh random CPnet saved as Cellpose saves its weights: a real weights file, a few seconds
+    to make (tests that take it are marked slow)."""
+    import torch
+    from cellpose import resnet_torch  # a fixture: product code imports cellpose only in backends/
+
+    torch.manual_seed(0)
+    net = resnet_torch.CPnet([2, 32, 64, 128, 256], 3, sz=3, mkldnn=False, max_pool=True, diam_mean=30.0)
+    path = tmp_path_factory.mktemp("weights") / "random_cpnet"
+    net.save_model(str(path))
+    return path
+
+
 from tests.factories import *  # noqa: E402,F401,F403  (fixtures: admin, labeller, outsider, project, clients)
 from tests.nuclei_model import nuclei_model  # noqa: E402,F401  (the run's trained Cellpose model)

@@ -224,3 +224,25 @@ def image(project) -> Image:
 @pytest.fixture
 def crop(image) -> Crop:
     return image.crops.order_by("id").first()
+
+
+# --- Maps a model would store for proposals -----------------------------------------------------
+
+
+def faint_cell(truth: np.ndarray) -> int:
+    """The largest true cell away from the crop's edge: the one the model 'missed'."""
+    ids, counts = np.unique(truth[8:-8, 8:-8], return_counts=True)
+    return int(ids[1:][np.argmax(counts[1:])])
+
+
+def maps_of(truth: np.ndarray, faint: int) -> bytes:
+    """Maps a model would predict for the true cells, with one cell's probability under threshold 0."""
+    import torch
+    from cellpose import dynamics  # a fixture: product code imports cellpose only in backends/
+
+    from active_learning.backends.proposals import pack_maps
+
+    flows = 5 * dynamics.masks_to_flows(truth.astype(np.int32), device=torch.device("cpu"))
+    cellprob = np.where(truth > 0, 4.0, -6.0).astype(np.float32)
+    cellprob[truth == faint] = -1.5
+    return pack_maps(cellprob, flows)

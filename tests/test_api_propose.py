@@ -7,36 +7,18 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from active_learning.backends.proposals import pack_maps
 from active_learning.models import Prediction
 from active_learning.outputs import CropPrediction
 from active_learning.prediction import store_predictions
 from active_learning.proposals import NO_MAPS, NO_MODEL, one_at_a_time
 from annotations.masks import decode_rle, encode_rle
-from tests.factories import make_model_version, make_prediction, true_mask
+from tests.factories import faint_cell, make_model_version, make_prediction, maps_of, true_mask
 
 
 @pytest.fixture
 def leased(labeller_client, project, crop):
     assert labeller_client.post(f"/api/projects/{project.id}/next/").json()["id"] == crop.id
     return crop
-
-
-def faint_cell(truth: np.ndarray) -> int:
-    """The largest true cell away from the crop's edge: the one the model 'missed'."""
-    ids, counts = np.unique(truth[8:-8, 8:-8], return_counts=True)
-    return int(ids[1:][np.argmax(counts[1:])])
-
-
-def maps_of(truth: np.ndarray, faint: int) -> bytes:
-    """Maps a model would predict for the true cells, with one cell's probability under threshold 0."""
-    import torch
-    from cellpose import dynamics
-
-    flows = 5 * dynamics.masks_to_flows(truth.astype(np.int32), device=torch.device("cpu"))
-    cellprob = np.where(truth > 0, 4.0, -6.0).astype(np.float32)
-    cellprob[truth == faint] = -1.5
-    return pack_maps(cellprob, flows)
 
 
 def click(cell: np.ndarray) -> dict[str, float]:

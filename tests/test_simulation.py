@@ -17,8 +17,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from PIL import Image
+from scipy import ndimage
 
-from active_learning import proposals
 from active_learning.backends.settings import parse_backend_settings
 from active_learning.management.commands import simulate_labelling
 from active_learning.models import Job, ModelVersion
@@ -37,7 +37,9 @@ from active_learning.simulation.summary import (
     summarise,
     summary_lines,
 )
+from annotations.leases import lease_crop
 from annotations.models import Annotation, Crop, Project
+from tests.factories import faint_cell, make_model_version, make_prediction, maps_of, true_mask
 
 REPO = Path(__file__).resolve().parent.parent
 U2OS = REPO / "data" / "dsb2018_u2os"
@@ -230,25 +232,27 @@ def test_a_csv_from_before_the_effort_columns_reads_as_no_effort(tmp_path):
     assert read_csv(write_csv(_effort_runs(), tmp_path / "new.csv")) == _effort_runs()
 
 
-def test_the_labeller_asks_the_editors_proposals_and_keeps_the_overlap_rule(monkeypatch):
-    served = np.zeros((20, 20), np.uint16)
-    served[2:8, 12:18] = 4  # a predicted cell
-    proposed = np.zeros((20, 20), np.uint16)
-    proposed[2:8, 8:16] = 1  # a proposal that runs into it
-    asked: list[tuple[str, float, float, int]] = []
+def test_the_labeller_asks_the_editors_proposals_and_keeps_the_overlap_rule(project, labeller, crop):
+    lease_crop(crop=crop, user=labeller)
+    truth = true_mask(crop)
+    faint = faint_cell(truth)
+    served = np.where(truth == faint, 0, truth).astype(np.uint16)  # the model missed one cell
+    prediction = make_prediction(crop, make_model_version(project, 3), served)
+    prediction.maps = maps_of(truth, faint)
+    prediction.save()
+    propose = editor_propose(crop=crop, user=labeller, served=served)
 
-    def fake_propose(*, crop, user, mode, x, y, cell=None):
-        asked.append((mode, x, y, -1 if cell is None else int(cell.sum())))
-        mask = proposed if x < 17 else np.zeros_like(proposed)
-        return proposals.ProposalResult(mask, int(mask.max()), 1, "flows", None)
+    added = propose(innermost(truth == faint), 0)  # click to add, from the stored flows
+    assert added is not None and not (added & (served > 0)).any()  # only pixels no cell holds
+    assert np.count_nonzero(added & (truth == faint)) / np.count_nonzero(added | (truth == faint)) > 0.8
+    other = int(served[innermost(served > 0)])
+    redo = propose(innermost(served == other), other)  # a redo of a served cell keeps the others' pixels
+    assert redo is None or not (redo & (served > 0) & (served != other)).any()
 
-    monkeypatch.setattr(proposals, "propose", fake_propose)
-    propose = editor_propose(crop=None, user=None, served=served)
 
-    assert propose((4, 9), 0).sum() == 6 * 4  # a click-to-add takes only pixels no cell holds
-    assert propose((4, 14), 4).sum() == 6 * 8  # a redo of cell 4 may take its pixels
-    assert propose((4, 18), 0) is None  # nothing proposed there
-    assert asked == [("point", 9.5, 4.5, -1), ("redo", 14.5, 4.5, 36), ("point", 18.5, 4.5, -1)]
+def innermost(cell: np.ndarray) -> tuple[int, int]:
+    row, col = np.unravel_index(np.argmax(ndimage.distance_transform_edt(cell)), cell.shape)
+    return int(row), int(col)
 
 
 @pytest.mark.django_db

@@ -104,13 +104,10 @@ def test_the_simulation_uploads_the_operators_start_file_to_each_project(tmp_pat
     assert (project_weights_dir(settings.MEDIA_ROOT, project.pk) / f"{sha}.pt").read_bytes() == b"base weights"
 
 
-def test_the_upload_endpoints_weights_sha256_is_the_name_to_use(admin_client, project, monkeypatch):
-    """The documented flow: POST model-versions answers weights_sha256, which start_from takes
-    (the network check is the backend's, stubbed here)."""
-    from active_learning import services
-
-    monkeypatch.setattr(services, "validate_weights", lambda backend, path: None)
-    upload = SimpleUploadedFile("w.pt", b"some weights")
+@pytest.mark.slow
+def test_the_upload_endpoints_weights_sha256_is_the_name_to_use(admin_client, project, cpnet_file):
+    """The documented flow: POST model-versions answers weights_sha256, which start_from takes."""
+    upload = SimpleUploadedFile("w.pt", cpnet_file.read_bytes())
     response = admin_client.post(f"/api/projects/{project.pk}/model-versions/", {"weights": upload},
                                  format="multipart")
     assert response.status_code == 201, response.json()

@@ -245,18 +245,6 @@ def test_the_cache_folder_comes_from_settings(tmp_path, settings):
 # --- with a real (random) Cellpose network ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def cpnet_file(tmp_path_factory) -> Path:
-    """A fresh random CPnet saved as Cellpose saves its weights."""
-    from cellpose import resnet_torch  # a fixture: product code imports cellpose only in backends/cellpose.py
-
-    torch.manual_seed(0)
-    net = resnet_torch.CPnet([2, 32, 64, 128, 256], 3, sz=3, mkldnn=False, max_pool=True, diam_mean=30.0)
-    path = tmp_path_factory.mktemp("weights") / "random_cpnet"
-    net.save_model(str(path))
-    return path
-
-
 @pytest.mark.slow
 def test_it_accepts_a_cellpose_3_network(cpnet_file):
     info = validate_weights_file(cpnet_file)
