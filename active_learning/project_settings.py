@@ -11,7 +11,13 @@ from django.db.models import Min
 
 from active_learning.backends import BACKENDS
 from active_learning.backends.settings import BackendSettings, BackendSettingsError, parse_backend_settings
-from active_learning.backends.weights import UPLOAD_HINT, WeightsError, project_weights_dir, project_weights_file
+from active_learning.backends.weights import (
+    PRETRAINED_FILES,
+    UPLOAD_HINT,
+    WeightsError,
+    project_weights_dir,
+    project_weights_file,
+)
 from active_learning.strategies import STRATEGIES, UnknownStrategy, get_strategy
 from annotations.models import Image, Project
 from annotations.projects import register_settings_check
@@ -69,7 +75,8 @@ def queue_errors(project: Project, queue_settings: frozenset[str]) -> dict[str, 
 
 def settings_choices(project: Project) -> dict[str, Any]:
     """What a settings form offers: the backends and strategies (the project's own kept even when
-    unknown, so the form shows it), and the backend settings with their defaults filled in."""
+    unknown, so the form shows it), the backend settings with their defaults filled in, and the
+    named pretrained models a project may start from (`start_from: "pretrained:<name>"`)."""
     try:
         effective = parse_backend_settings(project.backend_settings, model_channels=project.model_channels).to_dict()
     except BackendSettingsError:
@@ -79,4 +86,5 @@ def settings_choices(project: Project) -> dict[str, Any]:
         "backends": sorted({*BACKENDS, project.backend}),
         "strategies": strategies if project.strategy in STRATEGIES else [*strategies, project.strategy],
         "effective_backend_settings": effective,
+        "pretrained_models": list(PRETRAINED_FILES),
     }

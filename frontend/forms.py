@@ -89,3 +89,30 @@ def _sentences(detail: Any) -> list[str]:
     if isinstance(detail, list):
         return [sentence for inner in detail for sentence in _sentences(inner)]
     return [str(detail)]
+
+
+# --- The new-project form -------------------------------------------------------------------------
+
+# What the new-project form sets directly, in the order of ProjectSettingsInput; the start model
+# becomes backend_settings["start_from"] (or, for uploaded weights, a first model version).
+NEW_PROJECT_FIELDS = ("name", "description", "display_channels", "model_channels", "crop_size", "crop_overlap",
+                      "strategy")
+START_CHOICES = ("scratch", "pretrained", "weights")
+
+
+def parse_new_project(post: Mapping[str, str], weights: Any) -> tuple[dict[str, Any], Problems]:
+    """The posted new-project form as create_project's fields (start_from in backend_settings), and
+    the problems by field ("start" for the start model; "weights" for a missing file)."""
+    posted = {name: post.get(name, "") for name in NEW_PROJECT_FIELDS}
+    for name in ("crop_size", "crop_overlap"):  # left empty: the project's default
+        if not posted[name].strip():
+            del posted[name]
+    fields, problems = parse_settings(posted, posted)
+    start = post.get("start", "scratch")
+    if start not in START_CHOICES:
+        problems["start"] = [f"choose one of {', '.join(START_CHOICES)}, not {start!r}"]
+    elif start == "pretrained":
+        fields["backend_settings"] = {"start_from": f"pretrained:{post.get('pretrained', '')}"}
+    elif start == "weights" and weights is None:
+        problems["weights"] = ["choose the weights file to start from"]
+    return fields, problems

@@ -7,6 +7,7 @@ from labelserver import converters  # noqa: F401  (registers <id:...>, ids withi
 
 urlpatterns = [
     path("", views.project_list, name="projects"),
+    path("projects/new/", views.new_project, name="project-new"),
     path("projects/<id:project_id>/label/", views.label, name="label"),
     path("projects/<id:project_id>/overview/", views.overview, name="project-overview"),
     path("projects/<id:project_id>/queue/", views.queue, name="project-queue"),

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods, require_POST
 
-from active_learning import reports
+from active_learning import reports, services
+from active_learning.project_settings import settings_choices
 from active_learning.versions import active_version
 from annotations import projects, selectors
 from annotations.api.serializers import MemberInput, MemberRoleInput
@@ -50,9 +54,15 @@ def _admin_page(request: HttpRequest, project: Project, template: str, tab: str,
     return render(request, f"frontend/admin/{template}", {"project": project, "tab": tab, **context})
 
 
+def may_create_projects(user: Any) -> bool:
+    """Staff, or everyone signed in when LABELSERVER["PROJECT_CREATORS"] is "users"."""
+    return bool(user.is_authenticated and (user.is_staff or settings.LABELSERVER["PROJECT_CREATORS"] == "users"))
+
+
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "frontend/projects.html", {"cards": pages.project_cards(request.user)})
+    return render(request, "frontend/projects.html", {"cards": pages.project_cards(request.user),
+                                                      "can_create": may_create_projects(request.user)})
 
 
 @login_required
@@ -107,6 +117,60 @@ def labellers(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     rows = pages.labeller_rows(project, reports.labeller_stats(project))
     return _admin_page(request, project, "labellers.html", "labellers", rows=rows)
+
+
+# --- A new project --------------------------------------------------------------------------------
+
+
+def _new_project_page(request: HttpRequest, *, values: dict[str, str] | None = None,
+                      problems: forms.Problems | None = None, status: int = 200) -> HttpResponse:
+    defaults = Project()
+    choices = settings_choices(defaults)
+    shown = {**forms.settings_text(defaults), "name": "", "start": "scratch", "pretrained": "",
+             **(values or {})}
+    if shown["strategy"] not in choices["strategies"]:  # posted by hand: shown as posted, beside its problem
+        choices["strategies"].append(shown["strategy"])
+    response = render(request, "frontend/new_project.html", {
+        "values": shown, "problems": problems or {}, "strategies": choices["strategies"],
+        "pretrained_models": choices["pretrained_models"]})
+    response.status_code = status
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def new_project(request: HttpRequest) -> HttpResponse:
+    """Start a project: created by annotations.projects.create_project (the API's rules, every problem
+    named beside its field; the creator becomes its admin), then on to its Upload page. Uploaded
+    start weights become its first, active model version (active_learning.services.upload_weights,
+    as POST /api/projects/{id}/model-versions/ with promote), in the same transaction: refused
+    weights leave no project behind."""
+    creator = request.user
+    if not isinstance(creator, AbstractBaseUser) or not may_create_projects(creator):
+        raise PermissionDenied("Only staff can start a project here; ask an administrator.")
+    if request.method != "POST":
+        return _new_project_page(request)
+    weights = request.FILES.get("weights") if request.POST.get("start") == "weights" else None
+    fields, problems = forms.parse_new_project(request.POST, weights)
+    try:
+        if problems:  # nothing is created; the services name what else is wrong
+            projects.check_project_changes(Project(), fields)
+        else:
+            with transaction.atomic():
+                project = projects.create_project(creator=creator, **fields)
+                if weights is not None:
+                    try:
+                        services.upload_weights(project, weights, user=creator, promote=True)
+                    except DomainError as exc:
+                        raise projects.InvalidSettings({"weights": exc}) from None
+    except projects.InvalidSettings as exc:
+        problems = {**exc.problems, **problems}
+    except DomainError as exc:
+        problems = {**problems, "general": [str(exc)]}
+    if problems:
+        return _new_project_page(request, values=request.POST.dict(), problems=problems, status=400)
+    messages.success(request, f"Project {project.name!r} created; you are its admin. Upload its images next.")
+    return redirect("project-upload", project.pk)
 
 
 # --- Settings and members -------------------------------------------------------------------------

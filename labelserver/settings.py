@@ -56,6 +56,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: answers GET /healthz for probes before the host check and the HTTPS redirect
+    # (labelserver/health.py); every other request passes straight on.
+    "labelserver.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -303,6 +306,7 @@ LABELSERVER = {
     "DEVICE": envchoice("LABELSERVER_DEVICE", "auto", ("auto", "cpu", "cuda", "mps")),
     "CELLPOSE_MODELS_DIR": Path(envstr("CELLPOSE_LOCAL_MODELS_PATH", str(DATA_DIR / "cellpose-models"))),
     "PRETRAINED_DOWNLOAD_TIMEOUT_SECONDS": envint("PRETRAINED_DOWNLOAD_TIMEOUT_SECONDS", 20, minimum=1),
+    "PROJECT_CREATORS": envchoice("PROJECT_CREATORS", "staff", ("staff", "users")),  # who may start one (web)
 }
 
 LOGGING = {

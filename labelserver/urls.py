@@ -9,6 +9,8 @@ SWAGGER_CSP = csp_update({"style-src": ["'unsafe-inline'"], "img-src": ["data:"]
 # No route serves MEDIA_ROOT: stored files are answered by views that check who may read them
 # (a crop's display PNG and an original image: annotations; weights: active_learning), which
 # send them through labelserver.files.
+# GET /healthz (database, broker, storage) has no route: labelserver.health.HealthCheckMiddleware
+# answers it before the host check and the HTTPS redirect, for probes that know neither.
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from active_learning.models import Job, JobKind, JobStatus, ModelVersionStatus
 from annotations.masks import decode_png, encode_png
-from annotations.models import Annotation, Crop, CropStatus, Image, Role
+from annotations.models import Annotation, Crop, CropStatus, Image, Project, Role
 from tests.factories import (
     PASSWORD,
     U2OS,
@@ -445,6 +445,31 @@ def test_the_upload_page_uploads_a_real_image_with_its_label_image(project, admi
     assert f"added: {image.crops.count()} crops" in row.inner_text()
     assert row.locator("progress").evaluate("bar => bar.value") == 1
     screenshot(page, "upload.png")
+
+
+def test_staff_start_a_project_in_the_browser_and_go_on_to_upload(project, open_page):
+    make_user("stella", staff=True)
+    page = open_page()
+    log_in(page, "stella")
+    page.click("a#new-project")
+    page.wait_for_url("**/projects/new/")
+    page.fill("input[name=name]", "U2OS nuclei")
+    page.fill("textarea[name=description]", "U2OS nuclei, DAPI")
+    page.fill("input[name=model_channels]", "0")
+    page.fill("input[name=crop_size]", "128")
+    page.fill("input[name=crop_overlap]", "16")
+    page.check("input[name=start][value=pretrained]")
+    page.select_option("select[name=pretrained]", "nuclei")
+    screenshot(page, "new_project.png", full_page=True)
+    page.click("form#new-project button[type=submit]")  # not the header's log-out button
+    page.wait_for_url("**/upload/")
+
+    created = Project.objects.get(name="U2OS nuclei")
+    assert page.url.endswith(f"/projects/{created.pk}/upload/")
+    assert (created.crop_size, created.crop_overlap, created.model_channels) == (128, 16, [0])
+    assert created.backend_settings == {"start_from": "pretrained:nuclei"}
+    assert created.memberships.get().user.username == "stella" and created.memberships.get().role == Role.ADMIN
+    page.locator(".notice", has_text="you are its admin").wait_for()
 
 
 def drop(page, selector: str, path: Path) -> None:

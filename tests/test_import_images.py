@@ -118,3 +118,37 @@ def test_it_refuses_an_unknown_project_or_an_empty_folder(project, tmp_path):
     with pytest.raises(CommandError, match="no image files"):
         run(str(project.pk), str(empty))
     assert Image.objects.count() == 0
+
+
+def test_labels_beside_images_already_in_the_project_are_reported_as_not_imported(project, u2os_pairs, tmp_path):
+    """An image the project already has is skipped whole, its label image too: the command says so
+    and names the command that imports those labels (import_annotations --format cellpose)."""
+    (image, mask), (other, _) = u2os_pairs[:2]
+    run(project.name, str(image), str(other))  # imported unlabelled first
+    shutil.copy(image, tmp_path / image.name)
+    shutil.copy(mask, tmp_path / f"{image.stem}_masks.png")
+    shutil.copy(other, tmp_path / other.name)  # no label image: nothing to say about it
+
+    out, _ = run(project.name, str(tmp_path))
+
+    assert "2 already in the project" in out and Annotation.objects.count() == 0
+    assert f"The labels of 1 image(s) already in the project were NOT imported ({image.name} with " \
+           f"{image.stem}_masks.png)" in out
+    assert f"python manage.py import_annotations {project.name} {tmp_path} --format cellpose" in out
+    (tmp_path / other.name).unlink()  # import_annotations wants a label image for every image in the folder
+    call_command("import_annotations", project.name, str(tmp_path), "--format", "cellpose", stdout=StringIO())
+    assert Annotation.objects.filter(crop__image__original_name=image.name).count() == 9  # what it says works
+
+
+def test_the_shipped_layout_rerun_names_the_folder_above_images(project):
+    folder = DATA / "dsb2018_brightfield"
+    run(project.name, str(folder))
+    out, _ = run(project.name, str(folder))
+    assert "The labels of 4 image(s) already in the project were NOT imported" in out
+    assert f"import_annotations {project.name} {folder} --format cellpose" in out
+
+
+def test_a_rerun_without_label_images_says_nothing_about_labels(project, u2os_pairs):
+    run(project.name, str(u2os_pairs[0][0]))
+    out, _ = run(project.name, str(u2os_pairs[0][0]))
+    assert "NOT imported" not in out

@@ -14,8 +14,9 @@ status 1 when any failed.
 
 from __future__ import annotations
 
+import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -44,6 +45,8 @@ class Tally:
     crops: int = 0
     annotations: int = 0
     failed: int = 0
+    # Images already in the project that came with a label image: the labels were not imported.
+    labels_not_imported: list[ImportItem] = field(default_factory=list)
 
 
 def is_image_file(path: Path) -> bool:
@@ -143,18 +146,20 @@ class Command(BaseCommand):
                 tally.failed += 1
                 self._report(bar_file, f"FAILED {item.image}: {_describe(exc)}", error=True)
                 continue
-            self._count(tally, result)
+            self._count(tally, result, item)
             if verbosity >= 2:
                 self._report(bar_file, _describe_result(item, result))
         return tally
 
-    def _count(self, tally: Tally, result: IngestResult) -> None:
+    def _count(self, tally: Tally, result: IngestResult, item: ImportItem) -> None:
         if result.created:
             tally.created += 1
             tally.crops += result.crops
             tally.annotations += result.imported_annotations
         else:
             tally.duplicates += 1
+            if item.mask is not None:
+                tally.labels_not_imported.append(item)
 
     def _report(self, bar_file: TextIO, line: str, *, error: bool = False) -> None:
         with tqdm.external_write_mode(file=bar_file):
@@ -173,6 +178,8 @@ class Command(BaseCommand):
             f"{tally.annotations} labelled from label images; {tally.duplicates} already in the project; "
             f"{tally.failed} failed."
         )
+        if tally.labels_not_imported:
+            self.stdout.write(_labels_not_imported(project, tally.labels_not_imported))
         if tally.failed:
             raise CommandError(f"{tally.failed} of {total} file(s) failed; see the messages above")
 
@@ -181,6 +188,35 @@ def _bar_stream(wrapper: Any) -> TextIO:
     """The raw stream under Django's OutputWrapper: tqdm redraws with \\r, which the wrapper
     would turn into new lines."""
     return getattr(wrapper, "_out", sys.stderr)
+
+
+def _labels_not_imported(project: Project, items: list[ImportItem]) -> str:
+    """What to do about label images beside images the project already had: import_images skips
+    such an image whole, its label image included."""
+    first = items[0]
+    assert first.mask is not None
+    folders = sorted({shlex.quote(str(folder)) if (folder := _pairs_folder(item)) else "FOLDER" for item in items})
+    examples = f"{first.image.name} with {first.mask.name}" + (f" and {len(items) - 1} more" if len(items) > 1 else "")
+    commands = "\n".join(f"  python manage.py import_annotations {shlex.quote(project.name)} {folder} "
+                         "--format cellpose" for folder in folders)
+    return (f"The labels of {len(items)} image(s) already in the project were NOT imported ({examples}): "
+            "import_images skips an image it already has, label image included. To import those labels "
+            "(a FOLDER holds images and label images as <name>.png beside <name>_masks.png, or images/ beside "
+            "masks/, and every image in it needs its label image; the images are matched to the project's by "
+            f"their content):\n{commands}")
+
+
+def _pairs_folder(item: ImportItem) -> Path | None:
+    """The folder import_annotations --format cellpose reads the pair from: the image's folder, or
+    the folder above images/ when the label image is in masks/ or labels/ beside it; None when the
+    label image is elsewhere (--masks-dir)."""
+    folder, labels = item.image.parent, item.mask.parent if item.mask is not None else None
+    if labels == folder:
+        return folder
+    if labels is not None and labels.parent == folder.parent and folder.name == "images" \
+            and labels.name in ("masks", "labels"):
+        return folder.parent
+    return None
 
 
 def _describe(exc: Exception) -> str:
