@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 
 from annotations.imaging import read_crop_pixels
 from annotations.masks import decode_png
-from annotations.models import Annotation, Crop, CropStatus, Project
+from annotations.models import Annotation, Crop, CropStatus, Project, ReviewState, TrainingUses
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,20 @@ class LabelledCrop:
     mask: np.ndarray  # uint16 (H, W)
 
 
+# The review states training reads under each Project.training_uses. A returned annotation is
+# one a reviewer sent back as wrong, so it is never trained on.
+TRAINED_STATES: dict[str, tuple[str, ...]] = {
+    TrainingUses.ALL: (ReviewState.SUBMITTED, ReviewState.ACCEPTED, ReviewState.CORRECTED),
+    TrainingUses.REVIEWED: (ReviewState.ACCEPTED, ReviewState.CORRECTED),
+}
+
+
 def current_annotations(project: Project, split: str) -> QuerySet[Annotation]:
+    """The current annotations of one split that the project's `training_uses` lets training and
+    validation read."""
+    states = TRAINED_STATES[project.training_uses]
     return (
-        Annotation.objects.filter(crop__project=project, crop__split=split, is_current=True)
+        Annotation.objects.filter(crop__project=project, crop__split=split, is_current=True, review_state__in=states)
         .select_related("crop", "crop__image")
         .order_by("crop_id")
     )

@@ -286,6 +286,7 @@ def _annotation_entry(annotation: Annotation) -> dict[str, Any]:
         "created_at": annotation.created_at.isoformat(),
         "n_cells": annotation.n_cells,
         "started_from_model_version": started.number if started else None,
+        "review_state": annotation.review_state,
     }
 
 

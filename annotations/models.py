@@ -13,8 +13,22 @@ from django.db.models import F, Q
 
 
 class Role(models.TextChoices):
+    """labeller < reviewer < admin: a reviewer does what a labeller does and reviews annotations."""
+
     ADMIN = "admin", "Admin"
+    REVIEWER = "reviewer", "Reviewer"
     LABELLER = "labeller", "Labeller"
+
+
+# The roles that may review annotations (staff may too, in every project).
+REVIEW_ROLES: tuple[str, ...] = (Role.REVIEWER, Role.ADMIN)
+
+
+class TrainingUses(models.TextChoices):
+    """Which current annotations training (and validation) reads."""
+
+    ALL = "all", "All current annotations"
+    REVIEWED = "reviewed", "Accepted or corrected only"
 
 
 class Split(models.TextChoices):
@@ -40,6 +54,7 @@ class Project(models.Model):
     random_fraction = models.FloatField(default=0.1)
     # Retrain automatically after this many new annotations since the active version (0 = off).
     retrain_after_annotations = models.PositiveIntegerField(default=0)
+    training_uses = models.CharField(max_length=20, choices=TrainingUses.choices, default=TrainingUses.ALL)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -159,6 +174,16 @@ class Crop(models.Model):
         return (self.x, self.y, self.x + self.width, self.y + self.height)
 
 
+class ReviewState(models.TextChoices):
+    SUBMITTED = "submitted", "Submitted"
+    ACCEPTED = "accepted", "Accepted"
+    CORRECTED = "corrected", "Corrected"  # a reviewer's new version of someone else's annotation
+    RETURNED = "returned", "Returned"  # sent back to its author with a comment
+
+
+MAX_REVIEW_COMMENT = 2000
+
+
 class Annotation(models.Model):
     """One submitted instance mask for a crop. Never overwritten: each submission is a new
     version and the newest is current."""
@@ -180,6 +205,13 @@ class Annotation(models.Model):
     # Why the queue served this crop (Crop.queue_reason at submission): the strategy's pick, the
     # random control group, a pin... so the payoff of active learning can be measured.
     queue_reason = models.CharField(max_length=50, blank=True)
+    # Review (annotations.reviews): the state, and who reviewed it when, with a comment for a return.
+    review_state = models.CharField(max_length=20, choices=ReviewState.choices, default=ReviewState.SUBMITTED)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_comment = models.CharField(max_length=MAX_REVIEW_COMMENT, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

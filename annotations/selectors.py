@@ -128,11 +128,15 @@ def project_crops(
 
 
 def current_annotation(crop: Crop) -> Annotation | None:
-    return Annotation.objects.filter(crop=crop, is_current=True).select_related("author").first()
+    return Annotation.objects.filter(crop=crop, is_current=True).select_related("author", "reviewed_by").first()
+
+
+def annotation_for(user: AbstractBaseUser, annotation_id: int) -> Annotation:
+    return _find(Annotation.objects.select_related("crop"), annotation_id, user, "crop__project__", "Annotation")
 
 
 def annotation_history(crop: Crop) -> QuerySet[Annotation]:
-    return Annotation.objects.filter(crop=crop).select_related("author").order_by("-version")
+    return Annotation.objects.filter(crop=crop).select_related("author", "reviewed_by").order_by("-version")
 
 
 # --- The labelling queue ----------------------------------------------------------------------

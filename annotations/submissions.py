@@ -15,6 +15,7 @@ from annotations.imaging import read_label_image
 from annotations.leases import end_lease
 from annotations.masks import MaskError, as_label_image, count_cells, decode_rle, encode_png
 from annotations.models import Annotation, Crop, CropStatus
+from annotations.reviews import submission_review
 from annotations.signals import annotation_submitted
 from labelserver.errors import DomainError
 
@@ -57,7 +58,8 @@ def submit_annotation(
     source: str = "editor",
 ) -> Annotation:
     """Save a labeller's mask as the crop's new current annotation version and end their lease.
-    Needs a live lease; the earlier versions are kept."""
+    Needs a live lease; the earlier versions are kept. A reviewer replacing someone else's
+    annotation records a correction (annotations.reviews.submission_review)."""
     mask = as_label_image(mask, (crop.height, crop.width))
     started_from_id = _model_version_id(crop.project_id, started_from_id)
     png, n_cells = encode_png(mask), count_cells(mask)
@@ -66,6 +68,7 @@ def submit_annotation(
         annotation = _add_version(
             crop, author=user, mask_png=png, n_cells=n_cells, source=source, started_from_id=started_from_id,
             seconds_spent=seconds_spent, edit_counts=edit_counts or {}, queue_reason=crop.queue_reason,
+            **submission_review(crop, user),
         )
         transaction.on_commit(lambda: annotation_submitted.send(sender=Annotation, project_id=crop.project_id))
     return annotation

@@ -3,7 +3,7 @@ leasing a chosen crop are the learning side's (active_learning/urls.py)."""
 
 from django.urls import path
 
-from annotations.api import auth, crops, files, images, leases, projects
+from annotations.api import auth, crops, files, images, leases, projects, reviews
 from labelserver import converters  # noqa: F401  (registers <id:...>, ids within the database's range)
 
 urlpatterns = [
@@ -15,6 +15,8 @@ urlpatterns = [
     path("projects/<id:project_id>/members/<id:user_id>/", projects.MemberDetailView.as_view(), name="api-member"),
     path("projects/<id:project_id>/images/", images.ImageListView.as_view(), name="api-images"),
     path("projects/<id:project_id>/crops/", crops.CropListView.as_view(), name="api-crops"),
+    path("projects/<id:project_id>/reviews/", reviews.ReviewQueueView.as_view(), name="api-reviews"),
+    path("annotations/<id:annotation_id>/review/", reviews.ReviewAnnotationView.as_view(), name="api-review"),
     path("images/<id:image_id>/", images.ImageDetailView.as_view(), name="api-image"),
     path("images/<id:image_id>/file/", files.ImageFileView.as_view(), name="api-image-file"),
     path("crops/<id:crop_id>/display/", files.CropDisplayView.as_view(), name="api-crop-display"),

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from active_learning.models import ModelVersion, ModelVersionStatus, Prediction
 from annotations.ingest import ingest_image, set_image_split
 from annotations.masks import count_cells, encode_png
-from annotations.models import Crop, Image, Membership, Project, Role, Split
+from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project, Role, Split
 
 User = get_user_model()
 PASSWORD = "correct horse battery staple"
@@ -184,6 +184,17 @@ def make_crops(project: Project, n: int, *, crop_size: int = 32, split: str = Sp
         source, left = (done // per_image) % 20, min(per_image, n - done)
         make_image(project, source=source, crop_size=crop_size, n_crops=left, split=split, copy=done)
     return list(Crop.objects.filter(project=project).order_by("-id")[:n])[::-1]
+
+
+def make_annotation(crop: Crop, author: User, **fields: object) -> Annotation:
+    """The crop's current annotation (its true mask, by `author`), as a submission leaves it: the crop labelled."""
+    Crop.objects.filter(pk=crop.pk).update(status=CropStatus.LABELLED)
+    crop.refresh_from_db()
+    mask = true_mask(crop)
+    version = Annotation.objects.filter(crop=crop).count() + 1
+    Annotation.objects.filter(crop=crop).update(is_current=False)
+    return Annotation.objects.create(crop=crop, version=version, author=author, mask_png=encode_png(mask),
+                                     n_cells=count_cells(mask), **fields)
 
 
 def true_mask(crop: Crop) -> np.ndarray:

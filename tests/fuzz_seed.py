@@ -42,7 +42,8 @@ def seed_fuzz_data() -> Seeded:
     mask[4:20, 4:20] = 1
     crops[0].status = CropStatus.LABELLED
     crops[0].save()
-    Annotation.objects.create(crop=crops[0], version=1, author=labeller, mask_png=encode_png(mask), n_cells=1)
+    annotation = Annotation.objects.create(crop=crops[0], version=1, author=labeller, mask_png=encode_png(mask),
+                                           n_cells=1)
     parent = make_model_version(project, number=1, status=ModelVersionStatus.RETIRED)
     version = make_model_version(project, number=2)
     version.parent = parent
@@ -50,6 +51,6 @@ def seed_fuzz_data() -> Seeded:
     make_prediction(crops[1], version, mask)
     job = enqueue_job(project, JobKind.TRAIN, model_version=version, user=admin)
     ids = {"project_id": project.pk, "image_id": image.pk, "crop_id": crops[1].pk, "user_id": labeller.pk,
-           "version_id": version.pk, "job_id": job.pk}
+           "version_id": version.pk, "job_id": job.pk, "annotation_id": annotation.pk}
     tokens = {"admin": Token.objects.create(user=admin).key, "labeller": Token.objects.create(user=labeller).key}
     return Seeded(ids, tokens)

@@ -1,6 +1,7 @@
 """The permission matrix: every endpoint, as a project admin, a labeller, an outsider (admin of
 another project) and an anonymous client. Outsiders never learn that another project's objects
-exist (404); labellers get 403 on admin operations; anonymous clients are refused (401/403)."""
+exist (404); labellers get 403 on admin and review operations; anonymous clients are refused
+(401/403)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 import pytest
 
 from annotations.masks import encode_rle
-from tests.factories import client_for, make_crops, true_mask
+from annotations.models import Role
+from tests.factories import add_member, client_for, make_annotation, make_crops, make_user, true_mask
 
 ANON = (401, 403)
 
@@ -52,13 +54,17 @@ MATRIX = [
     Row("post", "/api/crops/{crop}/skip/", 409, 409, 404),  # 409: no lease held
     Row("post", "/api/crops/{crop}/release/", 409, 409, 404),
     Row("post", "/api/crops/{crop}/propose/", 409, 409, 404, {"mode": "point", "x": 1, "y": 1}),  # 409: no lease
+    Row("get", "/api/projects/{project}/reviews/", 200, 403, 404),
+    Row("post", "/api/annotations/{annotation}/review/", 200, 403, 404, {"action": "accept"}),
 ]
 
 
 @pytest.fixture
 def world(project, admin, labeller, outsider) -> dict[str, Any]:
-    crop = make_crops(project, 2)[0]
-    return {"project": project.id, "labeller": labeller.id, "image": crop.image_id, "crop": crop.id, "_crop": crop}
+    crop, labelled = make_crops(project, 2)
+    annotation = make_annotation(labelled, labeller)
+    return {"project": project.id, "labeller": labeller.id, "image": crop.image_id, "crop": crop.id, "_crop": crop,
+            "annotation": annotation.id}
 
 
 def call(client, row: Row, world: dict[str, Any]):
@@ -80,6 +86,16 @@ def test_it_lets_staff_administer_any_project(staff, world):
     assert client.post("/api/projects/", {"name": "new"}, format="json").status_code == 201
     assert client.patch(f"/api/projects/{world['project']}/", {"crop_size": 64}, format="json").status_code == 200
     assert client.get(f"/api/projects/{world['project']}/members/").status_code == 200
+
+
+def test_it_lets_a_reviewer_review_what_a_labeller_cannot(project, world):
+    reviewer = make_user("rita")
+    add_member(project, reviewer, Role.REVIEWER)
+    client = client_for(reviewer)
+    assert client.get(f"/api/projects/{world['project']}/reviews/").status_code == 200
+    body = {"action": "accept"}
+    assert client.post(f"/api/annotations/{world['annotation']}/review/", body, format="json").status_code == 200
+    assert client.patch(f"/api/projects/{world['project']}/", {"crop_size": 64}, format="json").status_code == 403
 
 
 def test_it_hides_other_projects_from_listings(outsider_client, world):

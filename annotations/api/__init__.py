@@ -4,8 +4,9 @@ routes marked * join the model's prediction or the queue, so the learning side s
 
 Auth: session (CSRF enforced on writes) or `Authorization: Token <key>` from POST auth/token/.
 Who: "member" = any member of the object's project (staff count as members of every project);
+"reviewer" = a project reviewer or admin (roles: labeller < reviewer < admin) or staff;
 "admin" = a project admin (Membership role admin) or staff. Objects of projects you are not in
-answer 404; a member calling an admin operation gets 403; anonymous requests 401/403.
+answer 404; a member calling an admin (or review) operation gets 403; anonymous requests 401/403.
 Errors: {"detail": "...", "code": "..."} (domain rules) or {"field": ["..."]} (bad fields).
 
 POST   auth/token/                         anyone      {username, password} -> {token, user}
@@ -35,5 +36,13 @@ POST   crops/{id}/skip/                    lease holder                      -> 
 POST   crops/{id}/release/                 holder/admin                      -> 204
 GET    crops/{id}/annotations/             member      versions, newest first, with masks
 POST   crops/{id}/annotations/             lease holder {mask (RLE) | mask_file, seconds_spent, edit_counts,
-                                                         started_from, source} -> 201
+                                                         started_from, source} -> 201 (a reviewer's
+                                                         submission over someone else's annotation is
+                                                         review_state corrected, reviewed_by them)
+GET    projects/{id}/reviews/              reviewer    ?state=submitted|accepted|corrected|returned
+                                                       &order=newest|random: current annotations (paginated)
+POST   annotations/{id}/review/            reviewer    {action: accept | return, comment (needed to return)}
+                                                       -> annotation; 409 not_current / already_reviewed
+                                                       (only a current, submitted one); a return sends the
+                                                       crop back to its author, first in their queue
 """

@@ -23,10 +23,10 @@ from annotations.formats import EXPORT_FORMATS, geojson
 from annotations.formats.filters import EDITOR_SOURCE, ExportFilters
 from annotations.formats.instances import OverlapRule
 from annotations.imports import IMPORT_FORMATS, ImportMode, ImportOptions
-from annotations.models import Split
+from annotations.models import ReviewState, Split
 from labelserver.errors import DomainError
 
-FILTER_FIELDS = ("split", "tag", "since", "until", "reviewed", "source", "current_only")
+FILTER_FIELDS = ("split", "tag", "since", "until", "reviewed", "source", "review_state", "current_only")
 
 
 class OptionsError(DomainError):
@@ -171,6 +171,14 @@ class FormatNames(_OptionalText):
     """Comma-separated export format names (validated by ExportOptionsSerializer.validate_format)."""
 
 
+_REVIEW_STATE = "(" + "|".join(ReviewState.values) + ")"
+
+
+@extend_schema_field({"type": "string", "pattern": f"^ *{_REVIEW_STATE}( *, *{_REVIEW_STATE})* *$"})
+class ReviewStates(_OptionalText):
+    """Comma-separated review states (validated by ExportOptionsSerializer.validate_review_state)."""
+
+
 @extend_schema_field({"type": "string", "pattern": "^ *(active|[0-9]+) *$"})
 class ModelChoice(_OptionalText):
     """'active' or a version number (validated by ExportOptionsSerializer.validate_model)."""
@@ -192,6 +200,8 @@ class ExportOptionsSerializer(serializers.Serializer):
     reviewed = Flag(default=False, help_text="only annotations saved in the labelling tool")
     source = _text(  # type: ignore[assignment]
         help_text="comma-separated annotation sources: editor, import, simulation")
+    review_state = ReviewStates(
+        help_text="comma-separated review states: " + ", ".join(ReviewState.values) + " (default: any)")
     whole_images = Choice(WHOLE_IMAGES, default="complete",
                           help_text="complete (default) or any: also partly labelled images")
     images = Flag(default=True, help_text="copy the original images into the zip (default true)")
@@ -214,6 +224,14 @@ class ExportOptionsSerializer(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError(
                 f"unknown export format {unknown[0]!r}; choose from {', '.join(EXPORT_FORMATS)}")
+        return tuple(dict.fromkeys(names))
+
+    def validate_review_state(self, value: str | None) -> tuple[str, ...]:
+        names = _names(value or "", lower=True)
+        unknown = [n for n in names if n not in ReviewState.values]
+        if unknown:
+            raise serializers.ValidationError(
+                f"unknown review state {unknown[0]!r}; choose from {', '.join(ReviewState.values)}")
         return tuple(dict.fromkeys(names))
 
     def validate_model(self, value: str | None) -> str | None:
@@ -250,7 +268,8 @@ def export_options(params: Mapping[str, Any]) -> ExportOptions:
     data = _validated(ExportOptionsSerializer, params,
                       lambda field: "bad_filter" if field in FILTER_FIELDS else "bad_export")
     filters = ExportFilters(split=data["split"], tag=data["tag"] or None, since=data["since"], until=data["until"],
-                            sources=data["source"], current_only=data["current_only"])
+                            sources=data["source"], review_states=data["review_state"],
+                            current_only=data["current_only"])
     return ExportOptions(
         formats=data["format"], filters=filters, model=data["model"], include_images=data["images"],
         image_extension=f".{data['image_format']}", whole_images=data["whole_images"],

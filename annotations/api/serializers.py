@@ -11,8 +11,21 @@ from annotations import selectors
 from annotations.api.files import crop_display_url, image_file_url
 from annotations.api.parsers import MAX_JSON_DEPTH, json_depth
 from annotations.masks import MAX_MASK_SIDE, decode_png, encode_rle
-from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project, Role, Split
+from annotations.models import (
+    MAX_REVIEW_COMMENT,
+    Annotation,
+    Crop,
+    CropStatus,
+    Image,
+    Membership,
+    Project,
+    ReviewState,
+    Role,
+    Split,
+    TrainingUses,
+)
 from annotations.permissions import is_project_admin
+from annotations.reviews import NEWEST, REVIEW_ACTIONS, REVIEW_ORDERS
 from labelserver.converters import MAX_ID
 
 # Bounds of the numbers and maps the API takes (docs/security.md). Every integer that reaches the
@@ -133,6 +146,11 @@ class ProjectSettingsInput(serializers.Serializer):
         help_text="Share of the train queue served at random (the control group). A change re-ranks the queue.",
     )
     retrain_after_annotations = serializers.IntegerField(min_value=0, max_value=MAX_RETRAIN_AFTER, required=False)
+    training_uses = serializers.ChoiceField(
+        choices=TrainingUses.choices, required=False,
+        help_text="What training and validation read: all current annotations (returned ones excepted), "
+        "or reviewed: accepted and corrected only.",
+    )
 
 
 class ProjectOutput(serializers.ModelSerializer):
@@ -144,7 +162,7 @@ class ProjectOutput(serializers.ModelSerializer):
         fields = [
             "id", "name", "description", "role", "is_admin", "display_channels", "model_channels", "crop_size",
             "crop_overlap", "validation_fraction", "backend", "backend_settings", "strategy", "random_fraction",
-            "retrain_after_annotations", "created_at",
+            "retrain_after_annotations", "training_uses", "created_at",
         ]
 
     def get_is_admin(self, project: Project) -> bool:
@@ -306,13 +324,30 @@ class CropOutput(serializers.Serializer):
 
 class AnnotationSummaryOutput(serializers.ModelSerializer):
     author_name = serializers.CharField(source="author.username", default=None, allow_null=True)
+    reviewed_by_name = serializers.CharField(source="reviewed_by.username", default=None, allow_null=True)
 
     class Meta:
         model = Annotation
         fields = [
             "id", "crop", "version", "is_current", "author", "author_name", "n_cells", "source", "started_from",
-            "seconds_spent", "edit_counts", "created_at",
+            "seconds_spent", "edit_counts", "created_at", "review_state", "reviewed_by", "reviewed_by_name",
+            "reviewed_at", "review_comment",
         ]
+
+
+class ReviewFilterInput(serializers.Serializer):
+    state = serializers.ChoiceField(choices=ReviewState.choices, default=ReviewState.SUBMITTED,
+                                    help_text="review state of the current annotations listed (default submitted)")
+    order = serializers.ChoiceField(choices=REVIEW_ORDERS, default=NEWEST,
+                                    help_text="newest first (default), or random: a fresh sample each request")
+
+
+class ReviewInput(serializers.Serializer):
+    action = serializers.ChoiceField(choices=REVIEW_ACTIONS)
+    comment = serializers.CharField(
+        max_length=MAX_REVIEW_COMMENT, allow_blank=True, required=False, default="",
+        help_text="what the labeller should change (required to return)",
+    )
 
 
 class AnnotationOutput(AnnotationSummaryOutput):

@@ -10,6 +10,8 @@ parsed by `annotations.api.export_serializers`):
 * ``reviewed``: only annotations a person saved in the labelling tool (source "editor"), which
   leaves out label images imported as they were and simulated labels.
 * ``source``: only annotations of these sources (comma-separated: editor, import, simulation).
+* ``review_state``: only annotations in these review states (comma-separated: submitted,
+  accepted, corrected, returned); ``accepted,corrected`` is what a reviewed training set reads.
 * ``current_only`` (default true): each crop's current version, if it passes the filters. With
   false, each crop's newest version that passes them: ``until`` then gives the project as it
   was at that moment.
@@ -37,6 +39,7 @@ class ExportFilters:
     since: datetime | None = None
     until: datetime | None = None
     sources: tuple[str, ...] = ()
+    review_states: tuple[str, ...] = ()
     current_only: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -44,6 +47,7 @@ class ExportFilters:
         data["since"] = self.since.isoformat() if self.since else None
         data["until"] = self.until.isoformat() if self.until else None
         data["sources"] = list(self.sources)
+        data["review_states"] = list(self.review_states)
         return data
 
 
@@ -65,6 +69,8 @@ def matching_annotations(project: Project, filters: ExportFilters) -> QuerySet[A
         annotations = annotations.filter(created_at__lte=filters.until)
     if filters.sources:
         annotations = annotations.filter(source__in=filters.sources)
+    if filters.review_states:
+        annotations = annotations.filter(review_state__in=filters.review_states)
     return annotations
 
 

@@ -2,7 +2,7 @@
 
 Writes the project's annotations (and optionally a model version's weights) as one zip; see
 annotations/exports.py for the layout and docs/formats.md for the formats. Filters: --split,
---tag, --since, --until, --reviewed, --source, --all-versions (newest version in the date range
+--tag, --since, --until, --reviewed, --source, --review-state, --all-versions (newest version in the date range
 instead of current versions only). The options are checked as the API checks them
 (annotations.api.export_serializers). Here, not in annotations, because of --model.
 """
@@ -40,6 +40,8 @@ class Command(BaseCommand):
         parser.add_argument("--until", default=None, help="annotations saved on or before (a date: the whole day)")
         parser.add_argument("--reviewed", action="store_true", help="only annotations saved in the labelling tool")
         parser.add_argument("--source", default=None, help="comma-separated sources: editor, import, simulation")
+        parser.add_argument("--review-state", default=None,
+                            help="comma-separated review states: submitted, accepted, corrected, returned")
         parser.add_argument("--all-versions", action="store_true",
                             help="each crop's newest version that passes the filters, not only current ones")
         parser.add_argument("--whole-images", default="complete", choices=WHOLE_IMAGES)
@@ -70,7 +72,7 @@ class Command(BaseCommand):
         params = {
             "format": options["format"], "model": options["model"], "split": options["split"],
             "tag": options["tag"], "since": options["since"], "until": options["until"],
-            "reviewed": options["reviewed"], "source": options["source"],
+            "reviewed": options["reviewed"], "source": options["source"], "review_state": options["review_state"],
             "current_only": not options["all_versions"], "whole_images": options["whole_images"],
             "images": not options["no_images"], "image_format": options["image_format"],
             "object_type": options["object_type"], "tolerance": options["tolerance"],
