@@ -1,4 +1,4 @@
-"""Review (issue 27): the review queue, accepting and returning annotations, corrections by a
+"""Review: the review queue, accepting and returning annotations, corrections by a
 reviewer through the submit path, returned crops served first to their author with the comment,
 and the project's choice of what training reads."""
 
