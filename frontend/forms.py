@@ -20,7 +20,7 @@ from annotations.models import Project
 # What the settings form edits, in the order of annotations.api.serializers.ProjectSettingsInput.
 SETTINGS_FIELDS = (
     "name", "description", "display_channels", "model_channels", "crop_size", "crop_overlap", "validation_fraction",
-    "backend", "backend_settings", "strategy", "random_fraction", "retrain_after_annotations",
+    "backend", "backend_settings", "strategy", "random_fraction", "retrain_after_annotations", "training_uses",
 )
 # Applied when an image is uploaded: its crops are cut and their display images rendered then.
 CUTTING_FIELDS = ("crop_size", "crop_overlap", "display_channels")

@@ -14,7 +14,7 @@ from django.urls import reverse
 from active_learning.project_settings import settings_choices
 from annotations import selectors
 from annotations.api.files import crop_display_url
-from annotations.models import Crop, CropStatus, Project, Role, Tag
+from annotations.models import Crop, CropStatus, Project, Role, Tag, TrainingUses
 from annotations.permissions import is_project_admin
 
 
@@ -105,7 +105,7 @@ def queue_page_data(project: Project) -> dict[str, Any]:
         "images": list(project.images.order_by("original_name").values("id", "original_name")),
         "tags": list(Tag.objects.filter(project=project).order_by("name").values_list("name", flat=True)),
         "members": members,
-        "labellers": [m for m in members if m["role"] == Role.LABELLER] or members,
+        "labellers": [m for m in members if m["role"] in (Role.LABELLER, Role.REVIEWER)] or members,
         "queue_api": reverse("api-queue", args=[project.pk]),
         "settings_api": reverse("api-queue-settings", args=[project.pk]),
     }
@@ -120,6 +120,7 @@ def settings_page_data(project: Project) -> dict[str, Any]:
         "n_crops": Crop.objects.filter(project=project).count(),
         **choices,
         "roles": Role.choices,
+        "training_uses": TrainingUses.choices,
         "members": list(selectors.project_members(project)),
         "effective_backend_settings": json.dumps(effective, indent=2) if effective else "",
     }

@@ -42,6 +42,7 @@ def form(project, **changes) -> dict[str, str]:
         "backend_settings": json.dumps(project.backend_settings), "strategy": project.strategy,
         "random_fraction": str(project.random_fraction),
         "retrain_after_annotations": str(project.retrain_after_annotations),
+        "training_uses": project.training_uses,
     }
     return {**fields, **changes}
 
@@ -145,6 +146,17 @@ def test_it_saves_the_settings_and_says_so(project, admin):
     assert (project.validation_fraction, project.retrain_after_annotations) == (0.3, 25)
     assert (project.crop_size, project.crop_overlap, project.display_channels) == (128, 16, [0])
     assert project.backend_settings == {"train": {"n_epochs": 40}}
+
+
+def test_it_chooses_what_training_reads_and_refuses_anything_else(project, admin):
+    page = text(browser_for(admin).get(page_url(project)))
+    assert '<option value="reviewed">accepted or corrected only</option>' in page
+    browser_for(admin).post(page_url(project), form(project, training_uses="reviewed"))
+    project.refresh_from_db()
+    assert project.training_uses == "reviewed"
+    body = text(browser_for(admin).post(page_url(project), form(project, training_uses="some")))
+    assert problems_after(body, "training_uses") == ['"some" is not a valid choice.']
+    assert Project.objects.get(pk=project.pk).training_uses == "reviewed"
 
 
 def test_it_lists_every_backend_settings_problem_beside_the_field_and_keeps_the_input(project, admin):
