@@ -257,28 +257,33 @@ class RoundEffort:
 
     @property
     def per_cell(self) -> float | None:
-        return self.actions / self.cells if self.cells else None
+        return _ratio(self.actions, self.cells)
 
     @property
     def assisted_per_cell(self) -> float | None:
-        return self.actions_assisted / self.cells if self.cells else None
+        return _ratio(self.actions_assisted, self.cells)
 
     @property
     def assisted_share(self) -> float | None:
         """Actions with the tools over actions without them, on the same crops."""
-        return self.actions_assisted / self.actions if self.actions else None
+        return _ratio(self.actions_assisted, self.actions)
 
     @property
     def clicks_per_cell(self) -> float | None:
-        return self.clicks / self.cells if self.cells else None
+        return _ratio(self.clicks, self.cells)
 
     @property
     def assisted_clicks_per_cell(self) -> float | None:
-        return self.clicks_assisted / self.cells if self.cells else None
+        return _ratio(self.clicks_assisted, self.cells)
 
     @property
     def assisted_clicks_share(self) -> float | None:
-        return self.clicks_assisted / self.clicks if self.clicks else None
+        return _ratio(self.clicks_assisted, self.clicks)
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    """part / whole; None where there is no whole (no cells, no actions) to divide by."""
+    return part / whole if whole else None
 
 
 def round_efforts(results: Iterable[RoundResult], strategy: str) -> list[RoundEffort]:
