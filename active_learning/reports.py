@@ -6,16 +6,18 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Count, F, FloatField, Sum, Value
+from django.db.models import Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Least
 
+from active_learning.agreement import labeller_agreement, pooled, project_agreement
 from active_learning.effort import actions_from_edit_counts, assisted_actions_from_edit_counts
 from active_learning.models import ModelVersion, ModelVersionStatus
 from active_learning.versions import active_version
 from annotations.api.serializers import MAX_EDIT_COUNT, MAX_SECONDS_SPENT
-from annotations.models import Annotation, Crop, CropStatus, Project
+from annotations.models import Annotation, Crop, CropStatus, Project, ReviewState
 
 WEAKEST_CROPS = 10
+NO_AGREEMENT = {"labellers": pooled([]), "reviewers": pooled([])}
 
 # The API bounds seconds_spent and edit_counts; rows saved before the bounds may hold
 # 1.7e308 seconds, which sums to infinity (no JSON number: the report failed for good), or counts
@@ -45,6 +47,8 @@ def project_overview(project: Project) -> dict[str, Any]:
         "learning_curve": learning_curve(project),
         "active_learning_payoff": active_learning_payoff(project),
         "labellers": labeller_stats(project),
+        # How well labellers agree: the bar a model cannot be asked to beat.
+        "agreement": project_agreement(project),
     }
 
 
@@ -134,17 +138,25 @@ def _payoff_figures(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def labeller_stats(project: Project) -> list[dict[str, Any]]:
+    """Per labeller, from their editor submissions: crops, cells, time per crop, edits and actions
+    per cell (active_learning.effort), the share of their annotations a reviewer returned, and
+    their agreement with other labellers (blind pairs) and with reviewers' corrections
+    (active_learning.agreement)."""
     rows = (
         Annotation.objects.filter(crop__project=project, source="editor", author__isnull=False)
         .values(username=F("author__username"))
-        .annotate(crops=Count("id"), cells=Sum("n_cells"), seconds=Sum(CLIPPED_SECONDS))
+        .annotate(crops=Count("id"), cells=Sum("n_cells"), seconds=Sum(CLIPPED_SECONDS),
+                  returned=Count("id", filter=Q(review_state=ReviewState.RETURNED)))
         .order_by("username")
     )
     edits: dict[str, int] = defaultdict(int)
+    actions: dict[str, int] = defaultdict(int)
     for username, counts in Annotation.objects.filter(crop__project=project, source="editor").values_list(
         "author__username", "edit_counts"
     ):
         edits[username] += edits_of(counts)
+        actions[username] += actions_from_edit_counts(clipped_counts(counts))
+    agreeing = labeller_agreement(project)
     return [
         {
             "username": r["username"],
@@ -152,6 +164,9 @@ def labeller_stats(project: Project) -> list[dict[str, Any]]:
             "cells": r["cells"] or 0,
             "seconds_per_crop": (r["seconds"] or 0.0) / r["crops"],
             "edits_per_cell": edits[r["username"]] / r["cells"] if r["cells"] else None,
+            "actions_per_cell": actions[r["username"]] / r["cells"] if r["cells"] else None,
+            "returned_share": r["returned"] / r["crops"],
+            "agreement": agreeing.get(r["username"], NO_AGREEMENT),
         }
         for r in rows
     ]

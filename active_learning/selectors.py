@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from active_learning.models import Job, ModelVersion, ModelVersionStatus, Prediction
 from active_learning.queue.serving import queue_rank
 from annotations import selectors as annotation_selectors
+from annotations.double_labelling import is_blind_for
 from annotations.models import Crop, Tag
 from labelserver.errors import NotFound
 
@@ -39,13 +40,16 @@ def version_for(user: AbstractBaseUser, version_id: int) -> ModelVersion:
     return version
 
 
-def crop_detail(crop_id: int) -> Crop:
-    """A crop with what the labeller sees: tag names, its current annotation, the prediction to
-    start from and its rank in the queue. Five small indexed queries; `next` serves one per request."""
+def crop_detail(crop_id: int, viewer: AbstractBaseUser) -> Crop:
+    """A crop with what `viewer` sees: tag names, its current annotation, the prediction to start
+    from and its rank in the queue. Five small indexed queries; `next` serves one per request. A
+    crop waiting for a second, blind label that the viewer may give (annotations.double_labelling)
+    is `blind`, and its current annotation is left out, for admins too."""
     crop = Crop.objects.select_related("image").get(pk=crop_id)
     crop.rank = queue_rank(crop)
     crop.tag_names = sorted(Tag.objects.filter(crops=crop_id).values_list("name", flat=True))
-    crop.current_annotation = annotation_selectors.current_annotation(crop)
+    crop.blind = is_blind_for(crop, viewer)
+    crop.current_annotation = None if crop.blind else annotation_selectors.current_annotation(crop)
     crop.prediction = newest_prediction(crop)
     return crop
 

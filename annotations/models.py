@@ -31,6 +31,12 @@ class TrainingUses(models.TextChoices):
     REVIEWED = "reviewed", "Accepted or corrected only"
 
 
+DEFAULT_DOUBLE_LABEL_SHARE = 0.05
+# Double labelling halves the labelling a crop buys: past a half it is mostly a second opinion.
+MAX_DOUBLE_LABEL_SHARE = 0.5
+DEFAULT_REVIEW_SAMPLE_SHARE = 0.2
+
+
 class Split(models.TextChoices):
     TRAIN = "train", "Train"
     VALIDATION = "validation", "Validation"
@@ -55,6 +61,11 @@ class Project(models.Model):
     # Retrain automatically after this many new annotations since the active version (0 = off).
     retrain_after_annotations = models.PositiveIntegerField(default=0)
     training_uses = models.CharField(max_length=20, choices=TrainingUses.choices, default=TrainingUses.ALL)
+    # Agreement (annotations.double_labelling): the share of labelled training crops served blind to
+    # a second labeller, so that labellers' agreement can be measured.
+    double_label_share = models.FloatField(default=DEFAULT_DOUBLE_LABEL_SHARE)
+    # Review: the share of each labeller's submissions in the review queue's random sample.
+    review_sample_share = models.FloatField(default=DEFAULT_REVIEW_SAMPLE_SHARE)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -140,7 +151,13 @@ class Crop(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="leased_crops"
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # A labelled crop sampled for double labelling that still waits for its second, blind label
+    # (annotations.double_labelling).
+    blind_wanted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Not a column: whether the crop is being shown to someone for its blind second label (set
+    # where a crop is prepared for a viewer, active_learning.selectors.crop_detail).
+    blind: bool
 
     class Meta:
         constraints = [
@@ -163,6 +180,7 @@ class Crop(models.Model):
                 name="crop_queue_order",
             ),
             models.Index(fields=["project", "status", "lease_expires_at"], name="crop_lease_expiry"),
+            models.Index(fields=["project"], condition=Q(blind_wanted=True), name="crop_blind_wanted"),
         ]
 
     def __str__(self) -> str:
@@ -212,6 +230,10 @@ class Annotation(models.Model):
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_comment = models.CharField(max_length=MAX_REVIEW_COMMENT, blank=True)
+    # Cells that differ from the prediction the labeller started from (unmatched at IoU 0.75 on
+    # either side), for the review queue's "most changed" order; written by the learning side
+    # (active_learning.agreement), like Crop.queue_score. Null: no prediction to compare with.
+    prediction_difference = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -227,3 +249,21 @@ class Annotation(models.Model):
     @property
     def n_edits(self) -> int:
         return int(sum(self.edit_counts.values()))
+
+
+class BlindLabel(models.Model):
+    """A second, independent label of a crop, drawn without seeing the first (the crop's current
+    annotation when it was made, `paired_with`). It measures agreement only: training and exports
+    read annotations, never these."""
+
+    crop = models.OneToOneField(Crop, on_delete=models.CASCADE, related_name="blind_label")
+    paired_with = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="blind_labels")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    mask_png = models.BinaryField()
+    n_cells = models.PositiveIntegerField()
+    seconds_spent = models.FloatField(default=0)
+    edit_counts = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"blind label of crop {self.crop_id}"

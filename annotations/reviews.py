@@ -6,6 +6,16 @@ Only a crop's current, still-submitted annotation can be accepted or returned: a
 replaces what was reviewed, and a decision already made is not silently overwritten by a second
 reviewer (409). Each decision is one conditional UPDATE, so two reviewers at once cannot both win.
 
+A crop that waits for its second, blind label (annotations.double_labelling) waits for review
+too, so the reviewer sees both labels. A decision ends the reviewer's own lease on the crop, if
+they took one to look at it in the editor.
+
+The queue's orders: newest first; most changed from the model's prediction first (the cells a
+labeller changed are where a reviewer's eye pays most); a sample, newest first, of each
+labeller's work (the project's `review_sample_share`, drawn by a fixed hash of the annotation id,
+so each labeller's share holds however much they label, and the sample does not change between
+requests); or shuffled afresh on each request.
+
 A returned crop goes back to its author first: it becomes unlabelled again and assigned to the
 author, and the queue serves a labeller's assigned crops before all others
 (active_learning.queue.serving.my_queue). Their next submission is a new, `submitted` version.
@@ -15,16 +25,21 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Case, QuerySet, Value, When
+from django.db.models import Case, F, QuerySet, Value, When
 from django.utils import timezone
 
+from annotations.double_labelling import sampled
+from annotations.leases import status_after_release
 from annotations.models import REVIEW_ROLES, Annotation, Crop, CropStatus, Membership, Project, ReviewState
 from labelserver.errors import Conflict, DomainError
 
 ACCEPT, RETURN = "accept", "return"
 REVIEW_ACTIONS = (ACCEPT, RETURN)
-NEWEST, RANDOM = "newest", "random"
-REVIEW_ORDERS = (NEWEST, RANDOM)
+NEWEST, DIFFERENCE, SAMPLE, RANDOM = "newest", "difference", "sample", "random"
+REVIEW_ORDERS = (NEWEST, DIFFERENCE, SAMPLE, RANDOM)
+# The sample is drawn from this many of the newest annotations in the state asked for, so that a
+# request reads a bounded number of ids however large the project.
+SAMPLE_WINDOW = 20_000
 
 
 def may_review(user: AbstractBaseUser, project: Project | int) -> bool:
@@ -36,11 +51,21 @@ def may_review(user: AbstractBaseUser, project: Project | int) -> bool:
 
 
 def review_queue(project: Project, *, state: str = ReviewState.SUBMITTED, order: str = NEWEST) -> QuerySet[Annotation]:
-    """The project's current annotations in one review state: newest first, or shuffled (a random
-    sample: each request shuffles afresh, so take one page of it)."""
-    annotations = Annotation.objects.filter(crop__project=project, is_current=True, review_state=state)
-    annotations = annotations.select_related("author", "reviewed_by")
-    return annotations.order_by("?") if order == RANDOM else annotations.order_by("-created_at", "-id")
+    """The project's current annotations in one review state, in one of REVIEW_ORDERS (see above).
+    Crops waiting for their second label are left out until it comes."""
+    annotations = Annotation.objects.filter(
+        crop__project=project, is_current=True, review_state=state, crop__blind_wanted=False
+    ).select_related("author", "reviewed_by")
+    newest = ("-created_at", "-id")
+    if order == RANDOM:
+        return annotations.order_by("?")
+    if order == DIFFERENCE:
+        return annotations.order_by(F("prediction_difference").desc(nulls_last=True), *newest)
+    if order == SAMPLE:
+        window = annotations.order_by(*newest).values_list("id", flat=True)[:SAMPLE_WINDOW]
+        chosen = [pk for pk in window if sampled(pk, project.review_sample_share)]
+        return annotations.filter(id__in=chosen).order_by(*newest)
+    return annotations.order_by(*newest)
 
 
 def review_annotation(
@@ -52,12 +77,16 @@ def review_annotation(
         raise DomainError("say in `comment` what the labeller should change", code="comment_required")
     state = ReviewState.ACCEPTED if action == ACCEPT else ReviewState.RETURNED
     with transaction.atomic():
-        pending = Annotation.objects.filter(pk=annotation.pk, is_current=True, review_state=ReviewState.SUBMITTED)
+        pending = Annotation.objects.filter(pk=annotation.pk, is_current=True, review_state=ReviewState.SUBMITTED,
+                                            crop__blind_wanted=False)
         decided = pending.update(
             review_state=state, reviewed_by=reviewer, reviewed_at=timezone.now(), review_comment=comment
         )
         if decided != 1:
             raise _not_reviewable(annotation.pk)
+        Crop.objects.filter(pk=annotation.crop_id, leased_by_id=reviewer.pk).update(
+            status=status_after_release(), leased_by=None, lease_expires_at=None
+        )
         if state == ReviewState.RETURNED:
             _back_to_author(annotation)
     annotation.refresh_from_db()
@@ -73,7 +102,10 @@ def _back_to_author(annotation: Annotation) -> None:
 
 
 def _not_reviewable(annotation_id: int) -> Conflict:
-    annotation = Annotation.objects.only("is_current", "review_state").get(pk=annotation_id)
+    annotation = Annotation.objects.select_related("crop").get(pk=annotation_id)
+    if annotation.crop.blind_wanted:
+        return Conflict(f"annotation {annotation_id}'s crop waits for its second, blind label; review it after that",
+                        code="awaiting_second_label")
     if not annotation.is_current:
         return Conflict(
             f"annotation {annotation_id} is no longer its crop's current version; review the current one",

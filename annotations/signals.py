@@ -4,7 +4,7 @@ active_learning/apps.py."""
 
 from django.dispatch import Signal
 
-# An annotation was saved (sent once its transaction commits). kwargs: project_id.
+# An annotation was saved (sent once its transaction commits). kwargs: project_id, annotation_id.
 annotation_submitted = Signal()
 
 # A project's strategy or random fraction changed through its settings. kwargs: project, changes

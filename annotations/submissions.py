@@ -11,10 +11,11 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from annotations import double_labelling
 from annotations.imaging import read_label_image
 from annotations.leases import end_lease
 from annotations.masks import MaskError, as_label_image, count_cells, decode_rle, encode_png
-from annotations.models import Annotation, Crop, CropStatus
+from annotations.models import Annotation, BlindLabel, Crop, CropStatus
 from annotations.reviews import submission_review
 from annotations.signals import annotation_submitted
 from labelserver.errors import DomainError
@@ -56,11 +57,17 @@ def submit_annotation(
     edit_counts: dict[str, int] | None = None,
     started_from_id: int | None = None,
     source: str = "editor",
-) -> Annotation:
+) -> Annotation | BlindLabel:
     """Save a labeller's mask as the crop's new current annotation version and end their lease.
     Needs a live lease; the earlier versions are kept. A reviewer replacing someone else's
-    annotation records a correction (annotations.reviews.submission_review)."""
+    annotation records a correction (annotations.reviews.submission_review). On a crop that waits
+    for a second, blind label, a submission by someone who never annotated it is that label
+    (annotations.double_labelling)."""
     mask = as_label_image(mask, (crop.height, crop.width))
+    if double_labelling.is_blind_for(crop, user):
+        return double_labelling.submit_blind_label(
+            crop=crop, user=user, mask=mask, seconds_spent=seconds_spent, edit_counts=edit_counts
+        )
     started_from_id = _model_version_id(crop.project_id, started_from_id)
     png, n_cells = encode_png(mask), count_cells(mask)
     with transaction.atomic():
@@ -70,5 +77,9 @@ def submit_annotation(
             seconds_spent=seconds_spent, edit_counts=edit_counts or {}, queue_reason=crop.queue_reason,
             **submission_review(crop, user),
         )
-        transaction.on_commit(lambda: annotation_submitted.send(sender=Annotation, project_id=crop.project_id))
+        double_labelling.sample_first_label(crop, annotation)
+        # Robust: the annotation is saved by then, so a failing listener is logged, not answered as an error.
+        transaction.on_commit(lambda: annotation_submitted.send(
+            sender=Annotation, project_id=crop.project_id, annotation_id=annotation.pk
+        ), robust=True)
     return annotation

@@ -21,6 +21,7 @@ from annotations.models import Project
 SETTINGS_FIELDS = (
     "name", "description", "display_channels", "model_channels", "crop_size", "crop_overlap", "validation_fraction",
     "backend", "backend_settings", "strategy", "random_fraction", "retrain_after_annotations", "training_uses",
+    "double_label_share", "review_sample_share",
 )
 # Applied when an image is uploaded: its crops are cut and their display images rendered then.
 CUTTING_FIELDS = ("crop_size", "crop_overlap", "display_channels")

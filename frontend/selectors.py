@@ -12,6 +12,7 @@ from django.db.models import Count
 from django.urls import reverse
 
 from active_learning.project_settings import settings_choices
+from active_learning.reports import NO_AGREEMENT
 from annotations import selectors
 from annotations.api.files import crop_display_url
 from annotations.models import Crop, CropStatus, Project, Role, Tag, TrainingUses
@@ -52,7 +53,8 @@ def status_table(crops_by_split: dict[str, dict[str, int]]) -> list[dict[str, An
     return rows
 
 
-NO_WORK = {"crops": 0, "cells": 0, "seconds_per_crop": None, "edits_per_cell": None}
+NO_WORK = {"crops": 0, "cells": 0, "seconds_per_crop": None, "edits_per_cell": None, "actions_per_cell": None,
+           "returned_share": None, "agreement": NO_AGREEMENT}
 
 
 PAYOFF_GROUPS = (("ranked", "ranked by the strategy"), ("random-control", "at random (control group)"))

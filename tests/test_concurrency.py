@@ -114,3 +114,16 @@ def test_a_queue_locked_by_a_re_ranking_is_waited_for_not_called_empty(team):
 
     _, served = all_at_once(lambda i: (re_rank, ask)[i](), 2)
     assert served == crops[-1].id
+
+
+def test_a_crop_waiting_for_its_second_label_goes_to_one_labeller_only(team):
+    project, users = team
+    project.double_label_share = 1.0
+    project.save(update_fields=["double_label_share"])
+    crops = make_crops(project, 2)
+    first = ask_next(project, users[0])
+    body = {"mask": encode_rle(true_mask(next(c for c in crops if c.id == first)))}
+    assert client_for(users[0]).post(f"/api/crops/{first}/annotations/", body, format="json").status_code == 201
+    served = all_at_once(lambda i: ask_next(project, users[i + 1]), 4)
+    assert served.count(first) == 1  # the blind crop to one of them; another gets the open crop
+    assert Crop.objects.get(pk=first).leased_by_id == users[1 + served.index(first)].id

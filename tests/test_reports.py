@@ -62,7 +62,8 @@ def test_the_payoff_counts_actions_per_cell_from_the_action_kinds_labellers_subm
 def test_it_sums_each_labellers_work(project, labelled):
     stats = {row["username"]: row for row in reports.labeller_stats(project)}
     assert stats["lee"] == {"username": "lee", "crops": 2, "cells": 20, "seconds_per_crop": 40.0,
-                            "edits_per_cell": 0.6}
+                            "edits_per_cell": 0.6, "actions_per_cell": 0.6, "returned_share": 0.0,
+                            "agreement": reports.NO_AGREEMENT}
     assert stats["ada"]["crops"] == 1
 
 

@@ -151,12 +151,25 @@ def test_it_refuses_to_review_a_version_that_is_no_longer_current(reviewer_clien
     assert (response.status_code, response.json()["code"]) == (409, "not_current")
 
 
-def test_it_keeps_a_correction_lease_when_returning(reviewer_client, reviewer, labeller, crops):
+def test_a_decision_ends_the_reviewers_own_lease_and_the_returned_crop_waits_for_its_author(
+    reviewer_client, labeller, crops
+):
+    accepted, returned = make_annotation(crops[0], labeller), make_annotation(crops[1], labeller)
+    for crop, annotation, action in ((crops[0], accepted, "accept"), (crops[1], returned, "return")):
+        assert reviewer_client.post(f"/api/crops/{crop.id}/lease/").status_code == 200
+        assert review(reviewer_client, annotation, action, "redo").status_code == 200
+        crop.refresh_from_db()
+        assert crop.leased_by_id is None
+    assert (crops[0].status, crops[1].status, crops[1].assigned_to_id) == (
+        CropStatus.LABELLED, CropStatus.UNLABELLED, labeller.id)
+
+
+def test_returning_keeps_someone_elses_correction_lease(reviewer_client, admin_client, admin, labeller, crops):
     annotation = make_annotation(crops[0], labeller)
-    assert reviewer_client.post(f"/api/crops/{crops[0].id}/lease/").status_code == 200
+    assert admin_client.post(f"/api/crops/{crops[0].id}/lease/").status_code == 200
     assert review(reviewer_client, annotation, "return", "redo").status_code == 200
     crops[0].refresh_from_db()
-    assert (crops[0].status, crops[0].leased_by_id) == (CropStatus.LEASED, reviewer.id)
+    assert (crops[0].status, crops[0].leased_by_id) == (CropStatus.LEASED, admin.id)
 
 
 # --- Returned crops come back to their author first -------------------------------------------

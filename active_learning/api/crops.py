@@ -33,8 +33,9 @@ from annotations.permissions import IsProjectAdminOrReadOnly, is_project_admin
 EMPTY = OpenApiResponse(description="The queue is empty: no crop is left for you to label.")
 
 
-def _crop(crop_id: int) -> Response:
-    return Response(CropDetailOutput(selectors.crop_detail(crop_id)).data)
+def _crop(crop_id: int, request: Request) -> Response:
+    viewer = cast(AbstractBaseUser, request.user)  # every view here needs an authenticated user
+    return Response(CropDetailOutput(selectors.crop_detail(crop_id, viewer)).data)
 
 
 class CropDetailView(APIView):
@@ -42,13 +43,13 @@ class CropDetailView(APIView):
 
     @extend_schema(responses=CropDetailOutput)
     def get(self, request: Request, crop_id: int) -> Response:
-        return _crop(load(self, request, annotation_selectors.crop_for, crop_id).pk)
+        return _crop(load(self, request, annotation_selectors.crop_for, crop_id).pk, request)
 
     @extend_schema(request=CropUpdateInput, responses=CropDetailOutput)
     def patch(self, request: Request, crop_id: int) -> Response:
         crop = load(self, request, annotation_selectors.crop_for, crop_id)
         update_crop(crop=crop, **parse(CropUpdateInput, request.data))
-        return _crop(crop.pk)
+        return _crop(crop.pk, request)
 
 
 class NextCropView(APIView):
@@ -60,7 +61,7 @@ class NextCropView(APIView):
         as_admin = is_project_admin(request.user, project)
         split = parse(NextCropInput, request.data)["split"]
         crop_id = lease_next_crop(project=project, user=request.user, split=split, as_admin=as_admin)
-        return Response(status=status.HTTP_204_NO_CONTENT) if crop_id is None else _crop(crop_id)
+        return Response(status=status.HTTP_204_NO_CONTENT) if crop_id is None else _crop(crop_id, request)
 
 
 class LeaseCropView(APIView):
@@ -70,7 +71,7 @@ class LeaseCropView(APIView):
     def post(self, request: Request, crop_id: int) -> Response:
         crop = load(self, request, annotation_selectors.crop_for, crop_id)
         leases.lease_crop(crop=crop, user=request.user, as_admin=is_project_admin(request.user, crop))
-        return _crop(crop.pk)
+        return _crop(crop.pk, request)
 
 
 class ProposeView(APIView):

@@ -131,6 +131,10 @@ class CropDetailOutput(CropOutput):
         "waiting crops ahead of it in queue order (pinned, priority, queue_score, id). Null for a crop outside "
         "the queue (labelled or skipped, e.g. leased for correction).",
     )
+    blind = serializers.BooleanField(
+        help_text="Served for a second, independent label (double labelling): the first labeller's annotation is "
+        "hidden (current_annotation is null) and the submission is stored beside it, not over it."
+    )
     current_annotation = AnnotationOutput(allow_null=True)
     prediction = PredictionOutput(allow_null=True, help_text="The active model's prediction, else the newest.")
 

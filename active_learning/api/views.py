@@ -140,7 +140,8 @@ class RetrainingView(APIView):
 
 class ProjectReportView(APIView):
     """Counts by status, labelled cells, the active version, the learning curve, the payoff of
-    active learning so far, and per-labeller figures."""
+    active learning so far, per-labeller figures, and how well labellers agree (with each other
+    on double-labelled crops, and with reviewers' corrections)."""
 
     @extend_schema(responses=dict)
     def get(self, request: Request, project_id: int) -> Response:

@@ -8,6 +8,10 @@ read with SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1, so concurrent labellers pas
 other's crops instead of queueing (and when every waiting crop is locked, the claim waits for a
 holder rather than report an empty queue); on SQLite the IMMEDIATE transaction serialises the
 claims.
+
+A labeller's crops come in this order: the one they hold, the crops an admin assigned to them
+(returned ones among them), a labelled crop waiting for its second, blind label
+(annotations.double_labelling), then the open queue.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from annotations.double_labelling import claim_for_second_label, waiting_for_second_label
 from annotations.leases import check_lease_cap, claim, lease_duration, release_expired_leases, serialise_labeller
 from annotations.models import Crop, CropStatus, Project, Split
 from labelserver.errors import Conflict, Forbidden
@@ -30,18 +35,19 @@ QUEUE_ORDER: tuple[str, ...] = ("-pinned", "-priority", "-queue_score", "id")
 
 
 def my_queue(*, project: Project, user: AbstractBaseUser, now: datetime) -> tuple[int | None, list[int]]:
-    """In one query: the queue crop this user holds a live lease on (if any), and the unlabelled
-    crops an admin assigned to them (served first, whatever their split), best first.
+    """In one query: the queue crop this user holds a live lease on (if any: a queue lease, or a
+    lease to give a crop its second, blind label), and the unlabelled crops an admin assigned to
+    them (served first, whatever their split), best first.
 
     The query names only the user's columns (leased_by, assigned_to), so the database reads the
     user's few rows through those two indexes; with project_id in the WHERE clause SQLite would
     walk every unlabelled crop of the project instead. The project is picked out here."""
-    held = Q(status=CropStatus.LEASED, leased_by=user, lease_expires_at__gt=now)
+    held = Q(leased_by=user, lease_expires_at__gt=now) & (Q(status=CropStatus.LEASED) | Q(blind_wanted=True))
     assigned = Q(status=CropStatus.UNLABELLED, assigned_to=user)
     rows = Crop.objects.filter(held | assigned).order_by(*QUEUE_ORDER).values_list("id", "project_id", "status")
     mine = [(crop_id, status) for crop_id, project_id, status in rows if project_id == project.pk]
-    held_ids = [crop_id for crop_id, status in mine if status == CropStatus.LEASED]
-    return (held_ids[0] if held_ids else None), [crop_id for crop_id, status in mine if status != CropStatus.LEASED]
+    held_ids = [crop_id for crop_id, status in mine if status != CropStatus.UNLABELLED]
+    return (held_ids[0] if held_ids else None), [crop_id for crop_id, status in mine if status == CropStatus.UNLABELLED]
 
 
 def open_queue(*, project: Project | int, split: str = Split.TRAIN) -> QuerySet[Crop]:
@@ -93,6 +99,15 @@ def _claim_first(crop_ids: list[int], user: AbstractBaseUser, expires: datetime)
     return next((crop_id for crop_id in crop_ids if claim(crop_id, user, expires)), None)
 
 
+def _claim_second_label(project: Project, user: AbstractBaseUser, now: datetime, expires: datetime) -> int | None:
+    """Claim a crop waiting for its blind second label; a handful of tries, as another labeller
+    may take the same crop first."""
+    for crop_id in waiting_for_second_label(project, user, now).values_list("id", flat=True)[:5]:
+        if claim_for_second_label(crop_id, user, now, expires):
+            return crop_id
+    return None
+
+
 def _claim_from_open_queue(project: Project, user: AbstractBaseUser, split: str, expires: datetime) -> int | None:
     """Claim the first crop of the open queue no one else is claiming. When every waiting crop is
     locked (other labellers claiming, or a re-ranking rewriting scores), wait for the first one's
@@ -131,4 +146,8 @@ def lease_next_crop(
             return held
         if not as_admin:
             check_lease_cap(project.pk, user, now)
-        return _claim_first(assigned, user, expires) or _claim_from_open_queue(project, user, split, expires)
+        return (
+            _claim_first(assigned, user, expires)
+            or (_claim_second_label(project, user, now, expires) if split == Split.TRAIN else None)
+            or _claim_from_open_queue(project, user, split, expires)
+        )

@@ -12,8 +12,10 @@ from annotations.api.files import crop_display_url, image_file_url
 from annotations.api.parsers import MAX_JSON_DEPTH, json_depth
 from annotations.masks import MAX_MASK_SIDE, decode_png, encode_rle
 from annotations.models import (
+    MAX_DOUBLE_LABEL_SHARE,
     MAX_REVIEW_COMMENT,
     Annotation,
+    BlindLabel,
     Crop,
     CropStatus,
     Image,
@@ -151,6 +153,14 @@ class ProjectSettingsInput(serializers.Serializer):
         help_text="What training and validation read: all current annotations (returned ones excepted), "
         "or reviewed: accepted and corrected only.",
     )
+    double_label_share = serializers.FloatField(
+        min_value=0, max_value=MAX_DOUBLE_LABEL_SHARE, required=False,
+        help_text="Share of newly labelled training crops served blind to a second labeller, to measure agreement.",
+    )
+    review_sample_share = serializers.FloatField(
+        min_value=0, max_value=1, required=False,
+        help_text="Share of each labeller's annotations in the review queue's random sample (order=sample).",
+    )
 
 
 class ProjectOutput(serializers.ModelSerializer):
@@ -162,7 +172,7 @@ class ProjectOutput(serializers.ModelSerializer):
         fields = [
             "id", "name", "description", "role", "is_admin", "display_channels", "model_channels", "crop_size",
             "crop_overlap", "validation_fraction", "backend", "backend_settings", "strategy", "random_fraction",
-            "retrain_after_annotations", "training_uses", "created_at",
+            "retrain_after_annotations", "training_uses", "double_label_share", "review_sample_share", "created_at",
         ]
 
     def get_is_admin(self, project: Project) -> bool:
@@ -331,15 +341,35 @@ class AnnotationSummaryOutput(serializers.ModelSerializer):
         fields = [
             "id", "crop", "version", "is_current", "author", "author_name", "n_cells", "source", "started_from",
             "seconds_spent", "edit_counts", "created_at", "review_state", "reviewed_by", "reviewed_by_name",
-            "reviewed_at", "review_comment",
+            "reviewed_at", "review_comment", "prediction_difference",
         ]
+        extra_kwargs = {"prediction_difference": {
+            "help_text": "Cells that differ from the model's prediction the labeller started from (unmatched at "
+            "IoU 0.75 on either side); null when there was none to compare with."}}
+
+
+class BlindLabelOutput(serializers.ModelSerializer):
+    """A second, independent label of a crop (double labelling): it measures agreement and never
+    replaces the crop's annotation."""
+
+    author_name = serializers.CharField(source="author.username", default=None, allow_null=True)
+    blind = serializers.BooleanField(default=True, read_only=True, help_text="Always true: a blind second label.")
+
+    class Meta:
+        model = BlindLabel
+        fields = ["id", "crop", "paired_with", "author", "author_name", "n_cells", "seconds_spent", "edit_counts",
+                  "created_at", "blind"]
 
 
 class ReviewFilterInput(serializers.Serializer):
     state = serializers.ChoiceField(choices=ReviewState.choices, default=ReviewState.SUBMITTED,
                                     help_text="review state of the current annotations listed (default submitted)")
-    order = serializers.ChoiceField(choices=REVIEW_ORDERS, default=NEWEST,
-                                    help_text="newest first (default), or random: a fresh sample each request")
+    order = serializers.ChoiceField(
+        choices=REVIEW_ORDERS, default=NEWEST,
+        help_text="newest first (default); difference: most cells changed from the model's prediction first; "
+        "sample: the project's review_sample_share of each labeller's annotations, newest first; random: shuffled "
+        "afresh on each request",
+    )
 
 
 class ReviewInput(serializers.Serializer):
