@@ -40,13 +40,14 @@ def version_for(user: AbstractBaseUser, version_id: int) -> ModelVersion:
     return version
 
 
-def crop_detail(crop_id: int, viewer: AbstractBaseUser) -> Crop:
+def crop_detail(crop_id: int, viewer: AbstractBaseUser, *, rank: int | None = None) -> Crop:
     """A crop with what `viewer` sees: tag names, its current annotation, the prediction to start
-    from and its rank in the queue. Five small indexed queries; `next` serves one per request. A
+    from and its rank in the queue (counted unless the caller knows it: `next` does when it took
+    the open queue's head). Four or five small indexed queries; `next` serves one per request. A
     crop waiting for a second, blind label that the viewer may give (annotations.double_labelling)
     is `blind`, and its current annotation is left out, for admins too."""
     crop = Crop.objects.select_related("image").get(pk=crop_id)
-    crop.rank = queue_rank(crop)
+    crop.rank = queue_rank(crop) if rank is None else rank
     crop.tag_names = sorted(Tag.objects.filter(crops=crop_id).values_list("name", flat=True))
     crop.blind = is_blind_for(crop, viewer)
     crop.current_annotation = None if crop.blind else annotation_selectors.current_annotation(crop)

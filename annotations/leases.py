@@ -67,13 +67,19 @@ def check_lease_cap(project_id: int, user: AbstractBaseUser, now: datetime, *, r
     held = Crop.objects.filter(project_id=project_id, leased_by_id=user.pk, lease_expires_at__gt=now)
     if renewing is not None:
         held = held.exclude(id=renewing)
+    if held.count() >= max_leases():
+        raise lease_limit(project_id, user, now)
+
+
+def lease_limit(project_id: int, user: AbstractBaseUser, now: datetime) -> Conflict:
+    """The refusal of a lease past the cap, naming the crops the labeller holds."""
+    held = Crop.objects.filter(project_id=project_id, leased_by_id=user.pk, lease_expires_at__gt=now)
     crop_ids = list(held.order_by("id").values_list("id", flat=True)[: max_leases()])
-    if len(crop_ids) >= max_leases():
-        raise Conflict(
-            f"you hold {len(crop_ids)} leases in this project (crops {', '.join(map(str, crop_ids))}), the most "
-            "a labeller may hold (MAX_LEASES_PER_LABELLER); submit, skip or release one first",
-            code="lease_limit",
-        )
+    return Conflict(
+        f"you hold {len(crop_ids)} leases in this project (crops {', '.join(map(str, crop_ids))}), the most "
+        "a labeller may hold (MAX_LEASES_PER_LABELLER); submit, skip or release one first",
+        code="lease_limit",
+    )
 
 
 def _check_may_lease(crop: Crop, user: AbstractBaseUser) -> None:
@@ -83,10 +89,12 @@ def _check_may_lease(crop: Crop, user: AbstractBaseUser) -> None:
         raise Forbidden("validation crops are labelled only when an admin asks")
 
 
-def lease_crop(*, crop: Crop, user: AbstractBaseUser, as_admin: bool = False) -> Crop:
+def lease_crop(*, crop: Crop, user: AbstractBaseUser, as_admin: bool = False, as_reviewer: bool = False) -> Crop:
     """Lease one chosen crop (to label it, or to correct its annotation), or renew one's lease.
-    A labeller past the lease cap is refused (409 lease_limit); admins are not capped."""
-    if not as_admin:
+    A labeller past the lease cap is refused (409 lease_limit); admins are not capped. Reviewers
+    may lease any labelled crop to correct it, whoever it is assigned to and whatever its split."""
+    reviewing = as_reviewer and crop.status == CropStatus.LABELLED
+    if not (as_admin or reviewing):
         _check_may_lease(crop, user)
     with transaction.atomic():
         now = timezone.now()

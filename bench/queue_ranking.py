@@ -166,9 +166,9 @@ def time_next_crop(pools: dict[int, tuple[Any, list[Any]]], rounds: int) -> dict
         for n, (project, users) in pools.items():
             seconds, _ = timed(lambda p=project: list(serving.open_queue(project=p).values_list("id", flat=True)[:4]))
             reads[n].append(seconds)
-            seconds, crop_id = timed(lambda p=project, u=users[i]: serving.lease_next_crop(project=p, user=u))
+            seconds, next_crop = timed(lambda p=project, u=users[i]: serving.lease_next_crop(project=p, user=u))
             calls[n].append(seconds)
-            served[n].append(crop_id)
+            served[n].append(None if next_crop is None else next_crop.crop_id)
     assert all(len(set(ids)) == rounds and None not in ids for ids in served.values())
     return {
         n: {"next": statistics.median(calls[n]), "next_p90": sorted(calls[n])[int(0.9 * (rounds - 1))],

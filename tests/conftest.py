@@ -101,5 +101,6 @@ def cpnet_file(tmp_path_factory) -> Path:
     return path
 
 
-from tests.factories import *  # noqa: E402,F401,F403  (fixtures: admin, labeller, outsider, project, clients)
+from tests.factories import *  # noqa: E402,F401,F403  (fixtures: admin, labeller, reviewer, outsider, project, clients)
 from tests.nuclei_model import nuclei_model  # noqa: E402,F401  (the run's trained Cellpose model)
+

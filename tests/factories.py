@@ -87,6 +87,14 @@ def labeller(project) -> User:
 
 
 @pytest.fixture
+def reviewer(project) -> User:
+    """`rita`, a reviewer of `project` (not an admin)."""
+    user = make_user("rita")
+    add_member(project, user, Role.REVIEWER)
+    return user
+
+
+@pytest.fixture
 def outsider(other_project) -> User:
     user = make_user("otto")
     add_member(other_project, user, Role.ADMIN)

@@ -304,7 +304,8 @@ def ranked(project, crops, version):
 
 
 def next_crop(project, user) -> int | None:
-    return serving.lease_next_crop(project=project, user=user)
+    served = serving.lease_next_crop(project=project, user=user)
+    return None if served is None else served.crop_id
 
 
 def test_labellers_are_served_in_ranking_order(project, ranked, labeller):

@@ -15,17 +15,10 @@ from active_learning.datasets import current_annotations
 from annotations.api.export_serializers import OptionsError, export_options
 from annotations.formats.filters import selected_annotations
 from annotations.masks import encode_rle
-from annotations.models import MAX_REVIEW_COMMENT, Annotation, CropStatus, ReviewState, Role, Split, TrainingUses
-from tests.factories import add_member, client_for, make_annotation, make_crops, make_user, true_mask
+from annotations.models import MAX_REVIEW_COMMENT, Annotation, Crop, CropStatus, ReviewState, Split, TrainingUses
+from tests.factories import add_member, client_for, make_annotation, make_crops, make_image, make_user, true_mask
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def reviewer(project):
-    user = make_user("rita")
-    add_member(project, user, Role.REVIEWER)
-    return user
 
 
 @pytest.fixture
@@ -296,3 +289,21 @@ def test_the_export_command_takes_review_state(project, labeller, crops, tmp_pat
         manifest = json.loads(archive.read("manifest.json"))
     assert [(a["crop_id"], a["review_state"]) for a in manifest["annotations"]] == [(crops[0].id, "accepted")]
     assert manifest["options"]["filters"]["review_states"] == ["accepted"]
+
+
+def test_a_reviewer_may_lease_any_labelled_crop_to_correct_it(reviewer_client, labeller, project, crops):
+    other = make_user("olga")
+    add_member(project, other)
+    validation = Crop.objects.get(pk=make_image(project, source=1, crop_size=32, n_crops=1,
+                                                split=Split.VALIDATION).crops.get().pk)
+    for crop in (crops[0], validation):
+        make_annotation(crop, labeller)
+    Crop.objects.filter(pk=crops[0].pk).update(assigned_to=labeller)
+    for crop in (crops[0], validation):
+        assert reviewer_client.post(f"/api/crops/{crop.id}/lease/").status_code == 200
+        assert reviewer_client.post(f"/api/crops/{crop.id}/release/").status_code == 204
+        # A labeller may not take a crop assigned to someone else, nor a validation crop.
+        assert client_for(other).post(f"/api/crops/{crop.id}/lease/").status_code == 403
+    # Unlabelled crops keep the labellers' rules.
+    Crop.objects.filter(pk=crops[1].pk).update(assigned_to=labeller)
+    assert reviewer_client.post(f"/api/crops/{crops[1].id}/lease/").status_code == 403

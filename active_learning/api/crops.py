@@ -28,14 +28,14 @@ from active_learning.queue.serving import lease_next_crop
 from annotations import leases
 from annotations import selectors as annotation_selectors
 from annotations.api.common import load, parse
-from annotations.permissions import IsProjectAdminOrReadOnly, is_project_admin
+from annotations.permissions import IsProjectAdminOrReadOnly, is_project_admin, is_project_reviewer
 
 EMPTY = OpenApiResponse(description="The queue is empty: no crop is left for you to label.")
 
 
-def _crop(crop_id: int, request: Request) -> Response:
+def _crop(crop_id: int, request: Request, *, rank: int | None = None) -> Response:
     viewer = cast(AbstractBaseUser, request.user)  # every view here needs an authenticated user
-    return Response(CropDetailOutput(selectors.crop_detail(crop_id, viewer)).data)
+    return Response(CropDetailOutput(selectors.crop_detail(crop_id, viewer, rank=rank)).data)
 
 
 class CropDetailView(APIView):
@@ -60,8 +60,10 @@ class NextCropView(APIView):
         project = load(self, request, annotation_selectors.project_for, project_id)
         as_admin = is_project_admin(request.user, project)
         split = parse(NextCropInput, request.data)["split"]
-        crop_id = lease_next_crop(project=project, user=request.user, split=split, as_admin=as_admin)
-        return Response(status=status.HTTP_204_NO_CONTENT) if crop_id is None else _crop(crop_id, request)
+        served = lease_next_crop(project=project, user=request.user, split=split, as_admin=as_admin)
+        if served is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return _crop(served.crop_id, request, rank=served.rank)
 
 
 class LeaseCropView(APIView):
@@ -70,7 +72,9 @@ class LeaseCropView(APIView):
     @extend_schema(request=None, responses=CropDetailOutput)
     def post(self, request: Request, crop_id: int) -> Response:
         crop = load(self, request, annotation_selectors.crop_for, crop_id)
-        leases.lease_crop(crop=crop, user=request.user, as_admin=is_project_admin(request.user, crop))
+        user = cast(AbstractBaseUser, request.user)  # IsAuthenticated
+        leases.lease_crop(crop=crop, user=user, as_admin=is_project_admin(user, crop),
+                          as_reviewer=is_project_reviewer(user, crop))
         return _crop(crop.pk, request)
 
 

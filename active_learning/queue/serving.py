@@ -17,6 +17,7 @@ A labeller's crops come in this order: the one they hold, the crops an admin ass
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -24,7 +25,14 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from annotations.double_labelling import claim_for_second_label, waiting_for_second_label
-from annotations.leases import check_lease_cap, claim, lease_duration, release_expired_leases, serialise_labeller
+from annotations.leases import (
+    claim,
+    lease_duration,
+    lease_limit,
+    max_leases,
+    release_expired_leases,
+    serialise_labeller,
+)
 from annotations.models import Crop, CropStatus, Project, Split
 from labelserver.errors import Conflict, Forbidden
 
@@ -34,20 +42,32 @@ from labelserver.errors import Conflict, Forbidden
 QUEUE_ORDER: tuple[str, ...] = ("-pinned", "-priority", "-queue_score", "id")
 
 
-def my_queue(*, project: Project, user: AbstractBaseUser, now: datetime) -> tuple[int | None, list[int]]:
+class MyQueue(NamedTuple):
+    held: int | None  # the queue crop the user holds a live lease on
+    assigned: list[int]  # unlabelled crops assigned to them, best first
+    leases: int  # the user's live leases in the project, of any kind (for the lease cap)
+
+
+def my_queue(*, project: Project, user: AbstractBaseUser, now: datetime) -> MyQueue:
     """In one query: the queue crop this user holds a live lease on (if any: a queue lease, or a
-    lease to give a crop its second, blind label), and the unlabelled crops an admin assigned to
-    them (served first, whatever their split), best first.
+    lease to give a crop its second, blind label), the unlabelled crops an admin assigned to them
+    (served first, whatever their split), best first, and how many live leases they hold.
 
     The query names only the user's columns (leased_by, assigned_to), so the database reads the
     user's few rows through those two indexes; with project_id in the WHERE clause SQLite would
     walk every unlabelled crop of the project instead. The project is picked out here."""
-    held = Q(leased_by=user, lease_expires_at__gt=now) & (Q(status=CropStatus.LEASED) | Q(blind_wanted=True))
+    live = Q(leased_by=user, lease_expires_at__gt=now)
     assigned = Q(status=CropStatus.UNLABELLED, assigned_to=user)
-    rows = Crop.objects.filter(held | assigned).order_by(*QUEUE_ORDER).values_list("id", "project_id", "status")
-    mine = [(crop_id, status) for crop_id, project_id, status in rows if project_id == project.pk]
-    held_ids = [crop_id for crop_id, status in mine if status != CropStatus.UNLABELLED]
-    return (held_ids[0] if held_ids else None), [crop_id for crop_id, status in mine if status == CropStatus.UNLABELLED]
+    rows = Crop.objects.filter(live | assigned).order_by(*QUEUE_ORDER).values_list(
+        "id", "project_id", "status", "blind_wanted", "leased_by_id", "lease_expires_at")
+    mine = [row for row in rows if row[1] == project.pk]
+    leased = [row for row in mine if row[4] == user.pk and row[5] is not None and row[5] > now]
+    held = [row[0] for row in leased if row[2] == CropStatus.LEASED or row[3]]
+    return MyQueue(
+        held=held[0] if held else None,
+        assigned=[row[0] for row in mine if row[2] == CropStatus.UNLABELLED],
+        leases=len(leased),
+    )
 
 
 def open_queue(*, project: Project | int, split: str = Split.TRAIN) -> QuerySet[Crop]:
@@ -124,10 +144,17 @@ def _claim_from_open_queue(project: Project, user: AbstractBaseUser, split: str,
     raise Conflict("the queue is very busy; ask again", code="queue_busy")
 
 
+class Served(NamedTuple):
+    crop_id: int
+    # The crop's place in the open queue when known without a query: 1 for the open queue's head,
+    # which the labeller just took (see queue_rank); None otherwise.
+    rank: int | None = None
+
+
 def lease_next_crop(
     *, project: Project, user: AbstractBaseUser, split: str = Split.TRAIN, as_admin: bool = False
-) -> int | None:
-    """Lease the labeller's next crop and return its id, or None when the queue is empty.
+) -> Served | None:
+    """Lease the labeller's next crop, or None when the queue is empty.
 
     A labeller who already holds a queue crop gets that one again, with its lease renewed.
     Crops assigned to them come first, whatever their split; otherwise unassigned crops of
@@ -140,14 +167,15 @@ def lease_next_crop(
         expires = now + lease_duration()
         serialise_labeller(project, user)
         release_expired_leases(project=project, now=now)
-        held, assigned = my_queue(project=project, user=user, now=now)
-        if held is not None:
-            Crop.objects.filter(id=held, leased_by=user).update(lease_expires_at=expires)
-            return held
-        if not as_admin:
-            check_lease_cap(project.pk, user, now)
-        return (
-            _claim_first(assigned, user, expires)
-            or (_claim_second_label(project, user, now, expires) if split == Split.TRAIN else None)
-            or _claim_from_open_queue(project, user, split, expires)
-        )
+        mine = my_queue(project=project, user=user, now=now)
+        if mine.held is not None:
+            Crop.objects.filter(id=mine.held, leased_by=user).update(lease_expires_at=expires)
+            return Served(mine.held)
+        if not as_admin and mine.leases >= max_leases():
+            raise lease_limit(project.pk, user, now)
+        chosen = _claim_first(mine.assigned, user, expires) or (
+            _claim_second_label(project, user, now, expires) if split == Split.TRAIN else None)
+        if chosen is not None:
+            return Served(chosen)
+        head = _claim_from_open_queue(project, user, split, expires)
+        return None if head is None else Served(head, rank=1)

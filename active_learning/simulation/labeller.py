@@ -92,8 +92,8 @@ def label_from_queue(project: Project, user: AbstractBaseUser, truth: Mapping[in
     n_crops: how many the queue served)."""
     effort = NO_EFFORT
     for _ in range(k):
-        crop_id = serving.lease_next_crop(project=project, user=user)
-        if crop_id is None:
+        served = serving.lease_next_crop(project=project, user=user)
+        if served is None:
             break
-        effort += label_crop(Crop.objects.select_related("image").get(pk=crop_id), user, truth, assist_for)
+        effort += label_crop(Crop.objects.select_related("image").get(pk=served.crop_id), user, truth, assist_for)
     return effort
