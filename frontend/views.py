@@ -9,7 +9,7 @@ and a message, or with the page again showing what was typed and what is wrong w
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -28,8 +28,8 @@ from active_learning.project_settings import settings_choices
 from active_learning.versions import active_version
 from annotations import projects, selectors
 from annotations.api.serializers import MemberInput, MemberRoleInput
-from annotations.models import Crop, CropStatus, Membership, Project, Role
-from annotations.permissions import is_project_admin
+from annotations.models import Crop, CropStatus, Membership, Project, ReviewState, Role
+from annotations.permissions import is_project_admin, is_project_reviewer
 from frontend import forms
 from frontend import selectors as pages
 from frontend.charts import learning_curve_chart
@@ -61,15 +61,20 @@ def may_create_projects(user: Any) -> bool:
 
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "frontend/projects.html", {"cards": pages.project_cards(request.user),
-                                                      "can_create": may_create_projects(request.user)})
+    cards = pages.project_cards(request.user)
+    return render(request, "frontend/projects.html", {"cards": cards, "can_create": may_create_projects(request.user),
+                                                      "reviewable": _reviewable(request, cards)})
 
 
 @login_required
 @ensure_csrf_cookie
 def label(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The editor; with ?review=<order> (reviewers) its review mode, opening ?annotation=<id> first."""
     project = _member_project(request, project_id)
-    context = {"project": project, "is_admin": is_project_admin(request.user, project)}
+    may_review = is_project_reviewer(_signed_in(request), project)
+    context = {"project": project, "is_admin": is_project_admin(request.user, project), "may_review": may_review}
+    if "review" in request.GET:
+        context.update(_review_mode(request, project, may_review=may_review))
     return render(request, "frontend/label.html", context)
 
 
@@ -291,3 +296,52 @@ def change_member(request: HttpRequest, project_id: int, user_id: int) -> HttpRe
 
 def _flat(problems: forms.Problems) -> list[str]:
     return [f"{name}: {sentence}" for name, sentences in problems.items() for sentence in sentences]
+
+
+# --- Review ----------------------------------------------------------------------------------------
+
+
+def _signed_in(request: HttpRequest) -> AbstractBaseUser:
+    return cast(AbstractBaseUser, request.user)  # the views are login_required
+
+
+def _reviewer_project(request: HttpRequest, project_id: int) -> Project:
+    project = _member_project(request, project_id)
+    if not is_project_reviewer(_signed_in(request), project):
+        raise PermissionDenied("Only a reviewer or admin of this project can review.")
+    return project
+
+
+def _reviewable(request: HttpRequest, cards: list[pages.ProjectCard]) -> set[int]:
+    """The listed projects the user may review (the cards' projects carry the user's role)."""
+    return {card.project.pk for card in cards if is_project_reviewer(_signed_in(request), card.project)}
+
+
+def _review_mode(request: HttpRequest, project: Project, *, may_review: bool) -> dict[str, Any]:
+    """The editor's review mode: the queue order, and the annotation a link asks to open first."""
+    if not may_review:
+        raise PermissionDenied("Only a reviewer or admin of this project can review.")
+    mode: dict[str, Any] = {"review_order": request.GET.get("review") or "newest"}
+    wanted = request.GET.get("annotation", "")
+    if wanted:
+        missing = Http404("No such annotation in this project.")
+        if not (wanted.isascii() and wanted.isdigit() and len(wanted) <= 18):  # an id the database can hold
+            raise missing
+        try:
+            annotation = selectors.annotation_for(_signed_in(request), int(wanted))
+        except NotFound:
+            raise missing from None
+        if annotation.crop.project_id != project.pk:
+            raise missing
+        mode["first_annotation"] = annotation
+    return mode
+
+
+@login_required
+@ensure_csrf_cookie
+def review(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The review queue (read by its script from GET /api/projects/{id}/reviews/), each row opening
+    the editor's review mode. Reviewers who are not admins see no admin tabs."""
+    project = _reviewer_project(request, project_id)
+    return _admin_page(request, project, "review.html", "review", states=ReviewState.choices,
+                       reviewer_only=not is_project_admin(_signed_in(request), project))

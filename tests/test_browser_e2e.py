@@ -511,3 +511,130 @@ def test_the_django_admin_and_the_api_docs_work_under_the_content_security_polic
     page.locator("#result_list").get_by_text("newcomer").wait_for()
     page.goto("/api/docs/")
     page.locator(".swagger-ui .info .title", has_text="labelserver API").wait_for()
+
+
+# --- Review -----------------------------------------------------------------------------------------
+
+
+def test_a_reviewer_accepts_corrects_and_returns_in_review_mode_and_the_labeller_reads_the_comment(open_page):
+    """Staff start a project in the browser and upload an image; a labeller labels three crops (one
+    cell deleted from the first prediction); a reviewer opens the Review page, orders it by the
+    change from the prediction, opens the top annotation in the editor's review mode, compares it
+    with the prediction, returns it with a comment, accepts the next, corrects the last (one cell
+    deleted, submitted), and is told nothing more is waiting; the labeller's next crop is the
+    returned one, with the comment shown until they submit."""
+    make_user("stella", staff=True)
+    lee, rita = make_user("lee"), make_user("rita")
+    page = open_page()
+    log_in(page, "stella")
+    page.click("a#new-project")
+    page.fill("input[name=name]", "Review round")
+    page.fill("input[name=crop_size]", "128")
+    page.fill("input[name=crop_overlap]", "0")
+    page.check("input[name=start][value=scratch]")
+    page.click("form#new-project button[type=submit]")
+    page.wait_for_url("**/upload/")
+    project = Project.objects.get(name="Review round")
+    drop(page, ".dropzone[data-role=images]", sorted((U2OS / "images").glob("*.png"))[0])
+    page.click("#upload-start")
+    page.locator("#upload-message", has_text="1 image uploaded").wait_for()
+    # No crop waits for a second, blind label: all three labelled crops wait for review at once.
+    Project.objects.filter(pk=project.pk).update(double_label_share=0)
+    add_member(project, lee, Role.LABELLER)
+    add_member(project, rita, Role.REVIEWER)
+    version = make_model_version(project, 1)
+    for crop in Crop.objects.filter(project=project):
+        make_prediction(crop, version)
+
+    # The labeller labels three crops: one cell deleted from the first prediction, the others as predicted.
+    labeller_page = open_page()
+    log_in(labeller_page, "lee", f"/projects/{project.pk}/label/")
+    info = labeller_page.locator(".ls-info:not(.ls-message)")
+    labelled = []
+    for k in range(3):
+        info.get_by_text(re.compile(r"^Crop \d+")).wait_for()
+        crop = Crop.objects.get(pk=int(re.match(r"Crop (\d+)", info.inner_text())[1]))
+        truth = true_mask(crop)
+        if k == 0:
+            labeller_page.keyboard.press("d")
+            Canvas(labeller_page, crop.width, crop.height).click(*inside_point(truth, int(truth.max())))
+            labeller_page.locator(".ls-status", has_text="1 edit (unsaved)").wait_for()
+        labeller_page.get_by_role("button", name="Submit", exact=True).click()
+        info.get_by_text(re.compile(rf"^Crop (?!{crop.pk}\b)\d+")).wait_for()
+        labelled.append(crop)
+    first, second, third = labelled
+
+    # The reviewer finds the Review page from the project list, and sees the three annotations.
+    review_page = open_page()
+    log_in(review_page, "rita")
+    review_page.locator(f".card[data-project='{project.pk}']").get_by_role("link", name="Review").click()
+    review_page.wait_for_url(f"**/projects/{project.pk}/review/**")
+    rows = review_page.locator("#review-table tbody tr[data-annotation]")
+    rows.nth(2).wait_for()
+    assert rows.count() == 3
+    # Most changed from the prediction first: the crop the labeller deleted a cell on.
+    review_page.select_option("select[name=order]", "difference")
+    top = review_page.locator(f"#review-table tbody tr[data-annotation]:first-child[data-crop='{first.pk}']")
+    top.wait_for()
+    assert top.inner_text().split("\t")[1] == "lee"
+    screenshot(review_page, "review.png", full_page=True)
+
+    # Its Review link opens the editor's review mode on it, leased to the reviewer: the submitted
+    # mask, and with T the model's prediction (the cell the labeller deleted is there).
+    top.get_by_role("link", name="Review").click()
+    review_info = review_page.locator(".ls-info:not(.ls-message)")
+    panel = review_page.locator(".ls-review")
+    review_info.get_by_text(f"Crop {first.pk}").wait_for()
+    panel.get_by_text("submitted by lee").wait_for()
+    assert Crop.objects.get(pk=first.pk).leased_by == rita
+    cells = len(np.unique(true_mask(first))) - 1
+    review_page.locator(".ls-status", has_text=re.compile(rf"^{cells - 1} cells")).wait_for()
+    review_page.keyboard.press("t")
+    panel.locator(".ls-review-toggle", has_text="the model's prediction (read-only)").wait_for()
+    review_page.locator(".ls-status", has_text=re.compile(rf"^{cells} cells")).wait_for()
+    screenshot(review_page, "review_prediction.png")
+    review_page.keyboard.press("t")
+    panel.locator(".ls-review-toggle", has_text="the submitted mask").wait_for()
+    review_page.locator(".ls-status", has_text=re.compile(rf"^{cells - 1} cells")).wait_for()
+    screenshot(review_page, "review_submitted.png")
+
+    # Return needs a comment, then sends the crop back with it.
+    panel.locator(".ls-return").click()
+    review_page.locator(".ls-message", has_text="Say in the comment what the labeller should change").wait_for()
+    comment = "The nucleus right of the centre has no cell: draw it again."
+    panel.locator(".ls-review-comment").fill(comment)
+    panel.locator(".ls-return").click()
+
+    # The next in the same order (no other change from the prediction: newest first): accepted.
+    review_info.get_by_text(f"Crop {third.pk}").wait_for()
+    panel.locator(".ls-accept").click()
+
+    # The next: the reviewer deletes a cell and submits the correction; then nothing is waiting.
+    review_info.get_by_text(f"Crop {second.pk}").wait_for()
+    truth = true_mask(second)
+    review_page.keyboard.press("d")
+    Canvas(review_page, second.width, second.height).click(*inside_point(truth, int(truth.max())))
+    review_page.locator(".ls-status", has_text="1 edit (unsaved)").wait_for()
+    review_page.get_by_role("button", name="Submit correction").click()
+    review_info.get_by_text("Nothing is waiting for review").wait_for()
+
+    current = {crop.pk: Annotation.objects.get(crop=crop, is_current=True) for crop in labelled}
+    assert (current[third.pk].review_state, current[third.pk].reviewed_by) == ("accepted", rita)
+    corrected = current[second.pk]
+    assert (corrected.version, corrected.author) == (2, rita)
+    assert (corrected.review_state, corrected.reviewed_by) == ("corrected", rita)
+    assert corrected.n_cells == len(np.unique(truth)) - 2  # one cell fewer than the labeller's (the prediction)
+    returned = current[first.pk]
+    assert (returned.review_state, returned.reviewed_by, returned.review_comment) == ("returned", rita, comment)
+    assert not Crop.objects.filter(project=project, leased_by=rita).exists()  # every decision ended its lease
+
+    # The labeller moves on from the crop they hold: the returned crop comes first, with the comment.
+    labeller_page.get_by_role("button", name="Skip").click()
+    info.get_by_text(f"Crop {first.pk}").wait_for()
+    note = labeller_page.locator(".ls-note")
+    note.get_by_text("Returned to you by rita").wait_for()
+    assert comment in note.inner_text()
+    screenshot(labeller_page, "returned.png")
+    labeller_page.get_by_role("button", name="Submit", exact=True).click()
+    note.wait_for(state="hidden")
+    assert Annotation.objects.get(crop=first, is_current=True).review_state == "submitted"

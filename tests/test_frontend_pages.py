@@ -9,7 +9,7 @@ from active_learning.models import ModelVersionStatus
 from annotations.masks import encode_png
 from annotations.models import Annotation, CropStatus
 from frontend.charts import learning_curve_chart, nice_step
-from tests.factories import PASSWORD, make_crops, make_model_version, true_mask
+from tests.factories import PASSWORD, make_annotation, make_crops, make_model_version, true_mask
 
 ADMIN_PAGES = ["project-overview", "project-queue", "project-training", "project-upload", "project-labellers",
                "project-settings"]
@@ -186,3 +186,42 @@ def test_it_places_points_by_cells_and_ap():
     assert second.is_active and not first.is_active
     assert [t.label for t in chart.x_ticks] == ["0", "50", "100", "150", "200"]
     assert learning_curve_chart([]) is None
+
+
+# --- Review -------------------------------------------------------------------------------------------
+
+
+def test_it_shows_the_review_page_to_reviewers_without_the_admin_tabs(project, reviewer, admin):
+    body = browser_for(reviewer).get(f"/projects/{project.pk}/review/").content.decode()
+    assert 'id="review-table"' in body and "/static/frontend/admin/review.js" in body
+    assert f'href="/projects/{project.pk}/label/?review=newest"' in body
+    assert url("project-queue", project) not in body  # a reviewer is no admin
+    admin_body = browser_for(admin).get(f"/projects/{project.pk}/review/").content.decode()
+    assert url("project-queue", project) in admin_body and 'aria-current="page">Review</a>' in admin_body
+
+
+def test_it_refuses_review_to_labellers_and_hides_it_from_outsiders(project, labeller, outsider):
+    for path in (f"/projects/{project.pk}/review/", f"/projects/{project.pk}/label/?review=newest"):
+        assert browser_for(labeller).get(path).status_code == 403, path
+        assert browser_for(outsider).get(path).status_code == 404, path
+
+
+def test_it_links_reviewers_to_the_review_page_from_the_project_list_and_the_label_page(project, reviewer, labeller):
+    review_link = f'href="/projects/{project.pk}/review/"'
+    assert review_link in browser_for(reviewer).get("/").content.decode()
+    assert review_link in browser_for(reviewer).get(f"/projects/{project.pk}/label/").content.decode()
+    assert review_link not in browser_for(labeller).get("/").content.decode()
+    assert review_link not in browser_for(labeller).get(f"/projects/{project.pk}/label/").content.decode()
+
+
+def test_it_mounts_the_editor_in_review_mode_on_the_annotation_asked_for(project, other_project, reviewer, labeller,
+                                                                         crops):
+    annotation = make_annotation(crops[0], labeller)
+    client = browser_for(reviewer)
+    body = client.get(f"/projects/{project.pk}/label/?review=difference&annotation={annotation.pk}").content.decode()
+    assert (f'data-review-order="difference" data-annotation-id="{annotation.pk}" '
+            f'data-crop-id="{crops[0].pk}"') in body
+    elsewhere = make_crops(other_project, 1, crop_size=64)[0]
+    foreign = make_annotation(elsewhere, labeller)
+    for wanted in ("999999", "x", "9" * 40, "\u00b2", str(foreign.pk)):
+        assert client.get(f"/projects/{project.pk}/label/?review=newest&annotation={wanted}").status_code == 404, wanted

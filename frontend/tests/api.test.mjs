@@ -96,6 +96,41 @@ describe("API adapter", () => {
     });
   }
 
+  it("reads who saved the crop's mask, its review and whether the crop is served blind", async () => {
+    const annotation = {
+      id: 40, crop: 12, version: 2, author_name: "lee", created_at: "2026-12-06T09:00:00Z", n_cells: 1,
+      edit_counts: { delete: 2, lasso: 1 }, review_state: "returned", reviewed_by_name: "rita",
+      review_comment: "merge the top two", mask: { encoding: "rle", height: 40, width: 48, runs: [5, 1920] },
+    };
+    const { fetch } = fakeFetch({ json: { ...cropJson(), current_annotation: annotation } }, { json: { ...cropJson(), blind: true } });
+    const api = createApi({ fetch, cookies: () => "" });
+    const { currentAnnotation: saved, blind } = await api.nextCrop(1);
+    assert.deepEqual({ ...saved, labelMap: undefined }, {
+      id: 40, cropId: 12, version: 2, authorName: "lee", createdAt: "2026-12-06T09:00:00Z", nCells: 1, predictionDifference: null,
+      actions: 3, reviewState: "returned", reviewedByName: "rita", reviewComment: "merge the top two", labelMap: undefined,
+    });
+    assert.equal(blind, false);
+    assert.equal((await api.nextCrop(1)).blind, true);
+  });
+
+  it("reads the review queue, decides on an annotation and gives a lease back", async () => {
+    const summary = { id: 40, crop: 12, version: 1, author_name: "lee", n_cells: 9, prediction_difference: 4, edit_counts: { brush: 2 },
+      created_at: "2026-12-06T09:00:00Z", review_state: "submitted", reviewed_by_name: null, review_comment: "" };
+    const { fetch, calls } = fakeFetch({ json: { count: 1, next: null, previous: null, results: [summary] } },
+      { json: { ...summary, review_state: "returned", review_comment: "merge" } }, { status: 204 });
+    const api = createApi({ fetch, cookies: () => "csrftoken=x" });
+    const page = await api.reviewQueue(3, { order: "difference", limit: 10, offset: 20 });
+    assert.equal(calls[0].url, "/api/projects/3/reviews/?state=submitted&order=difference&limit=10&offset=20");
+    assert.equal(calls[0].init.method, "GET");
+    assert.equal(calls[0].init.body, undefined);
+    assert.deepEqual([page.count, page.results[0].cropId, page.results[0].predictionDifference, page.results[0].actions], [1, 12, 4, 2]);
+    const decided = await api.review(40, "return", "merge");
+    assert.deepEqual([calls[1].url, calls[1].body, calls[1].init.headers["X-CSRFToken"]], ["/api/annotations/40/review/", { action: "return", comment: "merge" }, "x"]);
+    assert.deepEqual([decided.reviewState, decided.reviewComment], ["returned", "merge"]);
+    await api.release(12);
+    assert.equal(calls[2].url, "/api/crops/12/release/");
+  });
+
   it("skips and leases crops", async () => {
     const { fetch, calls } = fakeFetch({ status: 204 }, { json: cropJson() });
     const api = createApi({ fetch, cookies: () => "" });

@@ -7,53 +7,19 @@ import { deleteCell } from "../static/frontend/editor/edits.js";
 import { describeCrop, LabellingFlow, modelMarks, QUEUE_EMPTY, startingMap } from "../static/frontend/editor/flow.js";
 import { labelMapFromRows, labelMapToRows } from "../static/frontend/editor/labelmap.js";
 import { EditorStore } from "../static/frontend/editor/store.js";
+import { cropNumbered, fakeApi, recordingPage } from "./flow_harness.mjs";
 import { picture } from "./helpers.mjs";
 
-/** A crop as api.js hands it over, with a prediction of two cells. */
-function cropNumbered(id, extra = {}) {
-  return {
-    id, width: 4, height: 2, imageUrl: `/crops/${id}.png`, imageName: "plate1.tif", rank: 2, score: 0.5, reason: "uncertainty",
-    leaseExpiresAt: null, currentAnnotation: null,
-    prediction: { labelMap: labelMapFromRows(picture("11.2", "11.2")), modelVersionId: 7, modelVersionName: "model v3", uncertainCells: [2], missedPlaces: [] },
-    ...extra,
-  };
-}
-
-/**
- * A flow on a fake API (answers: a list per method; an Error is thrown) and a page that records
- * what it is asked to show.
- */
+/** A flow on a fake API (answers: a list per method; an Error is thrown) and a recording page. */
 function flowWith({ next = [cropNumbered(1), cropNumbered(2)], submit = [], skip = [], lease = [], confirm = true } = {}) {
-  const calls = [];
-  const answer = (list, value) => {
-    const a = list.length ? list.shift() : value;
-    if (a instanceof Error) throw a;
-    return a;
-  };
-  const api = {
-    nextCrop: async (projectId) => { calls.push(["next", projectId]); return answer(next, null); },
-    submit: async (id, submission) => { calls.push(["submit", id, submission]); return answer(submit, null); },
-    skip: async (id) => { calls.push(["skip", id]); return answer(skip, null); },
-    lease: async (id) => { calls.push(["lease", id]); return answer(lease, null); },
-  };
-  const shown = [];
-  const page = {
-    setBusy: (busy, text) => shown.push(["busy", busy, text]),
-    showImage: (crop, image, marks) => shown.push(["image", crop.id, image, [...marks.flagged]]),
-    showOpened: (info) => shown.push(["opened", info]),
-    showInfo: (text) => shown.push(["info", text]),
-    showFailure: (text, choices) => shown.push(["failure", text, choices]),
-    confirm: (question) => { shown.push(["confirm", question]); return confirm; },
-    download: (name, text) => shown.push(["download", name, text]),
-  };
+  const { api, calls } = fakeApi({ nextCrop: next, submit, skip, lease }, {}, { nextCrop: "next" });
+  const { page, shown, failure, choose } = recordingPage({ confirm });
   let now = 1000, restarts = 0;
   const timer = { restart: () => { restarts++; }, seconds: () => 42 };
   const store = new EditorStore();
   const flow = new LabellingFlow({
     api, projectId: 5, store, timer, page, now: () => (now += 10), loadImage: async (url) => `image ${url}`,
   });
-  const failure = () => shown.filter(([what]) => what === "failure").at(-1);
-  const choose = (label) => failure()[2].find(([l]) => l === label)[1]();
   return { flow, store, calls, shown, failure, choose, restarts: () => restarts };
 }
 
@@ -207,6 +173,23 @@ describe("labelling flow: submit and skip", () => {
     flow.destroy();
     store.command("accept-all");
     assert.equal(calls.length, 3);
+  });
+});
+
+describe("labelling flow: what the labeller is told", () => {
+  it("shows the reviewer's name and comment on a returned crop until the next crop opens", async () => {
+    const returned = { labelMap: labelMapFromRows(picture("3...", "3...")), version: 2, reviewState: "returned", reviewedByName: "rita",
+      reviewComment: "The two cells at the top are one." };
+    const { flow, shown } = flowWith({ next: [cropNumbered(1, { currentAnnotation: returned }), cropNumbered(2)] });
+    await flow.loadNext();
+    assert.deepEqual(shown.filter(([what]) => what === "note").at(-1), ["note", { title: "Returned to you by rita", text: "The two cells at the top are one." }]);
+    await flow.submit();
+    assert.deepEqual(shown.filter(([what]) => what === "note").at(-1), ["note", null]);
+  });
+
+  it("says when a crop is served for a second, independent label", () => {
+    const crop = cropNumbered(4, { blind: true });
+    assert.match(describeCrop(crop, modelMarks(crop)), / · a second, independent label: the first labeller's mask is hidden · prediction by model v3/);
   });
 });
 

@@ -113,6 +113,29 @@ describe("editor store: edits, undo and redo", () => {
     assert.equal(events.at(-1).level, "warning");
   });
 
+  it("shows another map read-only and brings back the one being edited, with its history", () => {
+    const { store, events } = storeWith();
+    store.commit(deleteCell(store.map, store.index, 2));
+    store.showAside(labelMapFromRows(picture("7...", "....", "....")), "read-only here");
+    assert.deepEqual([store.index.count, store.isDirty, store.history.canUndo, store.readOnly], [1, true, false, "read-only here"]);
+    assert.equal(store.commit(deleteCell(store.map, store.index, 7)), false);
+    assert.deepEqual(events.at(-1), { type: "message", text: "read-only here", level: "warning" });
+    store.beginStroke("brush");
+    store.strokeStep(paintPixels(store.map, Uint32Array.of(1), 7).diff);
+    store.finishStroke();
+    assert.deepEqual(labelMapToRows(store.map), picture("7...", "....", "...."));
+    store.bringBack();
+    assert.deepEqual(labelMapToRows(store.map), picture("11..", "11..", "...."));
+    assert.deepEqual([store.readOnly, store.isDirty, store.editCounts()], ["", true, { delete: 1 }]);
+    store.undo();
+    assert.deepEqual(labelMapToRows(store.map), start());
+    store.showAside(labelMapFromRows(picture("7...", "....", "....")), "read-only here");
+    store.load(labelMapFromRows(picture("5.")));
+    assert.equal(store.readOnly, "", "a new crop is editable");
+    store.bringBack();
+    assert.deepEqual(labelMapToRows(store.map), picture("5."), "nothing left aside from the last crop");
+  });
+
   it("starts afresh on load", () => {
     const { store } = storeWith();
     store.commit(deleteCell(store.map, store.index, 2));

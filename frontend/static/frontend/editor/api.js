@@ -5,16 +5,25 @@
 //   POST /api/projects/{id}/next/       -> 200 crop JSON (below), or 204 when the queue is empty
 //   POST /api/crops/{id}/lease/         -> 200 crop JSON: lease (again) a crop, e.g. after a lease ran out
 //   POST /api/crops/{id}/skip/          -> 204 (the crop goes back to the queue)
+//   POST /api/crops/{id}/release/       -> 204 (give the lease back; a labelled crop stays labelled)
 //   POST /api/crops/{id}/annotations/   <- {"mask": RLE, "seconds_spent", "edit_counts", "started_from"} -> 201
 //   POST /api/crops/{id}/propose/       <- {"mode": "point", "x", "y"} | {"mode": "box", "box": [x0, y0, x1, y1]} |
 //                                          {"mode": "redo", "x", "y", "cell": binary RLE} (crop pixels)
 //                                       -> 200 {"mask": RLE of proposed cells 1..k, "cells": k, "model_version",
 //                                          "method": "flows" | "classical", "message"}; 429 proposal_busy
+//   GET  /api/projects/{id}/reviews/?state=&order=&limit=&offset=
+//                                       -> 200 {"count", "results": [annotation summary]} (reviewers)
+//   POST /api/annotations/{id}/review/  <- {"action": "accept" | "return", "comment"} -> 200 annotation summary;
+//                                          400 comment_required; 409 not_current, already_reviewed
 //   errors: {"detail": "...", "code": "..."} (annotations/api/errors.py); 409 codes: no_lease,
 //           lease_expired (lease it again and resubmit), leased_by_other (someone else has it now)
+// Annotation summary:
+//   {"id", "crop", "version", "author_name", "n_cells", "edit_counts", "created_at", "prediction_difference"?,
+//    "review_state": "submitted" | "accepted" | "corrected" | "returned", "reviewed_by_name", "review_comment"}
 // Crop JSON:
 //   {"id", "width", "height", "display_url", "image_name"?, "queue_score"?, "queue_reason"?, "rank"?,
-//    "lease_expires_at"?, "current_annotation": null | {"version", "mask": RLE},
+//    "lease_expires_at"?, "blind"? (a second, independent label: the first labeller's mask is hidden),
+//    "current_annotation": null | {annotation summary, "mask": RLE},
 //    "prediction": null | {"mask": RLE, "model_version": {"id", "number"} | id,
 //                          "cell_uncertainty"?: {"<cell id>": score},
 //                          "possible_missed_cells"?: [[x, y, radius], ...]}}
@@ -38,9 +47,31 @@ import { decodeCells, decodeRle, encodeRle } from "./codec.js";
  */
 
 /**
+ * An annotation as the review queue lists it (the API's annotation summary).
+ * @typedef {Object} ReviewSummary
+ * @property {number} id
+ * @property {number} cropId
+ * @property {number} version
+ * @property {string} authorName
+ * @property {string | null} createdAt ISO time
+ * @property {number | null} nCells
+ * @property {number | null} predictionDifference cells changed from the prediction it started from
+ * @property {number} actions edits of every kind, summed
+ * @property {string} reviewState submitted, accepted, corrected or returned
+ * @property {string} reviewedByName
+ * @property {string} reviewComment
+ */
+
+/**
+ * The crop's saved mask, with who saved it and where its review stands.
+ * @typedef {ReviewSummary & {labelMap: LabelMap}} SavedAnnotation
+ */
+
+/**
  * @typedef {Object} Crop
  * @property {number} id
- * @property {{labelMap: LabelMap, version: number} | null} currentAnnotation the crop's saved mask, when it has one
+ * @property {SavedAnnotation | null} currentAnnotation the crop's saved mask, when it has one
+ * @property {boolean} blind served for a second, independent label: the first labeller's mask is hidden
  * @property {number} width
  * @property {number} height
  * @property {string} imageUrl
@@ -92,16 +123,18 @@ export class ApiError extends Error {
  *   cookies: the document's cookie string (for the CSRF token); tests pass their own
  */
 export function createApi({ fetch: fetchImpl = globalThis.fetch.bind(globalThis), baseUrl = "", cookies = () => globalThis.document?.cookie ?? "" } = {}) {
-  /** @param {string} path @param {unknown} [body] */
-  const post = async (path, body) => {
+  /** @param {string} method @param {string} path @param {unknown} [body] */
+  const call = async (method, path, body) => {
     let response;
     try {
-      response = await fetchImpl(baseUrl + path, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken(cookies()) },
-        body: JSON.stringify(body ?? {}),
-      });
+      response = await fetchImpl(baseUrl + path, method === "GET"
+        ? { method, credentials: "same-origin", headers: { Accept: "application/json" } }
+        : {
+          method,
+          credentials: "same-origin",
+          headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken(cookies()) },
+          body: JSON.stringify(body ?? {}),
+        });
     } catch (error) {
       throw new ApiError("network", `Could not reach the server (${errorText(error)}).`,
         "Check your connection, then try again. Your edits are still here.");
@@ -111,6 +144,8 @@ export function createApi({ fetch: fetchImpl = globalThis.fetch.bind(globalThis)
     const text = await response.text();
     return text ? JSON.parse(text) : null;
   };
+  /** @param {string} path @param {unknown} [body] */
+  const post = (path, body) => call("POST", path, body);
 
   return {
     /** The next crop to label, or null when the queue is empty. @param {number | string} projectId @returns {Promise<Crop | null>} */
@@ -135,9 +170,32 @@ export function createApi({ fetch: fetchImpl = globalThis.fetch.bind(globalThis)
     async propose(cropId, request, shape) {
       return proposalFromJson(await post(`/api/crops/${cropId}/propose/`, request), shape);
     },
-    /** Lease this crop again (after the lease ran out). @param {number} cropId @returns {Promise<Crop>} */
+    /** Lease this crop (again, after the lease ran out; or to review it). @param {number} cropId @returns {Promise<Crop>} */
     async lease(cropId) {
       return cropFromJson(await post(`/api/crops/${cropId}/lease/`));
+    },
+    /** Give the lease back. @param {number} cropId */
+    async release(cropId) {
+      return post(`/api/crops/${cropId}/release/`);
+    },
+    /**
+     * One page of the project's review queue.
+     * @param {number | string} projectId
+     * @param {{state?: string, order?: string, limit?: number, offset?: number}} [query]
+     * @returns {Promise<{count: number, results: ReviewSummary[]}>}
+     */
+    async reviewQueue(projectId, { state = "submitted", order = "newest", limit = 25, offset = 0 } = {}) {
+      const query = new URLSearchParams({ state, order, limit: String(limit), offset: String(offset) });
+      const json = await call("GET", `/api/projects/${projectId}/reviews/?${query}`);
+      return { count: Number(json?.count ?? 0), results: (json?.results ?? []).map(reviewFromJson) };
+    },
+    /**
+     * Accept an annotation, or return it to its author with a comment.
+     * @param {number} annotationId @param {"accept" | "return"} action @param {string} [comment]
+     * @returns {Promise<ReviewSummary>}
+     */
+    async review(annotationId, action, comment = "") {
+      return reviewFromJson(await post(`/api/annotations/${annotationId}/review/`, { action, comment }));
     },
   };
 }
@@ -151,7 +209,9 @@ export function cropFromJson(json) {
   const annotation = json.current_annotation;
   return {
     id: json.id,
-    currentAnnotation: annotation?.mask ? { labelMap: decodeRle(annotation.mask, { width, height }), version: annotation.version } : null,
+    currentAnnotation: annotation?.mask
+      ? { ...reviewFromJson({ crop: json.id, ...annotation }), labelMap: decodeRle(annotation.mask, { width, height }) } : null,
+    blind: json.blind === true,
     width,
     height,
     imageUrl: json.display_url ?? json.image_url,
@@ -161,6 +221,24 @@ export function cropFromJson(json) {
     reason: json.queue_reason ?? json.reason ?? "",
     leaseExpiresAt: json.lease_expires_at ?? null,
     prediction: prediction ? predictionFromJson(prediction, { width, height }) : null,
+  };
+}
+
+/** @param {any} json an annotation summary @returns {ReviewSummary} */
+export function reviewFromJson(json) {
+  const counts = json.edit_counts && typeof json.edit_counts === "object" ? Object.values(json.edit_counts) : [];
+  return {
+    id: json.id,
+    cropId: json.crop,
+    version: json.version,
+    authorName: json.author_name ?? "",
+    createdAt: json.created_at ?? null,
+    nCells: json.n_cells ?? null,
+    predictionDifference: json.prediction_difference ?? null,
+    actions: counts.reduce((sum, n) => sum + (Number(n) || 0), 0),
+    reviewState: json.review_state ?? "submitted",
+    reviewedByName: json.reviewed_by_name ?? "",
+    reviewComment: json.review_comment ?? "",
   };
 }
 

@@ -1,20 +1,22 @@
-// The labeller page: wires the flow (flow.js), input (input.js) and controls (controls.js) to the
-// DOM (ui.js) and the renderer. DOM events become calls on them; store events become redraws
-// (render.js) and the page's buttons, controls and status line.
+// The labeller page: wires the flow (flow.js, or review.js in review mode), input (input.js) and
+// controls (controls.js) to the DOM (ui.js) and the renderer. DOM events become calls on them;
+// store events become redraws (render.js) and the page's buttons, controls and status line.
 
+import { when } from "../admin/dom.js";
 import { createApi } from "./api.js";
 import { Assistant } from "./assist.js";
 import { EditorControls, PERCENT_SLIDERS, statusLine } from "./controls.js";
 import { LabellingFlow } from "./flow.js";
 import { EditorInput } from "./input.js";
 import { CanvasRenderer } from "./render.js";
-import { buildKeymap } from "./shortcuts.js";
+import { ReviewFlow, reviewLine, showingLabel } from "./review.js";
+import { buildKeymap, REVIEW_SHORTCUTS } from "./shortcuts.js";
 import { EditorStore } from "./store.js";
 import { ActiveTimer } from "./timer.js";
 import { createToolRegistry } from "./tools/index.js";
 import {
   buildLayout, canvasPoint, capturePointer, downloadFile, helpOverlay, isTyping, loadImageElement, pointerInput, showBusy,
-  showDisplay, showMessage,
+  showDisplay, showMessage, showNote, showReviewPanel,
 } from "./ui.js";
 
 /**
@@ -23,12 +25,14 @@ import {
  * @property {import("./api.js").Api} [api]
  * @property {Map<string, import("./tools/tool.js").Tool>} [tools]
  * @property {(url: string) => Promise<CanvasImageSource>} [loadImage]
+ * @property {{order: string, first: {annotationId: number, cropId: number} | null} | null} [review]
+ *   review mode: the review queue's order, and the annotation to open first
  */
 
 /** @param {HTMLElement} root @param {LabellerOptions} options */
-export function mountLabeller(root, { projectId, api = createApi(), tools = createToolRegistry(), loadImage = loadImageElement }) {
+export function mountLabeller(root, { projectId, api = createApi(), tools = createToolRegistry(), loadImage = loadImageElement, review = null }) {
   const store = new EditorStore();
-  const ui = buildLayout(root, tools.values());
+  const ui = buildLayout(root, tools.values(), { review: Boolean(review) });
   const renderer = new CanvasRenderer(ui.canvas, store);
   const timer = new ActiveTimer(() => performance.now());
   const cleanups = [];
@@ -40,7 +44,7 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
   const help = helpOverlay(ui);
   let openedInfo = "";
 
-  const flow = new LabellingFlow({ api, projectId, store, timer, loadImage, page: {
+  const page = {
     setBusy: (busy, text) => showBusy(ui, busy, text),
     showImage(crop, image, { flagged, places }) {
       renderer.setImage(image, crop.width, crop.height);
@@ -51,21 +55,35 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
       ui.channels.hidden = renderer.grey;
       controls.fit();
       ui.message.hidden = true;
+      if (ui.review) ui.review.comment.value = "";
       openedInfo = info;
       ui.info.textContent = info;
       updateStatus();
       renderer.draw();
     },
+    showNote: (note) => showNote(ui, note),
     showInfo: (text) => { ui.info.textContent = text; },
     showFailure: (text, choices) => showMessage(ui, text, "error", choices),
     confirm: (question) => window.confirm(question),
     download: downloadFile,
-  } });
+    showReview(panel) {
+      showReviewPanel(ui, panel, panel ? reviewLine(panel, when) : "", panel ? showingLabel(panel) : "");
+    },
+    needComment(text) {
+      showMessage(ui, text, "warning");
+      ui.review?.comment.focus();
+    },
+  };
+  const flow = review
+    ? new ReviewFlow({ api, projectId, store, timer, loadImage, page, order: review.order, first: review.first })
+    : new LabellingFlow({ api, projectId, store, timer, loadImage, page });
   const canvasSize = () => ({ width: ui.canvas.clientWidth, height: ui.canvas.clientHeight });
   const controls = new EditorControls({ store, flow, help, canvasSize, isGrey: () => renderer.grey });
   const { commands } = controls;
+  if (flow instanceof ReviewFlow) commands["toggle-prediction"] = () => flow.toggle();
   const assist = new Assistant({ api, store, flow, measure: true });
-  const input = new EditorInput({ store, tools, keymap: buildKeymap(tools.values()), timer, flow, commands, help, assist });
+  const keymap = buildKeymap(tools.values(), review ? REVIEW_SHORTCUTS : []);
+  const input = new EditorInput({ store, tools, keymap, timer, flow, commands, help, assist });
 
   // ---- DOM events -> input, controls and flow ---------------------------------------------------
   const pointer = (/** @type {PointerEvent} */ event) => pointerInput(ui.canvas, event);
@@ -97,6 +115,12 @@ export function mountLabeller(root, { projectId, api = createApi(), tools = crea
   for (const [name, button] of ui.toolButtons) listen(button, "click", (event) => input.chooseTool(name, event));
   for (const name of ["undo", "redo", "submit", "fit", "help"]) listen(ui[name], "click", () => commands[name]());
   listen(ui.skip, "click", () => flow.skip());
+  if (flow instanceof ReviewFlow && ui.review) {
+    const panel = ui.review;
+    listen(panel.toggle, "click", () => flow.toggle());
+    listen(panel.accept, "click", () => flow.accept());
+    listen(panel.giveBack, "click", () => flow.returnToAuthor(panel.comment.value));
+  }
   listen(ui.helpOverlay, "click", (event) => { if (event.target === ui.helpOverlay) help.toggle(false); });
   listen(ui.radius, "input", () => store.setRadius(Number(ui.radius.value)));
   for (const name of PERCENT_SLIDERS) listen(ui[name], "input", () => controls.setPercent(name, ui[name].value));

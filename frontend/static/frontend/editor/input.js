@@ -91,6 +91,10 @@ export class EditorInput {
       return "pan";
     }
     if (event.button !== 0 || this.flow.busy || !this.flow.crop) return null;
+    if (this.store.readOnly) {
+      this.store.say(this.store.readOnly, "warning");
+      return null;
+    }
     this.drawing = true;
     this.activeTool.down?.(this.context(event), this._imagePoint(event));
     return "draw";

@@ -29,6 +29,11 @@ export const GLOBAL_SHORTCUTS = /** @type {Shortcut[]} */ ([
   { keys: ["?", "f1"], command: "help", label: "Show / hide this help" },
 ]);
 
+/** Shortcuts of the review mode only (editor/review.js). */
+export const REVIEW_SHORTCUTS = /** @type {Shortcut[]} */ ([
+  { keys: ["t"], command: "toggle-prediction", label: "Review: show the submitted mask / the model's prediction (read-only)" },
+]);
+
 /** Pointer gestures, for the help overlay. */
 export const POINTER_HELP = [
   ["Wheel", "Zoom at the cursor"],
@@ -55,12 +60,13 @@ export function keyName(event) {
 
 /**
  * Key name -> what it does: {tool} to choose a tool, {command} for a page-wide command.
- * @param {Iterable<Tool>} tools @returns {Map<string, {tool?: string, command?: string}>}
+ * @param {Iterable<Tool>} tools @param {Shortcut[]} [extra] the mode's own (REVIEW_SHORTCUTS)
+ * @returns {Map<string, {tool?: string, command?: string}>}
  */
-export function buildKeymap(tools) {
+export function buildKeymap(tools, extra = []) {
   const map = new Map();
   for (const tool of tools) map.set(tool.key, { tool: tool.name });
-  for (const shortcut of GLOBAL_SHORTCUTS) {
+  for (const shortcut of [...GLOBAL_SHORTCUTS, ...extra]) {
     for (const key of shortcut.keys) {
       if (map.has(key)) throw new Error(`key ${key} is used twice`);
       map.set(key, { command: shortcut.command });
@@ -69,11 +75,11 @@ export function buildKeymap(tools) {
   return map;
 }
 
-/** Rows for the help overlay: [keys, what]. @param {Iterable<Tool>} tools @returns {string[][]} */
-export function helpRows(tools) {
+/** Rows for the help overlay: [keys, what]. @param {Iterable<Tool>} tools @param {Shortcut[]} [extra] @returns {string[][]} */
+export function helpRows(tools, extra = []) {
   const rows = [];
   for (const tool of tools) rows.push([tool.key.toUpperCase(), `${tool.label}: ${tool.help}`]);
-  for (const s of GLOBAL_SHORTCUTS) rows.push([s.keys.map(prettyKey).join(" / "), s.label]);
+  for (const s of [...GLOBAL_SHORTCUTS, ...extra]) rows.push([s.keys.map(prettyKey).join(" / "), s.label]);
   for (const [keys, what] of POINTER_HELP) rows.push([keys, what]);
   return rows;
 }

@@ -41,6 +41,11 @@ import { UndoStack } from "./undo.js";
  *   {type: "command", name: string}} StoreEvent
  */
 
+/**
+ * The map being edited with what belongs to it, kept aside while another map is shown.
+ * @typedef {{map: LabelMap, index: CellIndex, history: UndoStack, counts: Map<string, number>, savedSerial: number}} EditingState
+ */
+
 /** @type {Display} */
 export const DEFAULT_DISPLAY = Object.freeze({
   brightness: 0, contrast: 1, gamma: 1, channels: [true, true, true],
@@ -60,6 +65,8 @@ export class EditorStore {
     /** @type {View} */ this.view = { scale: 1, offsetX: 0, offsetY: 0 };
     /** @type {Display} */ this.display = { ...DEFAULT_DISPLAY, channels: [...DEFAULT_DISPLAY.channels] };
     /** @type {Draft[]} what the model is being asked about (assist.js owns it across crops) */ this.waiting = [];
+    /** Why the map shown cannot be edited (showAside), or "" when it can. */ this.readOnly = "";
+    /** @type {EditingState | null} the map being edited, kept while another is shown */ this._aside = null;
     this._reset(map);
   }
 
@@ -76,7 +83,35 @@ export class EditorStore {
 
   /** Start on a new crop's label map: history, selection and counts start afresh. @param {LabelMap} map */
   load(map) {
+    this._aside = null;
+    this.readOnly = "";
     this._reset(map);
+    this.emit({ type: "loaded" });
+    this.emit({ type: "history" });
+  }
+
+  /**
+   * Show another map read-only (e.g. the model's prediction beside a submitted mask), keeping the
+   * map being edited, its history and counts aside until bringBack.
+   * @param {LabelMap} map @param {string} reason what an attempted edit is told
+   */
+  showAside(map, reason) {
+    this.finishStroke();
+    this._aside ??= { dirty: this.isDirty, ...this._editingState() };
+    this._reset(map);
+    this.readOnly = reason;
+    this.emit({ type: "loaded" });
+    this.emit({ type: "history" });
+  }
+
+  /** Back to the map being edited, as it was left. */
+  bringBack() {
+    const aside = this._aside;
+    if (!aside) return;
+    this._aside = null;
+    this.readOnly = "";
+    Object.assign(this, { map: aside.map, index: aside.index, history: aside.history, _counts: aside.counts,
+      _savedSerial: aside.savedSerial, selected: 0, hover: 0, draft: null });
     this.emit({ type: "loaded" });
     this.emit({ type: "history" });
   }
@@ -89,6 +124,7 @@ export class EditorStore {
    */
   commit(result) {
     this.finishStroke();
+    if (this._refuseReadOnly()) return false;
     if (result.message) this.say(result.message, result.diff ? "info" : "warning");
     if (!result.diff || isEmptyDiff(result.diff)) return false;
     this._apply(result.diff, false);
@@ -101,7 +137,7 @@ export class EditorStore {
 
   /** Apply part of a stroke now (brush, eraser) without a history entry yet. @param {Diff} diff */
   strokeStep(diff) {
-    if (isEmptyDiff(diff)) return;
+    if (isEmptyDiff(diff) || this.readOnly) return;
     this._stroke ??= new DiffAccumulator();
     this._stroke.add(diff);
     this._apply(diff, false);
@@ -125,6 +161,7 @@ export class EditorStore {
   /** Start a stroke of `kind` (the diffs that follow are gathered under it). @param {string} kind */
   beginStroke(kind) {
     this.finishStroke();
+    this._refuseReadOnly();
     this._strokeKind = kind;
   }
 
@@ -163,6 +200,7 @@ export class EditorStore {
 
   /** Unsaved edits: the map differs from what was loaded or last saved. */
   get isDirty() {
+    if (this._aside) return this._aside.dirty;
     return this.finishedSerial() !== this._savedSerial || Boolean(this._stroke && !this._stroke.isEmpty);
   }
 
@@ -259,6 +297,17 @@ export class EditorStore {
   }
 
   // ---- internals ------------------------------------------------------------------------------
+
+  /** @returns {EditingState} */
+  _editingState() {
+    return { map: this.map, index: this.index, history: this.history, counts: this._counts, savedSerial: this._savedSerial };
+  }
+
+  /** Say why the map shown cannot be edited. @returns {boolean} whether it cannot */
+  _refuseReadOnly() {
+    if (this.readOnly) this.say(this.readOnly, "warning");
+    return Boolean(this.readOnly);
+  }
 
   /** @param {LabelMap} map */
   _reset(map) {

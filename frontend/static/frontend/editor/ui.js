@@ -3,7 +3,7 @@
 // Built here so editor.js only wires behaviour. Class names start with "ls-" (editor.css).
 
 import { PERCENT_SLIDERS } from "./controls.js";
-import { helpRows } from "./shortcuts.js";
+import { helpRows, REVIEW_SHORTCUTS } from "./shortcuts.js";
 
 /** @typedef {import("./tools/tool.js").Tool} Tool */
 
@@ -30,10 +30,10 @@ function slider(label, attrs) {
 }
 
 /**
- * Build the editor's DOM inside `root`.
- * @param {HTMLElement} root @param {Iterable<Tool>} tools
+ * Build the editor's DOM inside `root`; in review mode with the review panel and its shortcuts.
+ * @param {HTMLElement} root @param {Iterable<Tool>} tools @param {{review?: boolean}} [mode]
  */
-export function buildLayout(root, tools) {
+export function buildLayout(root, tools, { review = false } = {}) {
   const toolButtons = new Map();
   const toolbar = h("div", { class: "ls-toolbar", role: "toolbar", "aria-label": "Tools" });
   for (const tool of tools) {
@@ -62,31 +62,53 @@ export function buildLayout(root, tools) {
   const display = h("div", { class: "ls-display" }, opacity.el, style, h("label", {}, masks, "Cells"),
     brightness.el, contrast.el, gamma.el, channels, fit, help);
 
-  const submit = h("button", { type: "button", class: "ls-primary", title: "Submit and open the next crop (Ctrl+Enter)" }, "Submit");
-  const skip = h("button", { type: "button", title: "Put this crop back and open the next" }, "Skip");
+  const submit = review
+    ? h("button", { type: "button", class: "ls-primary", title: "Save your edits as the corrected mask and open the next annotation (Ctrl+Enter)" }, "Submit correction")
+    : h("button", { type: "button", class: "ls-primary", title: "Submit and open the next crop (Ctrl+Enter)" }, "Submit");
+  const skip = review
+    ? h("button", { type: "button", title: "Leave this annotation for later and open the next" }, "Skip")
+    : h("button", { type: "button", title: "Put this crop back and open the next" }, "Skip");
   const actions = h("div", { class: "ls-actions" }, submit, skip);
 
   const info = h("div", { class: "ls-info", "aria-live": "polite" });
+  const note = h("div", { class: "ls-note", role: "alert", hidden: true });
   const message = h("div", { class: "ls-message", role: "status", hidden: true });
   const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "ls-canvas", tabindex: 0, "aria-label": "Crop and cells" }));
   const stage = h("div", { class: "ls-stage" }, canvas);
   const status = h("div", { class: "ls-status" });
-  const helpOverlay = buildHelp(tools);
+  const helpOverlay = buildHelp(tools, review ? REVIEW_SHORTCUTS : []);
+  const panel = review ? buildReviewPanel() : null;
 
   root.classList.add("ls-editor");
-  root.replaceChildren(h("div", { class: "ls-top" }, toolbar, actions), display, info, message, stage, status, helpOverlay);
+  root.replaceChildren(h("div", { class: "ls-top" }, toolbar, actions), ...(panel ? [panel.el] : []), display, info, note,
+    message, stage, status, helpOverlay);
   return {
     toolButtons, radius: radius.input, undo, redo, opacity: opacity.input, style, masks, brightness: brightness.input,
-    contrast: contrast.input, gamma: gamma.input, channels, channelBoxes, fit, help, submit, skip, info, message,
-    canvas, stage, status, helpOverlay, root,
+    contrast: contrast.input, gamma: gamma.input, channels, channelBoxes, fit, help, submit, skip, info, note, message,
+    canvas, stage, status, helpOverlay, root, review: panel,
   };
+}
+
+/** The review panel: who submitted the annotation, the submitted/prediction toggle, accept, return with a comment. */
+function buildReviewPanel() {
+  const who = h("span", { class: "ls-review-who" });
+  const toggle = h("button", { type: "button", class: "ls-review-toggle", title: "The submitted mask or the model's prediction (T)" }, "Showing: the submitted mask");
+  const accept = h("button", { type: "button", class: "ls-accept", title: "The annotation is right as submitted: accept it and open the next" }, "Accept");
+  const comment = /** @type {HTMLTextAreaElement} */ (h("textarea", {
+    class: "ls-review-comment", rows: 1, "aria-label": "What the labeller should change",
+    placeholder: "What should the labeller change? (needed to return)", maxlength: 2000,
+  }));
+  const giveBack = h("button", { type: "button", class: "ls-return", title: "Send the crop back to its labeller with your comment and open the next" }, "Return");
+  const el = h("div", { class: "ls-review", role: "group", "aria-label": "Review" },
+    who, toggle, h("span", { class: "ls-review-decide" }, accept, comment, giveBack));
+  return { el, who, toggle, accept, comment, giveBack };
 }
 
 /** @typedef {ReturnType<typeof buildLayout>} Layout */
 
-/** @param {Iterable<Tool>} tools */
-function buildHelp(tools) {
-  const rows = helpRows(tools).map(([keys, what]) => h("tr", {}, h("th", { scope: "row" }, h("kbd", {}, keys)), h("td", {}, what)));
+/** @param {Iterable<Tool>} tools @param {import("./shortcuts.js").Shortcut[]} extra */
+function buildHelp(tools, extra) {
+  const rows = helpRows(tools, extra).map(([keys, what]) => h("tr", {}, h("th", { scope: "row" }, h("kbd", {}, keys)), h("td", {}, what)));
   return h("div", { class: "ls-help", role: "dialog", "aria-label": "Keyboard shortcuts", hidden: true },
     h("div", { class: "ls-help-box" },
       h("h2", {}, "Keyboard shortcuts"),
@@ -111,10 +133,38 @@ export function showMessage(ui, text, level, choices = []) {
   message.hidden = false;
 }
 
+/**
+ * What the labeller must read before submitting (a reviewer's comment), or nothing.
+ * @param {Layout} ui @param {import("./flow.js").Note | null} note
+ */
+export function showNote(ui, note) {
+  ui.note.replaceChildren(...(note ? [h("strong", {}, note.title), h("span", {}, note.text)] : []));
+  ui.note.hidden = !note;
+}
+
+/**
+ * The review panel for the annotation open, or hidden when none is.
+ * @param {Layout} ui @param {import("./review.js").ReviewPanel | null} panel @param {string} line @param {string} showing
+ */
+export function showReviewPanel(ui, panel, line, showing) {
+  const review = ui.review;
+  if (!review) return;
+  review.el.hidden = !panel;
+  if (!panel) return;
+  review.who.textContent = line;
+  review.toggle.textContent = showing;
+  review.toggle.toggleAttribute("disabled", !panel.hasPrediction);
+  review.toggle.setAttribute("aria-pressed", String(panel.showing === "prediction"));
+  review.el.dataset.showing = panel.showing;
+  for (const button of [review.accept, review.giveBack]) button.toggleAttribute("disabled", !panel.decidable);
+  review.comment.toggleAttribute("disabled", !panel.decidable);
+}
+
 /** A request is under way: Submit and Skip wait, and the banner says what it is. @param {Layout} ui @param {boolean} busy @param {string} text */
 export function showBusy(ui, busy, text) {
   ui.submit.toggleAttribute("disabled", busy);
   ui.skip.toggleAttribute("disabled", busy);
+  ui.review?.el.toggleAttribute("aria-busy", busy);
   ui.root.toggleAttribute("aria-busy", busy);
   if (busy) showMessage(ui, text, "info");
   else if (ui.message.classList.contains("ls-info")) ui.message.hidden = true;
