@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Count, F, FloatField, Q, Sum, Value
+from django.db.models import Count, F, FloatField, Sum, Value
 from django.db.models.functions import Least
 
 from active_learning.agreement import labeller_agreement, pooled, project_agreement
@@ -14,7 +14,7 @@ from active_learning.effort import actions_from_edit_counts, assisted_actions_fr
 from active_learning.models import ModelVersion, ModelVersionStatus
 from active_learning.versions import active_version
 from annotations.api.serializers import MAX_EDIT_COUNT, MAX_SECONDS_SPENT
-from annotations.models import Annotation, Crop, CropStatus, Project, ReviewState
+from annotations.models import Annotation, BlindLabel, Crop, CropStatus, Project, ReviewState
 
 WEAKEST_CROPS = 10
 NO_AGREEMENT = {"labellers": pooled([]), "reviewers": pooled([])}
@@ -138,35 +138,38 @@ def _payoff_figures(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def labeller_stats(project: Project) -> list[dict[str, Any]]:
-    """Per labeller, from their editor submissions: crops, cells, time per crop, edits and actions
-    per cell (active_learning.effort), the share of their annotations a reviewer returned, and
-    their agreement with other labellers (blind pairs) and with reviewers' corrections
-    (active_learning.agreement)."""
-    rows = (
-        Annotation.objects.filter(crop__project=project, source="editor", author__isnull=False)
-        .values(username=F("author__username"))
-        .annotate(crops=Count("id"), cells=Sum("n_cells"), seconds=Sum(CLIPPED_SECONDS),
-                  returned=Count("id", filter=Q(review_state=ReviewState.RETURNED)))
-        .order_by("username")
-    )
-    edits: dict[str, int] = defaultdict(int)
-    actions: dict[str, int] = defaultdict(int)
-    for username, counts in Annotation.objects.filter(crop__project=project, source="editor").values_list(
-        "author__username", "edit_counts"
-    ):
-        edits[username] += edits_of(counts)
-        actions[username] += actions_from_edit_counts(clipped_counts(counts))
+    """Per labeller, from their editor submissions and blind second labels: crops, cells, time
+    per crop, edits and actions per cell (active_learning.effort), the share of their annotations a
+    reviewer returned, and their agreement with other labellers (blind pairs) and with reviewers'
+    corrections (active_learning.agreement)."""
+    work: dict[str, dict[str, Any]] = {}
+    annotations = Annotation.objects.filter(crop__project=project, source="editor", author__isnull=False)
+    blind_labels = BlindLabel.objects.filter(crop__project=project, author__isnull=False)
+    for rows in (annotations, blind_labels):
+        for username, cells, seconds, counts in rows.values_list("author__username", "n_cells", "seconds_spent",
+                                                                 "edit_counts"):
+            entry = work.setdefault(username, {"crops": 0, "cells": 0, "seconds": 0.0, "edits": 0, "actions": 0,
+                                               "returned": 0})
+            clipped = clipped_counts(counts)
+            entry["crops"] += 1
+            entry["cells"] += cells or 0
+            entry["seconds"] += min(seconds or 0.0, float(MAX_SECONDS_SPENT))
+            entry["edits"] += sum(clipped.values())
+            entry["actions"] += actions_from_edit_counts(clipped)
+    for username, n in (annotations.filter(review_state=ReviewState.RETURNED).values("author__username")
+                        .annotate(n=Count("id")).values_list("author__username", "n")):
+        work[username]["returned"] = n
     agreeing = labeller_agreement(project)
     return [
         {
-            "username": r["username"],
-            "crops": r["crops"],
-            "cells": r["cells"] or 0,
-            "seconds_per_crop": (r["seconds"] or 0.0) / r["crops"],
-            "edits_per_cell": edits[r["username"]] / r["cells"] if r["cells"] else None,
-            "actions_per_cell": actions[r["username"]] / r["cells"] if r["cells"] else None,
-            "returned_share": r["returned"] / r["crops"],
-            "agreement": agreeing.get(r["username"], NO_AGREEMENT),
+            "username": username,
+            "crops": entry["crops"],
+            "cells": entry["cells"],
+            "seconds_per_crop": entry["seconds"] / entry["crops"],
+            "edits_per_cell": entry["edits"] / entry["cells"] if entry["cells"] else None,
+            "actions_per_cell": entry["actions"] / entry["cells"] if entry["cells"] else None,
+            "returned_share": entry["returned"] / entry["crops"],
+            "agreement": agreeing.get(username, NO_AGREEMENT),
         }
-        for r in rows
+        for username, entry in sorted(work.items())
     ]

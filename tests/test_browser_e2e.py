@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from active_learning.models import Job, JobKind, JobStatus, ModelVersionStatus
 from annotations.masks import decode_png, encode_png
-from annotations.models import Annotation, Crop, CropStatus, Image, Project, Role
+from annotations.models import Annotation, BlindLabel, Crop, CropStatus, Image, Project, Role
 from tests.factories import (
     PASSWORD,
     U2OS,
@@ -381,7 +381,17 @@ def test_the_overview_shows_counts_and_the_learning_curve(project, admin, labell
                                   n_cells=len(np.unique(mask)) - 1, seconds_spent=seconds,
                                   edit_counts=edits, queue_reason=reason)
     Crop.objects.filter(pk__in=[c.pk for c in crops[:3]]).update(status=CropStatus.LABELLED)
-    add_member(project, make_user("lin"), Role.LABELLER)
+    lin = make_user("lin")
+    add_member(project, lin, Role.LABELLER)
+    # lin's blind second label of crop 0: every cell one pixel smaller.
+    first = Annotation.objects.get(crop=crops[0])
+    truth = true_mask(crops[0])
+    second = np.zeros_like(truth)
+    for cell in np.unique(truth[truth > 0]):
+        second[ndimage.binary_erosion(truth == cell)] = cell
+    n_second = len(np.unique(second)) - 1
+    BlindLabel.objects.create(crop=crops[0], paired_with=first, author=lin, mask_png=encode_png(second),
+                              n_cells=n_second)
 
     page = open_page()
     log_in(page, "ada", f"/projects/{project.pk}/overview/")
@@ -390,13 +400,19 @@ def test_the_overview_shows_counts_and_the_learning_curve(project, admin, labell
     assert page.locator("#learning-curve g.point").count() == 3
     assert page.locator("#learning-curve g.point.active").get_attribute("data-version") == "3"
     assert page.locator("#active-version .ap50").inner_text() == "0.740"
+    # Cells one pixel smaller all match at IoU 0.5, not all at 0.75.
+    assert page.locator("#active-version .agree-ap50").inner_text() == "1.000"
+    assert float(page.locator("#active-version .agree-ap75").inner_text()) < 1
     assert page.locator("#weakest figure").count() == 2
     assert "corrections per cell" in page.locator("#payoff-summary").inner_text()
     screenshot(page, "overview.png", full_page=True)
 
     page.get_by_role("link", name="Labellers").click()
     assert page.locator("tr[data-username=lee]").inner_text().split("\t")[1:4] == ["labeller", "3", "34"]
-    assert page.locator("tr[data-username=lin]").inner_text().split("\t")[2:4] == ["0", "0"]
+    # lin's one crop is the blind second label.
+    assert page.locator("tr[data-username=lin]").inner_text().split("\t")[2:4] == ["1", str(n_second)]
+    for who in ("lee", "lin"):
+        assert page.locator(f"tr[data-username={who}] .agree-pairs").inner_text() == "1"
     screenshot(page, "labellers.png")
 
 
