@@ -25,6 +25,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from active_learning.models import ACTIVE_JOB_STATUSES, Job, JobKind, JobStatus
 from annotations.models import Project
@@ -37,6 +38,16 @@ JOB_RUNNERS: dict[str, str] = {
     JobKind.TRAIN: "active_learning.training.run_training_job",
     JobKind.PREDICT: "active_learning.prediction.run_prediction_job",
     JobKind.SCORE: "active_learning.prediction.run_prediction_job",
+    JobKind.SWEEP_TRIAL: "active_learning.sweeps.run_sweep_trial",
+    JobKind.SWEEP_FINISH: "active_learning.sweeps.run_sweep_finish",
+}
+
+# What runs once a job of a kind has ended, however it ended (its worker dying included): a plain
+# function taking the job id. A sweep queues its next trial here, after the row says the job ended,
+# so of two trials ending at once at least one sees the other ended.
+JOB_ENDED: dict[str, str] = {
+    JobKind.SWEEP_TRIAL: "active_learning.sweeps.job_ended",
+    JobKind.SWEEP_FINISH: "active_learning.sweeps.job_ended",
 }
 
 HEARTBEAT_SECONDS = 15
@@ -60,10 +71,12 @@ def enqueue_job(
     model_version: Any = None,
     user: Any = None,
     trigger: str = "manual",
+    sweep: Any = None,
 ) -> Job:
     """Create a queued job and send it to the workers once the transaction commits; for a
     prediction or scoring job, the same job queued already instead (see `queue_job`)."""
-    return queue_job(project, kind, params=params, model_version=model_version, user=user, trigger=trigger)[0]
+    return queue_job(project, kind, params=params, model_version=model_version, user=user, trigger=trigger,
+                     sweep=sweep)[0]
 
 
 def queue_job(
@@ -74,15 +87,17 @@ def queue_job(
     model_version: Any = None,
     user: Any = None,
     trigger: str = "manual",
+    sweep: Any = None,
 ) -> tuple[Job, bool]:
     """(the new queued job, True), or (its queued twin, False): one queued prediction or scoring
     job per (project, kind, model version) at a time, as a second would redo the first's work (an
     admin clicking "start" repeatedly queued 177). A running one does not count: it may have
     started before the crops or the version it should see. Training has its own rule, one active
-    per project, which the database enforces (a Conflict)."""
+    per project, which the database enforces (a Conflict); a sweep's jobs have none (each is a
+    trial of its own, and the sweep counts them, active_learning.sweeps)."""
     try:
         with transaction.atomic():
-            twin = None if kind == JobKind.TRAIN else _queued_twin(project, kind, model_version)
+            twin = _queued_twin(project, kind, model_version) if kind in (JobKind.PREDICT, JobKind.SCORE) else None
             if twin is not None:
                 return twin, False
             job = Job.objects.create(
@@ -92,6 +107,7 @@ def queue_job(
                 model_version=model_version,
                 created_by=user,
                 trigger=trigger,
+                sweep=sweep,
             )
     except IntegrityError:
         running = Job.objects.filter(project=project, kind=kind, status__in=ACTIVE_JOB_STATUSES).first()
@@ -137,7 +153,20 @@ def _send(job_id: int) -> None:
         return
     from active_learning.tasks import run_gpu_job
 
-    run_gpu_job.delay(job_id)
+    try:
+        run_gpu_job.delay(job_id)
+    except OperationalError as exc:
+        # The job row is committed but no worker will ever hear of it: failed with the reason,
+        # not queued forever (and, for a training, not blocking the project's next one).
+        _fail_unsent(job_id, f"the job could not be queued: the Celery broker is unreachable ({exc}); start it again")
+
+
+def _fail_unsent(job_id: int, reason: str) -> None:
+    if Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.FAILED, error=reason, finished_at=timezone.now()
+    ):
+        append_log(job_id, f"FAILED: {reason}")
+        logger.error("job %s failed: %s", job_id, reason)
 
 
 def claim_job(job_id: int, worker: str) -> Job | None:
@@ -225,6 +254,7 @@ def _fail_orphan(job_id: int) -> bool:
     shutil.rmtree(job_workspace(job_id), ignore_errors=True)
     append_log(job_id, f"FAILED: {reason}")
     logger.warning("job %s failed: %s", job_id, reason)
+    _job_ended(job_id)
     return True
 
 
@@ -282,6 +312,17 @@ def _runner(kind: str) -> Callable[[Job, JobContext], None]:
     return getattr(import_module(module_name), func_name)
 
 
+def _job_ended(job_id: int) -> None:
+    kind = Job.objects.filter(pk=job_id).values_list("kind", flat=True).first()
+    if kind not in JOB_ENDED:
+        return
+    module_name, func_name = JOB_ENDED[kind].rsplit(".", 1)
+    try:
+        getattr(import_module(module_name), func_name)(job_id)
+    except Exception:  # the job's own end is recorded already; what follows it must not undo that
+        logger.exception("after job %s ended", job_id)
+
+
 def run_job(job_id: int, worker: str) -> str | None:
     """Claim and run a job; returns its final status, or None when it was not ours to run."""
     job = claim_job(job_id, worker)
@@ -314,4 +355,5 @@ def run_job(job_id: int, worker: str) -> str | None:
         shutil.rmtree(context.workspace, ignore_errors=True)
     context.log(f"{status}{': ' + error if error else ''}")
     finish_job(job_id, status, error)
+    _job_ended(job_id)
     return status

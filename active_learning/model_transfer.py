@@ -78,7 +78,7 @@ class ModelVersionPart:
         version = self.version
         stem = f"model/{slug(version.project.name)}_v{version.number}"
         weights_name = f"{stem}.pth"
-        files.copy(weights_name, Path(version.weights.path))
+        files.copy(weights_name, version.weights.name or "")
         card = model_card(version, Path(weights_name).name)
         files.write(f"{stem}.json", json.dumps(card, indent=2).encode())
         return {"id": version.pk, "number": version.number, "weights": weights_name, "card": f"{stem}.json",

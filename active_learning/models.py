@@ -14,6 +14,9 @@ class JobKind(models.TextChoices):
     PREDICT = "predict", "Predict"
     SCORE = "score", "Score"
     EVALUATE = "evaluate", "Evaluate"
+    # One trial of a sweep, and the step that ends a sweep (see active_learning/sweeps.py).
+    SWEEP_TRIAL = "sweep_trial", "Sweep trial"
+    SWEEP_FINISH = "sweep_finish", "Sweep finish"
 
 
 class JobStatus(models.TextChoices):
@@ -48,6 +51,8 @@ class Job(models.Model):
     log = models.TextField(blank=True)
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    # The sweep a trial or finishing job belongs to.
+    sweep = models.ForeignKey("Sweep", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs")
 
     class Meta:
         constraints = [
@@ -153,3 +158,83 @@ class CropScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.strategy} score {self.score:.3f} of crop {self.crop_id}"
+
+
+class SweepKind(models.TextChoices):
+    SEARCH = "search", "Settings search"  # an Optuna study over the training settings
+    SUBSAMPLE = "subsample", "Subsample study"  # retrain on nested shares of the labelled crops
+
+
+class SweepStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    FINISHING = "finishing", "Finishing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Sweep(models.Model):
+    """A set of training trials run as ordinary jobs; for a search, an Optuna study kept in the
+    project's own database (`study_name`)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sweeps")
+    kind = models.CharField(max_length=20, choices=SweepKind.choices, default=SweepKind.SEARCH)
+    status = models.CharField(max_length=20, choices=SweepStatus.choices, default=SweepStatus.RUNNING)
+    n_trials = models.PositiveIntegerField()
+    parallel = models.PositiveIntegerField(default=1)  # trial jobs queued at a time
+    # Trial jobs queued so far (claimed with a conditional UPDATE, so two ending trials never
+    # queue the same slot); resuming sets it back to the trials that counted.
+    n_launched = models.PositiveIntegerField(default=0)
+    # search: {"<parameter>": {"low", "high", "log"} | {"choices": [...]} | {"fixed": value}};
+    # subsample: {"fractions": [...], "seeds": [...]}
+    search_space = models.JSONField(default=dict, blank=True)
+    study_name = models.CharField(max_length=100, blank=True)
+    # search: {"candidate": version id, "promoted": bool}; subsample: the fitted curve and its answer
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} sweep {self.pk} ({self.status})"
+
+
+class TrialState(models.TextChoices):
+    RUNNING = "running", "Running"
+    COMPLETE = "complete", "Complete"
+    PRUNED = "pruned", "Pruned"
+    FAILED = "failed", "Failed"
+
+
+class SweepTrial(models.Model):
+    """One training of a sweep: the settings it ran with and what it measured on the validation crops."""
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="trials")
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="sweep_trial")
+    number = models.PositiveIntegerField()  # Optuna's trial number; the plan's slot for a subsample study
+    params = models.JSONField(default=dict, blank=True)  # what was searched (or the share and seed)
+    settings = models.JSONField(default=dict, blank=True)  # the backend settings it trained with
+    state = models.CharField(max_length=20, choices=TrialState.choices, default=TrialState.RUNNING)
+    ap50 = models.FloatField(null=True, blank=True)
+    ap75 = models.FloatField(null=True, blank=True)
+    value = models.FloatField(null=True, blank=True)  # the objective (sweeps.objective)
+    n_train_crops = models.PositiveIntegerField(default=0)
+    n_train_cells = models.PositiveIntegerField(default=0)
+    history = models.JSONField(default=list, blank=True)  # per-epoch {"epoch", "loss", "val_loss"}
+    trained_on = models.JSONField(default=list, blank=True)  # the annotation ids it trained on
+    # The version a trial fine-tuned from ("active" start point); None from scratch or named weights.
+    start_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sweep", "number"], name="unique_sweep_trial_number")]
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"trial {self.number} of sweep {self.sweep_id} ({self.state})"

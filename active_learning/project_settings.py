@@ -6,19 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db.models import Min
 
 from active_learning.backends import BACKENDS
 from active_learning.backends.settings import BackendSettings, BackendSettingsError, parse_backend_settings
-from active_learning.backends.weights import (
-    PRETRAINED_FILES,
-    UPLOAD_HINT,
-    WeightsError,
-    project_weights_dir,
-    project_weights_file,
-)
+from active_learning.backends.weights import PRETRAINED_FILES, UPLOAD_HINT
 from active_learning.strategies import STRATEGIES, UnknownStrategy, get_strategy
+from active_learning.versions import weights_storage_name
 from annotations.models import Image, Project
 from annotations.projects import register_settings_check
 from labelserver.errors import DomainError
@@ -50,10 +45,10 @@ def _missing_start_weights(project: Project, parsed: BackendSettings) -> DomainE
     settings are saved so the admin hears it then, not from a failed job."""
     if project.pk is None:
         return DomainError(f"start_from 'weights:<sha256>' names weights uploaded to the project; {UPLOAD_HINT}")
-    try:
-        project_weights_file(project_weights_dir(settings.MEDIA_ROOT, project.pk), parsed.start_weights_sha256 or "")
-    except WeightsError as exc:
-        return DomainError(f"start_from: {exc}")
+    sha = parsed.start_weights_sha256 or ""
+    if not default_storage.exists(weights_storage_name(project.pk, sha)):
+        return DomainError(
+            f"start_from: no weights file with SHA-256 {sha} was uploaded to this project; {UPLOAD_HINT}")
     return None
 
 

@@ -86,9 +86,14 @@ def learning_curve(project: Project) -> list[dict[str, Any]]:
 
 
 def weakest_crops(version: ModelVersion, limit: int = WEAKEST_CROPS) -> list[dict[str, Any]]:
-    """The validation crops this version gets most wrong, worst first."""
+    """The validation crops this version gets most wrong, worst first (a crop with no cell in
+    either mask, AP None, has nothing wrong: last)."""
     per_crop = (version.metrics or {}).get("per_crop", [])
-    return sorted(per_crop, key=lambda c: (c.get("ap50", 0.0), -c.get("n_true", 0)))[:limit]
+    return sorted(per_crop, key=lambda c: (_ap_or_one(c.get("ap50", 0.0)), -c.get("n_true", 0)))[:limit]
+
+
+def _ap_or_one(ap: float | None) -> float:
+    return 1.0 if ap is None else ap
 
 
 def version_report(version: ModelVersion) -> dict[str, Any]:

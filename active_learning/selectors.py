@@ -3,10 +3,22 @@ labeller sees it (with the model's prediction and its place in the queue)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from active_learning.models import Job, ModelVersion, ModelVersionStatus, Prediction
+from active_learning.models import (
+    Job,
+    ModelVersion,
+    ModelVersionStatus,
+    Prediction,
+    Sweep,
+    SweepKind,
+    SweepStatus,
+    TrialState,
+)
 from active_learning.queue.serving import queue_rank
 from annotations import selectors as annotation_selectors
 from annotations.double_labelling import is_blind_for
@@ -65,3 +77,62 @@ def newest_prediction(crop: Crop) -> Prediction | None:
         key=lambda p: (p.model_version.status == ModelVersionStatus.ACTIVE, p.model_version.number),
         default=None,
     )
+
+
+def sweeps_of(project_id: int) -> QuerySet[Sweep]:
+    return Sweep.objects.filter(project_id=project_id)
+
+
+def sweep_for(user: AbstractBaseUser, sweep_id: int) -> Sweep:
+    sweep = (
+        Sweep.objects.filter(pk=sweep_id, project__in=annotation_selectors.projects_for(user))
+        .select_related("project")
+        .first()
+    )
+    if sweep is None:
+        raise NotFound(f"Sweep {sweep_id} does not exist or is not in one of your projects")
+    return sweep
+
+
+def sweep_trials(sweep: Sweep) -> list[dict[str, Any]]:
+    """Each trial with its job's state and how long it ran, in trial order."""
+    rows = []
+    for trial in sweep.trials.select_related("job").order_by("number"):
+        job = trial.job
+        ran = (job.finished_at or timezone.now()) - job.started_at if job and job.started_at else None
+        rows.append({
+            "number": trial.number, "state": trial.state, "params": trial.params, "ap50": trial.ap50,
+            "ap75": trial.ap75, "value": trial.value, "n_train_crops": trial.n_train_crops,
+            "n_train_cells": trial.n_train_cells, "job": job.pk if job else None,
+            "job_status": job.status if job else None, "progress": job.progress if job else {},
+            "duration_s": round(ran.total_seconds(), 1) if ran is not None else None,
+            "epochs_run": len(trial.history), "finished_at": trial.finished_at,
+        })
+    return rows
+
+
+def best_so_far(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The best objective after each completed trial, in the order they finished."""
+    done = sorted((t for t in trials if t["state"] == TrialState.COMPLETE and t["value"] is not None),
+                  key=lambda t: (t["finished_at"] or timezone.now(), t["number"]))
+    curve, best = [], float("-inf")
+    for index, trial in enumerate(done, start=1):
+        best = max(best, trial["value"])
+        curve.append({"completed": index, "number": trial["number"], "value": trial["value"], "best": best})
+    return curve
+
+
+def sweep_importances(sweep: Sweep) -> dict[str, float] | None:
+    from active_learning.studies import MIN_IMPORTANCE_TRIALS, importances, load_study
+
+    if sweep.kind != SweepKind.SEARCH or sweep.trials.filter(state=TrialState.COMPLETE).count() < MIN_IMPORTANCE_TRIALS:
+        return None  # too few trials for an estimate (and no need to open the study)
+    return importances(load_study(sweep.study_name))
+
+
+def latest_subsample_study(project_id: int) -> tuple[Sweep | None, Sweep | None]:
+    """(the newest finished subsample study, a newer one still running or None)."""
+    studies = Sweep.objects.filter(project_id=project_id, kind=SweepKind.SUBSAMPLE)
+    done = studies.filter(status=SweepStatus.SUCCEEDED).first()
+    running = studies.filter(status__in=(SweepStatus.RUNNING, SweepStatus.FINISHING)).first()
+    return done, running

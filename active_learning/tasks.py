@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from celery.signals import worker_ready
 
-from active_learning import jobs
+from active_learning import jobs, workers
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, bind=True)
@@ -26,6 +26,12 @@ def _reap_jobs_of_previous_life(sender: object = None, **kwargs: object) -> None
     hostname = getattr(sender, "hostname", None)
     if hostname:
         jobs.reap_stale_jobs(worker=hostname)
+
+
+@worker_ready.connect
+def _find_out_the_device(sender: object = None, **kwargs: object) -> None:
+    # Answered to admins by the `labelserver_worker` remote-control command (active_learning/workers.py).
+    workers.start_device_probe()
 
 
 @shared_task

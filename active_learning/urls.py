@@ -4,7 +4,7 @@ sees it, the queue, jobs, model versions, reports, retraining, and a project's e
 
 from django.urls import path
 
-from active_learning.api import crops, queue_views, transfer_views, views
+from active_learning.api import crops, queue_views, sweeps, transfer_views, views, workers
 from labelserver import converters  # noqa: F401  (registers <id:...>, ids within the database's range)
 
 urlpatterns = [
@@ -32,6 +32,14 @@ urlpatterns = [
     path("model-versions/<id:version_id>/report/", views.ModelVersionReportView.as_view(),
          name="model-version-report"),
     path("projects/<id:project_id>/retraining/", views.RetrainingView.as_view(), name="project-retraining"),
+    path("workers/", workers.WorkersView.as_view(), name="api-workers"),
+    path("projects/<id:project_id>/sweeps/", sweeps.ProjectSweepsView.as_view(), name="project-sweeps"),
+    path("projects/<id:project_id>/sweeps/search-space/", sweeps.SearchSpaceView.as_view(),
+         name="project-sweep-search-space"),
+    path("sweeps/<id:sweep_id>/", sweeps.SweepDetailView.as_view(), name="sweep-detail"),
+    path("sweeps/<id:sweep_id>/cancel/", sweeps.SweepCancelView.as_view(), name="sweep-cancel"),
+    path("sweeps/<id:sweep_id>/resume/", sweeps.SweepResumeView.as_view(), name="sweep-resume"),
+    path("sweeps/<id:sweep_id>/adopt/", sweeps.SweepAdoptView.as_view(), name="sweep-adopt"),
     path("projects/<id:project_id>/export/", transfer_views.ExportView.as_view(), name="api-project-export"),
     path("projects/<id:project_id>/import/", transfer_views.ImportView.as_view(), name="api-project-import"),
 ]

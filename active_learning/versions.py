@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from active_learning.backends import get_backend_class
 from active_learning.backends.base import ModelBackend
+from active_learning.backends.settings import parse_backend_settings
 from active_learning.backends.weights import project_weights_dir
 from active_learning.models import ModelVersion, ModelVersionStatus
 from annotations.models import Project
+from labelserver import storage
 from labelserver.errors import Conflict
 
 # A candidate replaces the active version only when it is better on validation by this much.
@@ -32,21 +32,29 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def store_weights(project: Project, source: Path) -> tuple[str, str]:
-    """Move a weights file into MEDIA_ROOT/models/<project>/<sha256>.pt; returns (storage name, sha256).
+def weights_storage_name(project_id: int, sha256: str) -> str:
+    """models/<project>/<sha256>.pt: where "weights:<sha256>" finds a project's weights."""
+    return (project_weights_dir(Path(), project_id) / f"{sha256}.pt").as_posix()
 
-    Copied to a temporary name beside its target and renamed, so a crash never leaves a
-    half-written file under a real name."""
+
+def store_weights(project: Project, source: Path) -> tuple[str, str]:
+    """Store a local weights file as models/<project>/<sha256>.pt; returns (storage name, sha256).
+    A crash never leaves a half-written file under the name (labelserver.storage.save_local_file)."""
     sha = file_sha256(source)
-    media = Path(settings.MEDIA_ROOT)
-    target = project_weights_dir(media, project.pk) / f"{sha}.pt"  # where "weights:<sha256>" finds it
-    name = target.relative_to(media).as_posix()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists():
-        partial = target.with_suffix(f".partial-{os.getpid()}")
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
+    name = weights_storage_name(project.pk, sha)
+    storage.save_local_file(name, source)
     return name, sha
+
+
+def local_weights_dir(project: Project) -> Path:
+    """A local folder holding the project's start weights, if it starts from "weights:<sha256>":
+    the backends look them up there (`project_weights_dir`). On a local storage that is the
+    project's weights folder itself; with an object store the one file is copied into the cache."""
+    parsed = parse_backend_settings(project.backend_settings, model_channels=project.model_channels)
+    if parsed.start_weights_sha256 is not None:
+        with suppress(FileNotFoundError):  # the backend then says it was never uploaded here
+            storage.local_path(weights_storage_name(project.pk, parsed.start_weights_sha256))
+    return project_weights_dir(storage.local_root(), project.pk)
 
 
 def active_version(project: Project) -> ModelVersion | None:
@@ -103,4 +111,6 @@ def is_better(candidate: dict[str, Any], incumbent: dict[str, Any] | None, margi
 def load_backend(project: Project, version: ModelVersion | None) -> ModelBackend:
     """The project's backend with a version's weights, or at the project's start point (a
     pretrained model, an uploaded file, or a fresh network) when `version` is None."""
-    return get_backend_class(project.backend).for_project(project, version)
+    weights = storage.local_path(version.weights.name) if version is not None and version.weights else None
+    return get_backend_class(project.backend).for_project(
+        project, weights=weights, weights_dir=None if weights else local_weights_dir(project))

@@ -47,6 +47,7 @@ from annotations.formats.stitching import Piece, Stitched, stitch
 from annotations.imaging import read_crop_pixels
 from annotations.masks import MAX_LABEL, decode_png
 from annotations.models import Annotation, Image, Project
+from labelserver import storage
 from labelserver.errors import DomainError
 
 GENERATOR = "labelserver"
@@ -88,7 +89,7 @@ class ZipFiles(Protocol):
 
     def write(self, name: str, data: bytes) -> None: ...
 
-    def copy(self, name: str, path: Path) -> None: ...
+    def copy(self, name: str, stored: str) -> None: ...  # a stored file (labelserver.storage), by its name
 
 
 class ExportPart(Protocol):
@@ -138,9 +139,10 @@ class _Export:
         self.archive.writestr(self._info(name), data)
         self.files.append(name)
 
-    def copy(self, name: str, path: Path) -> None:
-        compress = zipfile.ZIP_STORED if path.suffix.lower() in _STORED else zipfile.ZIP_DEFLATED
-        self.archive.write(path, name, compress_type=compress)
+    def copy(self, name: str, stored: str) -> None:
+        """The stored file `stored`, streamed from the storage into the zip as `name`."""
+        with self.archive.open(self._info(name), "w", force_zip64=True) as out:
+            storage.copy_to(stored, out)
         self.files.append(name)
 
     def _info(self, name: str) -> zipfile.ZipInfo:
@@ -190,10 +192,9 @@ def _report(progress: ProgressCallback | None, done: int, total: int, what: str)
 
 def _export_image(export: _Export, image: Image, annotations: list[Annotation]) -> None:
     name = export.names.for_image(image)
-    masks = [decode_png(a.mask_png) for a in annotations]
-    if export.wants("cellpose"):
-        _write_crop_pairs(export, name, annotations, masks)
-    pieces = [Piece(_window(a), m) for a, m in zip(annotations, masks, strict=True)]
+    # One crop at a time: its mask is decoded, its Cellpose pair written, and it is pasted into the
+    # stitched image; no list of the image's masks is held.
+    pieces = (_piece(export, name, annotation) for annotation in annotations)
     stitched = stitch((image.height, image.width), pieces)
     written = stitched.complete or export.options.whole_images == "any"
     if written:
@@ -202,33 +203,30 @@ def _export_image(export: _Export, image: Image, annotations: list[Annotation]) 
     export.annotations.extend(_annotation_entry(a) for a in annotations)
 
 
-def _window(annotation: Annotation) -> tuple[int, int, int, int]:
+def _piece(export: _Export, name: str, annotation: Annotation) -> Piece:
+    mask = decode_png(annotation.mask_png)
     crop = annotation.crop
-    return (crop.x, crop.y, crop.width, crop.height)
-
-
-def _write_crop_pairs(export: _Export, name: str, annotations: list[Annotation], masks: list[np.ndarray]) -> None:
-    for annotation, mask in zip(annotations, masks, strict=True):
-        crop = annotation.crop
+    if export.wants("cellpose"):
         example = f"{name}_x{crop.x}_y{crop.y}"
         for file_name, data in cellpose_folder.example_files(example, read_crop_pixels(crop), mask,
                                                              export.options.image_extension):
             export.write(f"cellpose/crops/{file_name}", data)
+    return Piece((crop.x, crop.y, crop.width, crop.height), mask)
 
 
 def _original(export: _Export, image: Image, folder: str, name: str) -> str:
-    path = Path(image.file.path)
-    file_name = f"{name}{path.suffix.lower()}"
+    stored = image.file.name or ""
+    file_name = f"{name}{Path(stored).suffix.lower()}"
     if export.options.include_images:
-        export.copy(f"{folder}/{file_name}", path)
+        export.copy(f"{folder}/{file_name}", stored)
     return file_name
 
 
 def _write_whole_pair(export: _Export, image: Image, name: str, labels: np.ndarray) -> None:
     """The original file (PNG, JPEG or TIFF, as ingest stores them) as <name>_img.<ext>, so a
     re-import finds the same image by its content, beside <name>_masks."""
-    path = Path(image.file.path)
-    export.copy(f"cellpose/images/{cellpose_folder.pair_names(name, path.suffix.lower())[0]}", path)
+    stored = image.file.name or ""
+    export.copy(f"cellpose/images/{cellpose_folder.pair_names(name, Path(stored).suffix.lower())[0]}", stored)
     mask_extension = export.options.image_extension if labels.max(initial=0) <= MAX_LABEL else ".tif"
     mask_name = cellpose_folder.pair_names(name, mask_extension)[1]
     export.write(f"cellpose/images/{mask_name}", cellpose_folder.mask_bytes(labels, mask_extension))

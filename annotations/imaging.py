@@ -26,8 +26,10 @@ decompression-bomb guard is set to the same limit as a backstop. Corrupt, trunca
 unsupported files raise ImageReadError naming the file.
 
 Large images: uncompressed TIFFs are memory-mapped (by tifffile), so a crop reads only its own
-window. Compressed TIFFs, PNG and JPEG are decoded whole once; `read_crop_pixels` keeps the last
-few opened images in a small cache, so reading many crops of one image in a row decodes it once.
+window; compressed and tiled TIFFs are read through tifffile's zarr store a band of tiles at a
+time, so a crop decodes only the tiles it needs and memory holds a band, not the image. PNG and
+JPEG are decoded whole once; `read_crop_pixels` keeps the last few opened images in a small cache,
+so reading many crops of one image in a row decodes it once.
 
 Files come as a path or, for API uploads, as an open binary file (read into memory once).
 `read_label_image` is the one reader of label images, for API uploads and ingestion alike.
@@ -49,10 +51,12 @@ from typing import IO, TYPE_CHECKING, cast
 import imagecodecs
 import numpy as np
 import tifffile
+import zarr
 from django.conf import settings
 from PIL import Image as PILImage
 
 from annotations.masks import MaskError, as_label_image
+from labelserver import storage
 from labelserver.errors import DomainError
 
 if TYPE_CHECKING:
@@ -526,16 +530,52 @@ def _plane_index(axes: str, ys: slice, xs: slice) -> tuple[slice, ...]:
 
 
 def _decode_tiff_lazily(data: _Data, name: str, axes: str) -> Callable[[slice, slice], np.ndarray]:
-    @lru_cache(maxsize=1)
-    def whole() -> np.ndarray:
+    """Windows of a TIFF that cannot be memory-mapped (compressed, tiled, predicted), decoded
+    through tifffile's zarr store: only the tiles or strips a read touches are decoded."""
+    try:
+        # The store keeps the file open for as long as the source is read (an upload's bytes are
+        # in memory already); read_only, as a BytesIO would otherwise count as writable.
+        store = tifffile.TiffFile(_rewound(data)).series[0].aszarr(level=0, read_only=True)
+        array = zarr.open_array(store, mode="r")
+    except Exception as exc:  # tifffile and imagecodecs raise many types for broken data
+        raise _read_failed(name, exc)
+    return _BandReader(array, axes, name)
+
+
+class _BandReader:
+    """Reads windows of a zarr view of a TIFF a band at a time: a band is every column of the
+    tile rows (or strips) a window spans, decoded once and kept until a window falls outside it.
+    Crops are cut row by row, so each tile is decoded about once however small the crops, and
+    memory holds one band (the image's width times a tile's height or a crop's), not the image.
+    Strided reads (the contrast sample) go to zarr directly."""
+
+    def __init__(self, array: zarr.Array, axes: str, name: str) -> None:
+        self.array, self.axes, self.name = array, axes, name
+        self.chunk_rows = int(array.chunks[axes.index("Y")])
+        self.band: np.ndarray | None = None
+        self.band_rows = (0, 0)
+
+    def __call__(self, ys: slice, xs: slice) -> np.ndarray:
+        if ys.step not in (None, 1) or ys.start is None or ys.stop is None:
+            return self._read(ys, slice(None) if xs == slice(None) else xs)
+        first, last = self.band_rows
+        if not (first <= ys.start and ys.stop <= last):
+            top = ys.start // self.chunk_rows * self.chunk_rows
+            bottom = -(-ys.stop // self.chunk_rows) * self.chunk_rows
+            self.band = None  # let the old band go before the new one is decoded
+            self.band = self._read(slice(top, bottom), slice(None))
+            self.band_rows = (top, top + self.band.shape[0])
+        assert self.band is not None
+        return self.band[ys.start - self.band_rows[0] : ys.stop - self.band_rows[0], xs]
+
+    def _read(self, ys: slice, xs: slice) -> np.ndarray:
         try:
-            array = _to_hwc(tifffile.imread(_rewound(data), series=0), axes)
-        except Exception as exc:  # tifffile and imagecodecs raise many types for broken data
-            raise _read_failed(name, exc)
+            window = self.array[_plane_index(self.axes, ys, xs)]
+        except Exception as exc:  # a tile that does not decode: the file is broken there
+            raise _read_failed(self.name, exc)
+        array = _to_hwc(np.asarray(window), self.axes)
         array.flags.writeable = False
         return array
-
-    return lambda ys, xs: whole()[ys, xs]
 
 
 # --- Stored images and crops ----------------------------------------------------------------
@@ -558,8 +598,9 @@ def cached_source(path: str | os.PathLike, *, name: str | None = None) -> PixelS
 
 
 def stored_path(image: Image) -> str:
-    """The local path of an image's stored original (memory-mapping needs a real file)."""
-    return image.file.path
+    """A local path of an image's stored original (memory-mapping needs a real file): the file on a
+    local disk, else its copy in the storage cache."""
+    return str(storage.local_path(image.file.name))
 
 
 def read_image_pixels(image: Image) -> np.ndarray:
@@ -595,6 +636,18 @@ def read_label_plane(file: ImageFile, shape: tuple[int, int] | None = None, *, n
     """The one channel of a label image file as (H, W) in its stored dtype; its ids are left for
     the caller to check (16-bit masks, or 32-bit stitched label images). Format, channel count
     and size are checked from the header, before any pixel is decoded. Every problem is a MaskError."""
+    source = open_label_source(file, shape, name=name, shape_of=shape_of)
+    try:
+        return source.pixels()[..., 0]
+    except ImageReadError as exc:
+        raise MaskError(str(exc)) from None  # a label file's problem is a mask problem, whatever broke
+
+
+def open_label_source(file: ImageFile, shape: tuple[int, int] | None = None, *, name: str | None = None,
+                      shape_of: str = "its image") -> PixelSource:
+    """A label image file opened for reading windows (its one channel as (h, w, 1)), after the
+    checks `read_label_plane` makes from the header. A window's ids are the caller's to check
+    (`as_label_image`); a big TIFF label image is then never held whole."""
     name = name or file_name(file)
     data = _as_data(file)
     fmt = _label_format(data, name)
@@ -602,9 +655,9 @@ def read_label_plane(file: ImageFile, shape: tuple[int, int] | None = None, *, n
         # The image reader starts its messages with the name it is given: say first what failed.
         source = open_source(data, name=f"{name}: not a readable {fmt.upper()}")
         _check_label_header(source.header, shape, name, shape_of)
-        return source.pixels()[..., 0]
     except ImageReadError as exc:
         raise MaskError(str(exc)) from None  # a label file's problem is a mask problem, whatever broke
+    return source
 
 
 def _label_format(data: _Data, name: str) -> str:

@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
 
@@ -56,6 +55,7 @@ from annotations.imaging import read_header
 from annotations.ingest import ensure_labelled_validation, ingest_image
 from annotations.masks import as_label_image, count_cells, encode_png
 from annotations.models import Annotation, Crop, CropStatus, Image, Project
+from labelserver import storage
 from labelserver.errors import DomainError
 
 IMPORT_FORMATS = ("cellpose", "tiff", "coco", "geojson")
@@ -375,19 +375,7 @@ class _Written:
         for name in self.names:
             if name.startswith("images/") and Image.objects.filter(file=name).exists():
                 continue  # another project holds the same original
-            default_storage.delete(name)
-            _remove_empty_parents(Path(default_storage.path(name)).parent)
-
-
-def _remove_empty_parents(folder: Path) -> None:
-    root = Path(default_storage.path("")).resolve()
-    folder = folder.resolve()
-    while folder != root and root in folder.parents:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        folder = folder.parent
+            storage.delete(name)
 
 
 def _crop_masks(image: Image, labels: np.ndarray, source: str) -> list[CropCut]:

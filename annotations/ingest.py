@@ -4,10 +4,10 @@ optionally import a label image as the crops' first annotations.
 Rules:
 * Identity is the sha256 of the file's bytes. The same file ingested twice into a project
   returns the existing Image (`created=False`); its label image, if any, is not re-imported.
-* The original is stored once under MEDIA_ROOT/images/<sha256[:2]>/<sha256><ext>, where the
-  extension follows the detected format (.png, .jpg, .tif), not the uploaded name. Projects
-  that hold the same file share it.
-* Crop display PNGs live under MEDIA_ROOT/crops/<project id>/<sha256[:2]>/<sha256>/<x>_<y>_<w>x<h>.png
+* The original is stored once (labelserver.storage: under MEDIA_ROOT or in the object store) as
+  images/<sha256[:2]>/<sha256><ext>, where the extension follows the detected format (.png,
+  .jpg, .tif), not the uploaded name. Projects that hold the same file share it.
+* Crop display PNGs are stored as crops/<project id>/<sha256[:2]>/<sha256>/<x>_<y>_<w>x<h>.png
   (per project, because display channels are a project setting), rendered once here.
 * Split (see `split_for_hash`): decided per image, never per crop, so overlapping crops of one
   image never straddle train and validation. Every crop copies its image's split.
@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -42,18 +41,19 @@ from annotations.imaging import (
     Window,
     display_channels,
     display_levels,
+    open_label_source,
     open_source,
-    read_label_image,
     render_display_png,
     tile_windows,
 )
-from annotations.masks import count_cells, encode_png, relabel_sequential
+from annotations.masks import MaskError, as_label_image, count_cells, encode_png, relabel_sequential
 from annotations.models import Annotation, Crop, CropStatus, Image, Project, Split
+from labelserver import storage
 from labelserver.errors import DomainError
 
 Source = str | os.PathLike | IO[bytes] | Any  # a path, a binary file object or a Django File
 CHUNK_BYTES = 1 << 20
-STAGING_DIR = ".staging"  # under MEDIA_ROOT, so finished files move into place with a rename
+STAGING_DIR = storage.SCRATCH_DIR  # under MEDIA_ROOT, so on a local disk finished files move into place
 
 
 @dataclass(frozen=True)
@@ -81,26 +81,13 @@ class _Ledger:
         for name in reversed(self.written):
             if name.startswith("images/") and Image.objects.filter(file=name).exists():
                 continue  # a concurrent ingestion into another project committed the same original
-            default_storage.delete(name)
-            _prune_empty_folders(Path(default_storage.path(name)).parent)
+            storage.delete(name)
         self.written.clear()
 
     def discard_temporary(self) -> None:
         for path in self.temporary:
             path.unlink(missing_ok=True)
         self.temporary.clear()
-
-
-def _prune_empty_folders(folder: Path) -> None:
-    """Remove the folders a failed ingestion left empty, up to MEDIA_ROOT."""
-    root = Path(settings.MEDIA_ROOT).resolve()
-    folder = folder.resolve()
-    while folder != root and root in folder.parents:
-        try:
-            folder.rmdir()
-        except OSError:
-            return  # not empty: another file lives here
-        folder = folder.parent
 
 
 @contextmanager
@@ -210,11 +197,11 @@ def _ingest_new(project: Project, staged: _Staged, original_name: str, mask_sour
                 ledger: _Ledger) -> IngestResult:
     source = open_source(staged.path, name=original_name)
     header = source.header
-    labels = _read_labels(mask_source, header, original_name, ledger)
+    labels = _open_labels(mask_source, header, original_name, ledger)
     windows = tile_windows(header.width, header.height, project.crop_size, project.crop_overlap)
     levels = display_levels(source, display_channels(header.channels, project.display_channels, name=original_name))
     displays = _render_displays(project, staged.sha256, source, levels, windows, ledger)
-    masks = [_crop_labels(labels, window) for window in windows] if labels is not None else None
+    masks = [_crop_labels(*labels, window) for window in windows] if labels is not None else None
     stored = _store_original(staged, header, ledger)
     with transaction.atomic():
         image = _create_image(project, staged.sha256, stored, header, original_name, user)
@@ -223,15 +210,16 @@ def _ingest_new(project: Project, staged: _Staged, original_name: str, mask_sour
     return IngestResult(image=image, created=True, crops=len(crops), imported_annotations=annotations)
 
 
-def _read_labels(mask_source: Source | None, header: ImageHeader, original_name: str,
-                 ledger: _Ledger) -> np.ndarray | None:
+def _open_labels(mask_source: Source | None, header: ImageHeader, original_name: str,
+                 ledger: _Ledger) -> tuple[PixelSource, str] | None:
+    """The label image opened for reading crop windows (its header checked), and its name."""
     if mask_source is None:
         return None
     mask_name = _source_name(mask_source) or f"label image of {original_name}"
     path = _local_path(mask_source)
     if path is None:
         path = _stage(mask_source, mask_name, ledger, hash_it=False).path
-    return read_label_image(path, header.shape, name=mask_name)
+    return open_label_source(path, header.shape, name=mask_name), mask_name
 
 
 def _render_displays(project: Project, sha256: str, source: PixelSource, levels: DisplayLevels,
@@ -245,10 +233,13 @@ def _render_displays(project: Project, sha256: str, source: PixelSource, levels:
     return names
 
 
-def _crop_labels(labels: np.ndarray, window: Window) -> tuple[bytes, int]:
-    """The crop's cut of the label image, renumbered 1..N: (16-bit PNG, cell count)."""
-    x, y, w, h = window
-    mask = relabel_sequential(labels[y : y + h, x : x + w])
+def _crop_labels(labels: PixelSource, name: str, window: Window) -> tuple[bytes, int]:
+    """The crop's cut of the label image, its ids checked and renumbered 1..N: (16-bit PNG, cell count)."""
+    try:
+        cut = labels.window(*window)
+    except ImageReadError as exc:
+        raise MaskError(str(exc)) from None
+    mask = relabel_sequential(as_label_image(cut, name=name))
     return encode_png(mask), count_cells(mask)
 
 
@@ -256,13 +247,8 @@ def _store_original(staged: _Staged, header: ImageHeader, ledger: _Ledger) -> st
     """Move the staged upload to its content-addressed name, unless that file already exists
     (another project holds the same bytes)."""
     name = original_storage_name(staged.sha256, header.extension)
-    target = Path(default_storage.path(name))
-    if target.exists():
-        return name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(staged.path, settings.FILE_UPLOAD_PERMISSIONS or 0o644)
-    os.replace(staged.path, target)
-    ledger.written.append(name)
+    if storage.save_local_file(name, staged.path, move=True):
+        ledger.written.append(name)
     return name
 
 
@@ -337,8 +323,8 @@ def _chunks(source: Source, name: str) -> Iterator[bytes]:
 
 
 def _stage(source: Source, name: str, ledger: _Ledger, *, hash_it: bool) -> _Staged:
-    """Copy the upload into MEDIA_ROOT's staging folder (same disk as its final place),
-    hashing it on the way."""
+    """Copy the upload into MEDIA_ROOT's staging folder (on a local storage, the same disk as its
+    final place), hashing it on the way."""
     folder = Path(settings.MEDIA_ROOT) / STAGING_DIR
     folder.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=folder, suffix=".upload")

@@ -7,7 +7,12 @@ step, HTTP statuses, and the number of duplicate leases (a crop handed to two la
 
 `--think-ms 0` (default) is a stress test: all labellers start at once and never pause, so the
 figures measure the server's capacity and queueing. A positive think time (+-50% jitter, arrivals
-spread over one think time) simulates people, who take seconds per crop.
+spread over one think time) simulates people, who take seconds per crop; `--pace 5 30` draws each
+crop's time uniformly from 5 to 30 s instead (a labeller correcting predictions).
+
+A crop the queue serves blind for its second label (double labelling) goes to a second labeller
+by design: such servings are told apart by the crop's `blind` flag, and a duplicate lease is a
+crop served twice the same way.
 
 By default it starts its own server (gunicorn, `--workers 2 --threads 8`, DEBUG=1) on a fresh
 SQLite database in a temporary folder; `--database-url postgres://...` runs the same server on
@@ -170,8 +175,9 @@ def seed_project(base: str, tokens: dict[str, Any], crop_size: int, n_images: in
 class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statuses: Counter = field(default_factory=Counter)
-    served: list[tuple[int, int]] = field(default_factory=list)  # (crop id, labeller)
+    served: list[tuple[int, int, bool]] = field(default_factory=list)  # (crop id, labeller, blind)
     submitted: int = 0
+    blind_submitted: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, step: str, seconds: float, status: int) -> None:
@@ -195,35 +201,40 @@ def timed(tally: Tally, step: str, call) -> tuple[int, Any]:
     return status, body
 
 
-def labeller(i: int, base: str, token: str, project: int, cycles: int, think: float, masks: dict[str, np.ndarray],
-             tally: Tally, start: threading.Barrier) -> None:
+def labeller(i: int, base: str, token: str, project: int, cycles: int, pace: tuple[float, float],
+             masks: dict[str, np.ndarray], tally: Tally, start: threading.Barrier) -> None:
     api = Api(base, token)
     api.json("GET", "/api/me/")  # warm-up, unmeasured: both workers import the URLconf on first use
     start.wait()
-    time.sleep(random.uniform(0, think))  # labellers arrive over one think time, not all at once
+    time.sleep(random.uniform(0, pace[1]))  # labellers arrive over one crop's time, not all at once
     for _ in range(cycles):
         status, crop = timed(tally, "next", lambda: api.json("POST", f"/api/projects/{project}/next/"))
         if status != 200:
             break
         with tally.lock:
-            tally.served.append((crop["id"], i))
+            tally.served.append((crop["id"], i, bool(crop.get("blind"))))
         timed(tally, "image", lambda crop=crop: api.request("GET", crop["display_url"]))
         x, y, w, h = crop["x"], crop["y"], crop["width"], crop["height"]
-        payload = {"mask": encode_rle(masks[crop["image_name"]][y : y + h, x : x + w]), "seconds_spent": think}
-        time.sleep(think * random.uniform(0.5, 1.5))  # jitter, so labellers do not march in step
+        seconds = random.uniform(*pace)  # jitter, so labellers do not march in step
+        payload = {"mask": encode_rle(masks[crop["image_name"]][y : y + h, x : x + w]), "seconds_spent": seconds}
+        time.sleep(seconds)
         path = f"/api/crops/{crop['id']}/annotations/"
-        status, _ = timed(tally, "submit", lambda path=path, payload=payload: api.json("POST", path, payload))
+        status, saved = timed(tally, "submit", lambda path=path, payload=payload: api.json("POST", path, payload))
         if status == 201:
             with tally.lock:
-                tally.submitted += 1
+                if saved.get("blind"):
+                    tally.blind_submitted += 1
+                else:
+                    tally.submitted += 1
 
 
-def drive(base: str, tokens: dict[str, Any], project: int, cycles: int, think: float) -> tuple[Tally, float]:
+def drive(base: str, tokens: dict[str, Any], project: int, cycles: int, pace: tuple[float, float]
+          ) -> tuple[Tally, float]:
     masks, tally = load_masks(), Tally()
     n = len(tokens["labellers"])
     barrier = threading.Barrier(n + 1)
     threads = [
-        threading.Thread(target=labeller, args=(i, base, token, project, cycles, think, masks, tally, barrier))
+        threading.Thread(target=labeller, args=(i, base, token, project, cycles, pace, masks, tally, barrier))
         for i, token in enumerate(tokens["labellers"])
     ]
     for thread in threads:
@@ -242,18 +253,19 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
 
-def duplicates(served: list[tuple[int, int]]) -> int:
-    holders: dict[int, set[int]] = defaultdict(set)
-    for crop_id, who in served:
-        holders[crop_id].add(who)
+def duplicates(served: list[tuple[int, int, bool]]) -> int:
+    """Crops served the same way (from the queue, or blind for a second label) to two labellers."""
+    holders: dict[tuple[int, bool], set[int]] = defaultdict(set)
+    for crop_id, who, blind in served:
+        holders[(crop_id, blind)].add(who)
     return sum(len(who) - 1 for who in holders.values())
 
 
-def report(label: str, tally: Tally, elapsed: float, kept: int, n: int, think: float) -> None:
+def report(label: str, tally: Tally, elapsed: float, kept: int, n: int, pace: tuple[float, float]) -> None:
     cycles = len(tally.latencies["submit"])
     requests = sum(len(v) for v in tally.latencies.values())
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\n== {label}: {n} labellers, think {think * 1000:.0f} ms, {elapsed:.1f} s, "
+    print(f"\n== {label}: {n} labellers, {pace[0]:g}-{pace[1]:g} s per crop, {elapsed:.1f} s, "
           f"{os.cpu_count()} CPUs, load average {load} ==")
     print(f"throughput: {cycles / elapsed:.1f} labelled crops/s, {requests / elapsed:.1f} requests/s")
     print(f"{'step':8} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'mean ms':>8}")
@@ -263,7 +275,8 @@ def report(label: str, tally: Tally, elapsed: float, kept: int, n: int, think: f
         print(f"{step:8} {len(values):6d} {percentile(values, 50):8.1f} {percentile(values, 95):8.1f} "
               f"{percentile(values, 99):8.1f} {percentile(values, 100):8.1f} {mean:8.1f}")
     print("statuses:", dict(sorted(tally.statuses.items())))
-    print(f"duplicate leases: {duplicates(tally.served)}")
+    print(f"duplicate leases: {duplicates(tally.served)}; served blind for a second label: "
+          f"{sum(blind for _, _, blind in tally.served)}, second labels accepted: {tally.blind_submitted}")
     print(f"submissions accepted: {tally.submitted}, labelled crops on the server: {kept}"
           f"{'' if kept == tally.submitted else '  <-- LOST SUBMISSIONS'}")
 
@@ -277,6 +290,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--cycles", type=int, default=40, help="crops each labeller labels (default 40)")
     parser.add_argument("--think-ms", type=float, default=0,
                         help="mean pause between image and submit, +-50%% (default 0: a stress test)")
+    parser.add_argument("--pace", type=float, nargs=2, metavar=("MIN_S", "MAX_S"),
+                        help="seconds per crop, drawn uniformly (e.g. 5 30); overrides --think-ms")
     parser.add_argument("--crop-size", type=int, default=64)
     parser.add_argument("--images", type=int, default=20, help="shipped U2OS images to upload (max 20)")
     parser.add_argument("--database-url", help="run the server on this database (default: SQLite in a temp dir)")
@@ -315,10 +330,12 @@ def main() -> int:
             server = start_server(env, port, args)
             base = f"http://127.0.0.1:{port}"
         project = seed_project(base, tokens, args.crop_size, args.images)
-        tally, elapsed = drive(base, tokens, project, args.cycles, args.think_ms / 1000)
+        think = args.think_ms / 1000
+        pace = (args.pace[0], args.pace[1]) if args.pace else (0.5 * think, 1.5 * think)
+        tally, elapsed = drive(base, tokens, project, args.cycles, pace)
         _, detail = Api(base, tokens["admin"]).json("GET", f"/api/projects/{project}/")
         database = "PostgreSQL" if "postgres" in env.get("DATABASE_URL", "") else "SQLite"
-        report(database, tally, elapsed, detail["crop_counts"]["labelled"], args.labellers, args.think_ms / 1000)
+        report(database, tally, elapsed, detail["crop_counts"]["labelled"], args.labellers, pace)
         return 0 if duplicates(tally.served) == 0 and detail["crop_counts"]["labelled"] == tally.submitted else 1
     finally:
         if server is not None:

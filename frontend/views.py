@@ -24,15 +24,18 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods, require_POST
 
 from active_learning import reports, services
+from active_learning.models import ModelVersion
+from active_learning.performance_report import performance_report
 from active_learning.project_settings import settings_choices
 from active_learning.versions import active_version
 from annotations import projects, selectors
 from annotations.api.serializers import MemberInput, MemberRoleInput
 from annotations.models import Crop, CropStatus, Membership, Project, ReviewState, Role
 from annotations.permissions import is_project_admin, is_project_reviewer
-from frontend import forms
+from frontend import forms, report_pages
 from frontend import selectors as pages
 from frontend.charts import learning_curve_chart
+from frontend.report_pdf import report_pdf
 from labelserver.errors import DomainError, NotFound
 
 
@@ -345,3 +348,58 @@ def review(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _reviewer_project(request, project_id)
     return _admin_page(request, project, "review.html", "review", states=ReviewState.choices,
                        reviewer_only=not is_project_admin(_signed_in(request), project))
+
+
+# --- A model version's performance report ----------------------------------------------------------
+
+
+def _project_version(request: HttpRequest, project_id: int, version_id: int) -> tuple[Project, ModelVersion]:
+    project = _admin_project(request, project_id)
+    version = ModelVersion.objects.filter(project=project, pk=version_id).select_related("parent").first()
+    if version is None:
+        raise Http404("No such model version in this project.")
+    return project, version
+
+
+def _performance(version: ModelVersion, pattern: str | None) -> tuple[dict[str, Any], str]:
+    """The report grouped by `pattern`, or by the default one with the reason `pattern` was refused."""
+    try:
+        return performance_report(version, pattern=pattern), ""
+    except ValueError as exc:
+        return performance_report(version), f"Grouped by the default pattern instead: {exc}."
+
+
+@login_required
+@ensure_csrf_cookie
+def version_report(request: HttpRequest, project_id: int, version_id: int) -> HttpResponse:
+    """The version's performance report; its "where labelling should go next" buttons call the
+    queue API (admin/report.js)."""
+    project, version = _project_version(request, project_id, version_id)
+    pattern = request.GET.get("pattern", "")
+    report, problem = _performance(version, pattern)
+    response = _admin_page(request, project, "report.html", "training", report=report, version=version,
+                           pattern=pattern, pattern_problem=problem, page=report_pages.page_data(project, report))
+    response.status_code = 400 if problem else 200
+    return response
+
+
+@login_required
+def version_report_pdf(request: HttpRequest, project_id: int, version_id: int) -> HttpResponse:
+    """The same report as a PDF, to keep or send."""
+    project, version = _project_version(request, project_id, version_id)
+    report, _ = _performance(version, request.GET.get("pattern", ""))
+    response = HttpResponse(report_pdf(project, report), content_type="application/pdf")
+    name = f"{project.name}-v{version.number}-report.pdf".replace('"', "")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+# --- Sweeps ---------------------------------------------------------------------------------------
+
+
+@login_required
+@ensure_csrf_cookie
+def sweeps(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Settings searches and subsample studies: the page draws them from the sweeps API (admin/sweeps.js)."""
+    project = _admin_project(request, project_id)
+    return _admin_page(request, project, "sweeps.html", "sweeps")

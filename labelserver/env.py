@@ -10,6 +10,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -106,3 +107,16 @@ if __name__ == "__main__":  # `python -m labelserver.env`: what `make migrate` r
     target = data_dir() / ".env"
     if write_env_file(target):
         print(f"Wrote {target} (DEBUG=1 and a random SECRET_KEY) for local development", file=sys.stderr)
+
+
+def public_origin(endpoint_url: str | None, *, bucket_in_host: str | None = None) -> str:
+    """The origin (scheme://host[:port]) browsers fetch signed URLs from, for the pages' CSP: the
+    endpoint's (`bucket_in_host`: virtual-hosted addressing, bucket.host), or any AWS S3 host
+    when no endpoint is named (AWS S3 itself)."""
+    if not endpoint_url:
+        return "https://*.amazonaws.com"
+    parts = urlsplit(endpoint_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ImproperlyConfigured(f"{endpoint_url!r} is not an http(s):// URL of an S3 endpoint")
+    host = f"{bucket_in_host}.{parts.netloc}" if bucket_in_host else parts.netloc
+    return f"{parts.scheme}://{host}"

@@ -10,9 +10,11 @@ The checks:
 - database: `SELECT 1` through the default connection;
 - broker: a connection to the Celery broker (`connect_timeout` 2 s, no retry); Redis answers a
   PING, and the embedded filesystem broker's folders must exist and be writable;
-- storage: the default storage saves and deletes a tiny probe file under MEDIA_ROOT. A real
-  write rather than an `os.access` test: it also fails on a full disk, a read-only or stale mount,
-  or another storage backend, which is what uploads and training would meet.
+- storage: on a local disk, the default storage saves and deletes a tiny probe file under
+  MEDIA_ROOT. A real write rather than an `os.access` test: it also fails on a full disk, a
+  read-only or stale mount, which is what uploads and training would meet. With an object store
+  (STORAGE_BACKEND=s3), one HEAD of the bucket (timeout STORAGE_TIMEOUT_SECONDS, no retry): the
+  store answers, the keys are valid and the bucket exists, without writing an object per probe.
 
 They run at once, each in its own thread, and the answer waits at most TIMEOUT_SECONDS: a check
 that hangs (a blackholed database host, a stale NFS mount) answers "timed out" rather than
@@ -44,6 +46,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from labelserver.celery import app as celery_app
 from labelserver.error_reports import mask_url_passwords
+from labelserver.storage import ObjectStorage
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ PATH = "/healthz"
 # The whole answer waits at most this long; the broker's own connect timeout is shorter.
 TIMEOUT_SECONDS = 3.0
 BROKER_CONNECT_TIMEOUT_SECONDS = 2.0
+STORAGE_TIMEOUT_SECONDS = 2.0
 PROBE_PREFIX = ".healthz-probe-"
 
 
@@ -82,6 +86,9 @@ def check_broker() -> None:
 
 
 def check_storage() -> None:
+    if isinstance(default_storage, ObjectStorage):
+        default_storage.head_bucket(STORAGE_TIMEOUT_SECONDS)
+        return
     name = default_storage.save(f"{PROBE_PREFIX}{uuid.uuid4().hex}", ContentFile(b"ok"))
     try:
         with default_storage.open(name) as probe:

@@ -44,6 +44,7 @@ DESCRIPTIONS = {
     413: "The body or an uploaded file is larger than the server accepts.",
     415: "The body's content type is not one this operation reads.",
     429: "Too many requests: wait as the Retry-After header says.",
+    503: "A service the server needs (the Celery broker) did not answer; try again later.",
 }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from labelserver.env import data_dir, envbool, envchoice, envint, envlist, envstr, load_env_file
+from labelserver.env import data_dir, envbool, envchoice, envint, envlist, envstr, load_env_file, public_origin
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = data_dir()
@@ -130,8 +130,55 @@ STATIC_ROOT = DATA_DIR / "static"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
 SENDFILE_HEADER = envchoice("SENDFILE_HEADER", "none", ("none", "X-Accel-Redirect", "X-Sendfile"))
+# Where stored files live (labelserver/storage.py): MEDIA_ROOT on this machine ("local"), or an
+# S3-compatible store ("s3": MinIO, Ceph, AWS, GCS interop) that every host reaches, so a GPU
+# worker on another host reads the crops and writes the weights the web server serves.
+STORAGE_BACKEND = envchoice("STORAGE_BACKEND", "local", ("local", "s3"))
+# Local copies of stored files that must be files (originals to memory-map, weights for Cellpose),
+# under their stored names; with "s3" only. Names are content hashes: a copy never goes stale.
+STORAGE_CACHE_DIR = Path(envstr("STORAGE_CACHE_DIR", str(DATA_DIR / "storage-cache"))).resolve()
+# A browser follows the redirect at once: 60 s covers a slow start and some clock skew between the
+# web host and the store, yet a signed URL that leaks (history, a log, a shared link) soon stops
+# working, and a member removed from a project loses access within a minute (docs/security.md).
+S3_SIGNED_URL_SECONDS = envint("S3_SIGNED_URL_SECONDS", 60, minimum=1)
+STORAGE_OPTIONS: dict[str, Any] = {}
+if STORAGE_BACKEND == "s3":
+    if SENDFILE_HEADER != "none":
+        raise ImproperlyConfigured("SENDFILE_HEADER applies to files on a local disk; with STORAGE_BACKEND=s3 "
+                                   "browsers fetch files from the store by a signed URL: leave it unset")
+    S3_BUCKET = envstr("S3_BUCKET", "")
+    if not S3_BUCKET:
+        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs S3_BUCKET, the bucket that holds the stored files")
+    S3_ENDPOINT_URL = envstr("S3_ENDPOINT_URL", "")  # empty: AWS S3 itself
+    STORAGE_OPTIONS = {
+        "bucket_name": S3_BUCKET,
+        "endpoint_url": S3_ENDPOINT_URL or None,
+        "public_endpoint_url": envstr("S3_PUBLIC_ENDPOINT_URL", "") or None,
+        "region_name": envstr("S3_REGION", "us-east-1"),
+        # Empty: boto3 finds keys itself (AWS_ACCESS_KEY_ID, an instance role, ~/.aws).
+        "access_key": envstr("S3_ACCESS_KEY_ID", "") or None,
+        "secret_key": envstr("S3_SECRET_ACCESS_KEY", "") or None,
+        "location": envstr("S3_PREFIX", "").strip("/"),
+        # MinIO and Ceph answer on one host name ("path"); AWS prefers bucket.host names ("virtual").
+        "addressing_style": envchoice("S3_ADDRESSING_STYLE", "path" if S3_ENDPOINT_URL else "auto",
+                                      ("path", "virtual", "auto")),
+        "signature_version": "s3v4",
+        "querystring_expire": S3_SIGNED_URL_SECONDS,
+        # As on a local disk: a name taken gets another; content-addressed names make that rare.
+        "file_overwrite": False,
+        "default_acl": None,  # the bucket stays private; browsers get signed URLs
+    }
+# Browsers fetch stored files from the store by signed URLs: the pages' images may come from there.
+STORAGE_PUBLIC_ORIGINS = [
+    public_origin(STORAGE_OPTIONS["public_endpoint_url"] or STORAGE_OPTIONS["endpoint_url"],
+                  bucket_in_host=S3_BUCKET if STORAGE_OPTIONS["addressing_style"] == "virtual" else None)
+] if STORAGE_OPTIONS else []
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": (
+        {"BACKEND": "labelserver.storage.ObjectStorage", "OPTIONS": STORAGE_OPTIONS}
+        if STORAGE_BACKEND == "s3"
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
@@ -195,7 +242,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'"],
+        "img-src": ["'self'", *STORAGE_PUBLIC_ORIGINS],
         "connect-src": ["'self'"],
         "font-src": ["'self'"],
         "object-src": ["'none'"],
@@ -257,6 +304,8 @@ SPECTACULAR_SETTINGS = {
         "CropStatusEnum": "annotations.models.CropStatus",
         "JobStatusEnum": "active_learning.models.JobStatus",
         "JobKindEnum": "active_learning.models.JobKind",
+        "SweepKindEnum": "active_learning.models.SweepKind",
+        "SweepStatusEnum": "active_learning.models.SweepStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -286,6 +335,10 @@ CELERY_TASK_ROUTES = {"active_learning.tasks.run_gpu_job": {"queue": "gpu"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A job goes on while the broker is away (it needs the database, not the broker); its message is
+# acknowledged once the worker is connected again, or delivered again later and finds the job
+# ended (tests/test_worker_redis.py). Celery 6 would cancel such jobs on every lost connection.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_SOFT_TIME_LIMIT = envint("JOB_SOFT_TIME_LIMIT_SECONDS", 4 * 3600, minimum=10)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 300
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -103,4 +103,4 @@ def cpnet_file(tmp_path_factory) -> Path:
 
 from tests.factories import *  # noqa: E402,F401,F403  (fixtures: admin, labeller, reviewer, outsider, project, clients)
 from tests.nuclei_model import nuclei_model  # noqa: E402,F401  (the run's trained Cellpose model)
-
+from tests.s3_server import s3_endpoint, s3_storage  # noqa: E402,F401  (an S3 server on loopback; a bucket per test)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from active_learning.models import Sweep, SweepKind
 from annotations.masks import encode_rle
 from annotations.models import Role
 from tests.factories import add_member, client_for, make_annotation, make_crops, make_user, true_mask
@@ -56,6 +57,14 @@ MATRIX = [
     Row("post", "/api/crops/{crop}/propose/", 409, 409, 404, {"mode": "point", "x": 1, "y": 1}),  # 409: no lease
     Row("get", "/api/projects/{project}/reviews/", 200, 403, 404),
     Row("post", "/api/annotations/{annotation}/review/", 200, 403, 404, {"action": "accept"}),
+    Row("get", "/api/workers/", 200, 403, 200),  # the outsider administers another project
+    Row("get", "/api/projects/{project}/sweeps/", 200, 403, 404),
+    Row("post", "/api/projects/{project}/sweeps/", 409, 403, 404, {"n_trials": 2}),  # 409: no validation labels
+    Row("get", "/api/projects/{project}/sweeps/search-space/", 200, 403, 404),
+    Row("get", "/api/sweeps/{sweep}/", 200, 403, 404),
+    Row("post", "/api/sweeps/{sweep}/cancel/", 200, 403, 404),
+    Row("post", "/api/sweeps/{sweep}/resume/", 200, 403, 404),  # running with no job alive: stalled
+    Row("post", "/api/sweeps/{sweep}/adopt/", 409, 403, 404),  # 409: a subsample study has no settings to adopt
 ]
 
 
@@ -63,8 +72,10 @@ MATRIX = [
 def world(project, admin, labeller, outsider) -> dict[str, Any]:
     crop, labelled = make_crops(project, 2)
     annotation = make_annotation(labelled, labeller)
+    sweep = Sweep.objects.create(project=project, kind=SweepKind.SUBSAMPLE, n_trials=3,
+                                 search_space={"fractions": [0.5, 0.75, 1.0], "seeds": [0]})
     return {"project": project.id, "labeller": labeller.id, "image": crop.image_id, "crop": crop.id, "_crop": crop,
-            "annotation": annotation.id}
+            "annotation": annotation.id, "sweep": sweep.id}
 
 
 def call(client, row: Row, world: dict[str, Any]):

@@ -654,3 +654,26 @@ def test_a_reviewer_accepts_corrects_and_returns_in_review_mode_and_the_labeller
     labeller_page.get_by_role("button", name="Submit", exact=True).click()
     note.wait_for(state="hidden")
     assert Annotation.objects.get(crop=first, is_current=True).review_state == "submitted"
+
+
+def test_with_an_object_store_the_editor_draws_the_crop_it_fetched_by_a_signed_url(project, labeller, open_page,
+                                                                                  s3_storage, settings):
+    """As in the two-host layout (docs/deploy.md): the crop's URL redirects to the store, another
+    origin, which the pages' CSP allows as settings.py does for S3_PUBLIC_ENDPOINT_URL; the editor
+    reads the crop's pixels back from its canvas, which a cross-origin image without CORS would
+    have tainted (a SecurityError fails the test)."""
+    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {**directives, "img-src": ["'self'", s3_storage.endpoint.url]}}
+    crop = make_image(project, source=0, crop_size=96, n_crops=1).crops.get()
+    make_prediction(crop, make_model_version(project, 1))
+    assert crop.display.name in s3_storage.keys()
+
+    page = open_page()
+    from_store = []
+    page.on("requestfinished", lambda request: from_store.append(request.url)
+            if request.url.startswith(s3_storage.endpoint.url) else None)
+    log_in(page, "lee")
+    page.get_by_role("link", name="Start labelling").click()
+    page.locator(".ls-info:not(.ls-message)").get_by_text(f"Crop {crop.pk}").wait_for()
+    assert any(f"/{crop.display.name}?" in url and "X-Amz-Signature=" in url for url in from_store), from_store
+    assert status(page).startswith(f"{int(len(np.unique(true_mask(crop))) - 1)} cells")

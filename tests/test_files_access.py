@@ -4,14 +4,18 @@ Each kind of stored file (a crop's display PNG, an original image, model weights
 answers the roles the API would (members / admins), refuses anonymous clients and outsiders, and
 stops answering a member who is removed. No /media/ route serves anything. Authorised answers
 are private to their user; in proxy mode (SENDFILE_HEADER) the answer is empty and names the file
-for the proxy to send.
+for the proxy to send; with an object store it is a redirect to a short-lived signed URL.
 """
 
 from __future__ import annotations
 
+import io
 import re
+import urllib.request
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.staticfiles import finders
@@ -22,7 +26,7 @@ from django.utils.http import http_date
 from rest_framework.authtoken.models import Token
 
 from active_learning.models import ModelVersion
-from tests.factories import client_for, make_crops, make_user
+from tests.factories import client_for, make_annotation, make_crops, make_user
 
 pytestmark = pytest.mark.django_db
 ANON = (401, 403)
@@ -174,6 +178,93 @@ def test_proxy_mode_refuses_as_django_mode_does(crop, version, outsider_client, 
                         (labeller_client, urls(crop, version)["weights"])):
         response = client.get(url)
         assert response.status_code in (*ANON, 404) and not response.has_header("X-Accel-Redirect")
+
+
+# --- an object store (STORAGE_BACKEND=s3) -------------------------------------------------------
+# The same files in a bucket of a real S3 server on loopback (tests/s3_server.py): the view checks
+# the role as before, then answers a redirect to a signed URL, which the test follows as a browser.
+
+
+@pytest.fixture
+def s3_crop(s3_storage, project):
+    return make_crops(project, 1)[0]
+
+
+@pytest.fixture
+def s3_version(s3_storage, project):
+    name = default_storage.save(f"models/{project.pk}/{'b' * 64}.pt", ContentFile(b"weights in the store"))
+    return ModelVersion.objects.create(project=project, number=1, weights=name, weights_sha256="b" * 64)
+
+
+def fetch(url: str) -> tuple[dict[str, str], bytes]:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return {k.lower(): v for k, v in answer.headers.items()}, answer.read()
+
+
+# kind: (admin, labeller, outsider) with an object store: the files are redirects, the export is
+# built for the request and sent by Django as before.
+EXPECTED_S3 = {"display": (302, 302, 404), "original": (302, 302, 404), "weights": (302, 403, 404),
+               "export": (200, 403, 404)}
+
+
+@pytest.mark.parametrize("kind", EXPECTED_S3)
+def test_with_an_object_store_each_kind_answers_only_the_roles_that_may_read_it(
+        kind, s3_crop, s3_version, admin_client, labeller_client, outsider_client, anon_client):
+    url = urls(s3_crop, s3_version)[kind]
+    got = tuple(client.get(url).status_code for client in (admin_client, labeller_client, outsider_client))
+    assert got == EXPECTED_S3[kind]
+    assert anon_client.get(url).status_code in ANON
+
+
+def test_with_an_object_store_the_redirect_is_private_short_lived_and_signed(s3_crop, labeller_client, settings):
+    response = labeller_client.get(f"/api/crops/{s3_crop.pk}/display/")
+    assert response.status_code == 302 and body_of(response) == b""
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert cache_control == {"private", "max-age=0"}  # the URL expires: never reuse the redirect
+    assert {v.strip().lower() for v in response["Vary"].split(",")} >= {"cookie", "authorization"}
+    location = parse_qs(urlsplit(response["Location"]).query)
+    assert location["X-Amz-Expires"] == [str(settings.S3_SIGNED_URL_SECONDS)] == ["60"]
+    assert "X-Amz-Signature" in location
+
+
+def test_with_an_object_store_members_get_the_stored_bytes_with_the_local_headers(s3_crop, s3_version,
+                                                                                  admin_client, labeller_client):
+    headers, body = fetch(labeller_client.get(f"/api/crops/{s3_crop.pk}/display/")["Location"])
+    assert body == default_storage.open(s3_crop.display.name).read() and body.startswith(b"\x89PNG")
+    assert headers["content-type"] == "image/png" and headers["cache-control"] == "private, max-age=3600"
+    headers, body = fetch(labeller_client.get(f"/api/images/{s3_crop.image_id}/file/")["Location"])
+    assert body == s3_crop.image.file.read()
+    assert headers["content-disposition"] == f'attachment; filename="{s3_crop.image.original_name}"'
+    headers, body = fetch(admin_client.get(f"/api/model-versions/{s3_version.pk}/weights/")["Location"])
+    assert body == b"weights in the store" and headers["content-type"] == "application/octet-stream"
+    assert headers["content-disposition"].startswith("attachment; filename=")
+
+
+def test_with_an_object_store_the_bucket_holds_the_files_and_media_root_none(s3_storage, s3_crop, s3_version,
+                                                                             settings):
+    assert set(s3_storage.keys()) == {s3_crop.display.name, s3_crop.image.file.name, s3_version.weights.name}
+    assert not any(path.is_file() for path in settings.MEDIA_ROOT.rglob("*"))
+
+
+def test_with_an_object_store_a_removed_member_gets_no_new_signed_url(s3_crop, admin_client, labeller):
+    client = Client()
+    client.force_login(labeller)
+    url = f"/api/crops/{s3_crop.pk}/display/"
+    assert client.get(url).status_code == 302
+    assert admin_client.delete(f"/api/projects/{s3_crop.project_id}/members/{labeller.pk}/").status_code == 204
+    assert client.get(url).status_code == 404
+
+
+def test_with_an_object_store_an_export_reads_the_originals_from_the_store(s3_crop, admin_client, labeller):
+    make_annotation(s3_crop, labeller)
+    response = admin_client.get(f"/api/projects/{s3_crop.project_id}/export/?format=cellpose&whole_images=any")
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(body_of(response))) as archive:
+        names = archive.namelist()
+        originals = [name for name in names if name.startswith("cellpose/images/") and "_img" in name]
+        assert [archive.read(name) for name in originals] == [s3_crop.image.file.read()]
+        # The crop's pixels were read from the original's local copy in the storage cache.
+        assert any(name.startswith("cellpose/crops/") for name in names)
 
 
 # --- the API docs without a CDN -----------------------------------------------------------------

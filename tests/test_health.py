@@ -4,6 +4,7 @@ answered whatever the Host header and over plain HTTP, and it tells no secrets."
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -119,6 +120,31 @@ def test_unwritable_storage_answers_503_naming_it(settings, tmp_path):
     checks = response.json()["checks"]
     assert checks["storage"].startswith("failed: ") and checks["database"] == checks["broker"] == "ok"
     assert "a-file" not in response.content.decode()
+    assert took < FAST
+
+
+def test_with_an_object_store_it_asks_the_bucket_and_writes_nothing(s3_storage):
+    response, took = probe()
+    assert response.status_code == 200 and response.json() == ALL_OK
+    assert s3_storage.keys() == [] and took < FAST
+
+
+def test_a_missing_bucket_answers_503_naming_the_storage(s3_storage, settings):
+    options = {**settings.STORAGES["default"]["OPTIONS"], "bucket_name": "no-such-bucket"}
+    settings.STORAGES = {**settings.STORAGES, "default": {**settings.STORAGES["default"], "OPTIONS": options}}
+    response, _ = probe()
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "broker": "ok", "storage": "failed: ClientError"}
+
+
+def test_a_store_that_never_answers_fails_the_probe_in_time(s3_storage, settings):
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers a byte
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        options = {**settings.STORAGES["default"]["OPTIONS"], "endpoint_url": f"http://127.0.0.1:{silent.getsockname()[1]}"}
+        settings.STORAGES = {**settings.STORAGES, "default": {**settings.STORAGES["default"], "OPTIONS": options}}
+        response, took = probe()
+    assert response.status_code == 503 and response.json()["checks"]["storage"] == "failed: ReadTimeoutError"
     assert took < FAST
 
 

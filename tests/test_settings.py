@@ -47,6 +47,36 @@ def test_it_names_the_bad_variable(name, value, message):
     assert message in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"STORAGE_BACKEND": "nfs"}, "STORAGE_BACKEND='nfs' must be one of local, s3"),
+        ({"STORAGE_BACKEND": "s3"}, "STORAGE_BACKEND=s3 needs S3_BUCKET"),
+        ({"STORAGE_BACKEND": "s3", "S3_BUCKET": "b", "SENDFILE_HEADER": "X-Accel-Redirect"},
+         "SENDFILE_HEADER applies to files on a local disk"),
+        ({"STORAGE_BACKEND": "s3", "S3_BUCKET": "b", "S3_ENDPOINT_URL": "minio:9000"},
+         "'minio:9000' is not an http(s):// URL of an S3 endpoint"),
+        ({"STORAGE_BACKEND": "s3", "S3_BUCKET": "b", "S3_ADDRESSING_STYLE": "dns"},
+         "S3_ADDRESSING_STYLE='dns' must be one of path, virtual, auto"),
+    ],
+)
+def test_object_storage_settings_are_checked_at_start_up(env, message):
+    result = _check({"DEBUG": "1", **env})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_an_object_store_is_the_default_storage_and_its_public_origin_may_serve_images(tmp_path):
+    script = ("from django.conf import settings; from django.core.files.storage import default_storage; "
+              "print(default_storage.__class__.__name__, settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['img-src'])")
+    env = {"DEBUG": "1", "DJANGO_SETTINGS_MODULE": "labelserver.settings", "LABELSERVER_DATA_DIR": str(tmp_path),
+           "STORAGE_BACKEND": "s3", "S3_BUCKET": "labels", "S3_ENDPOINT_URL": "http://minio:9000",
+           "S3_PUBLIC_ENDPOINT_URL": "https://s3.label.example.org"}
+    result = _python(["-c", f"import django; django.setup(); {script}"], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ObjectStorage [\"'self'\", 'https://s3.label.example.org']"
+
+
 def test_it_starts_with_good_production_values(tmp_path):
     result = _check({"DEBUG": "0", "SECRET_KEY": "x" * 50, "LABELSERVER_DATA_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http.response import HttpResponseBase
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
@@ -20,9 +20,11 @@ from active_learning.api.serializers import (
     RetrainingSerializer,
     WeightsUploadSerializer,
 )
+from active_learning.performance_report import performance_report
 from annotations import selectors as annotation_selectors
 from annotations.models import Project
 from annotations.permissions import is_project_admin
+from labelserver.errors import DomainError
 from labelserver.files import send_stored_file
 from labelserver.openapi import error_responses
 
@@ -116,11 +118,10 @@ class ModelVersionWeightsView(APIView):
         _require_admin(request, version)
         services.require_weights(version)
         filename = f"{version.project.name}-v{version.number}-{version.backend}.pt".replace(" ", "_")
-        response = send_stored_file(request, version.weights.name, download_name=filename)
         # Guessed from ".pt", the type would be application/vnd.snesdev-page-table (a SNES ROM
         # format) on many systems; the schema promises plain bytes.
-        response["Content-Type"] = "application/octet-stream"
-        return response
+        return send_stored_file(request, version.weights.name, download_name=filename,
+                                content_type="application/octet-stream")
 
 
 class RetrainingView(APIView):
@@ -150,10 +151,20 @@ class ProjectReportView(APIView):
 
 
 class ModelVersionReportView(APIView):
-    """A version's metrics, training history, and the validation crops it gets most wrong."""
+    """A version's metrics, training history, the validation crops it gets most wrong, and its
+    `performance` report (active_learning.performance_report: AP per image, image group and tag,
+    errors by type, recall by cell size, calibration of its uncertainty signals, the comparison
+    with its parent, where labelling should go next); `?pattern=` groups images by file name."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=dict, parameters=[OpenApiParameter(
+        "pattern", str, description="A regular expression over image file names (without extension) whose first "
+        "capture group, else its match, is the image group; default: up to the first _ or -."),
+    ])
     def get(self, request: Request, version_id: int) -> Response:
         version = selectors.version_for(request.user, version_id)
         _require_admin(request, version)
-        return Response(reports.version_report(version))
+        try:
+            performance = performance_report(version, pattern=request.query_params.get("pattern"))
+        except ValueError as exc:
+            raise DomainError(f"pattern: {exc}", code="bad_pattern") from None
+        return Response({**reports.version_report(version), "performance": performance})

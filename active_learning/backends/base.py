@@ -86,9 +86,11 @@ class ModelBackend(ABC):
         """
 
     @classmethod
-    def for_project(cls, project: Any, version: Any = None) -> ModelBackend:
-        """The backend of a project (annotations.models.Project): with a model version's weights,
-        or from the project's start point when `version` is None. Settings are the project's."""
+    def for_project(cls, project: Any, *, weights: Path | None = None, weights_dir: Path | None = None) -> ModelBackend:
+        """The backend of a project (annotations.models.Project), with its settings: from the local
+        weights file `weights` (a model version's, copied out of the storage), or from the project's
+        start point when None; `weights_dir`: a local folder with the project's uploaded weights,
+        where a start from "weights:<sha256>" is looked up."""
         raise NotImplementedError(f"{cls.__name__} cannot be built for a project")
 
     @classmethod

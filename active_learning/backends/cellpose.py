@@ -60,7 +60,6 @@ from active_learning.backends.weights import (
     WeightsInfo,
     labelserver_setting,
     models_dir,
-    project_weights_dir,
     start_weights,
     validate_weights_file,
 )
@@ -294,16 +293,15 @@ class CellposeBackend(ModelBackend):
         return cls(start_weights(settings.start_from, weights_dir=weights_dir), settings, device=device)
 
     @classmethod
-    def for_project(cls, project: Any, version: Any = None) -> CellposeBackend:
-        """With `version`'s weights, else from the project's start_from (uploaded weights are found
-        in the project's own weights folder). Settings are the project's current ones: thresholds
-        may be tuned later."""
-        from django.conf import settings as django_settings
-
+    def for_project(cls, project: Any, *, weights: Path | None = None,
+                    weights_dir: Path | None = None) -> CellposeBackend:
+        """From the weights file `weights`, else from the project's start_from (uploaded weights are
+        looked up in `weights_dir` alone). Settings are the project's current ones: thresholds may
+        be tuned later."""
         settings = parse_backend_settings(project.backend_settings, model_channels=project.model_channels)
-        if version is not None and version.weights:
-            return cls(Path(version.weights.path), settings)
-        return cls.from_start(settings, weights_dir=project_weights_dir(django_settings.MEDIA_ROOT, project.pk))
+        if weights is not None:
+            return cls(weights, settings)
+        return cls.from_start(settings, weights_dir=weights_dir)
 
     @classmethod
     def validate_weights(cls, path: Path) -> WeightsInfo:

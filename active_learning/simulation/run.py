@@ -3,7 +3,6 @@ as the project's worker (every job a real Job row, run in this process)."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.storage import default_storage
 
@@ -36,6 +34,7 @@ from active_learning.start_model import ORIGIN_PREFIX as START_ORIGIN_PREFIX
 from active_learning.versions import active_version, store_weights
 from annotations import projects
 from annotations.models import Image, Project
+from labelserver import storage
 
 WORKER = "simulation"  # the worker name its jobs record
 
@@ -107,9 +106,8 @@ def discard_project(project: Project) -> None:
     originals = list(Image.objects.filter(project=project).values_list("file", flat=True))
     pk = project.pk
     project.delete()
-    media = Path(settings.MEDIA_ROOT)
     for folder in (f"crops/{pk}", f"models/{pk}"):
-        shutil.rmtree(media / folder, ignore_errors=True)
+        storage.delete_folder(folder)
     for name in originals:
         if not Image.objects.filter(file=name).exists():
             default_storage.delete(name)

@@ -87,10 +87,11 @@ def annotations_by_image(project: Project, filters: ExportFilters, *, batch: int
                          ) -> Iterator[tuple[Image, list[Annotation]]]:
     """(image, its selected annotations oldest first) for every image with any, in image order.
 
-    Rows (with their masks) are read in batches, so big projects stream."""
+    Rows (with their masks) are read in batches, so big projects stream. Each image is read once
+    and shared by its crops (a joined image per row would be one object per annotation)."""
     rows = (
         selected_annotations(project, filters)
-        .select_related("crop", "crop__image", "author", "started_from")
+        .select_related("crop", "author", "started_from")
         .order_by("crop__image_id", "created_at", "id")
     )
     current: Image | None = None
@@ -99,7 +100,9 @@ def annotations_by_image(project: Project, filters: ExportFilters, *, batch: int
         if current is not None and annotation.crop.image_id != current.id:
             yield current, group
             group = []
-        current = annotation.crop.image
+        if current is None or current.id != annotation.crop.image_id:
+            current = Image.objects.get(pk=annotation.crop.image_id)
+        annotation.crop.image = current
         group.append(annotation)
     if current is not None:
         yield current, group

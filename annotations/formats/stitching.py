@@ -26,6 +26,10 @@ second cell. Two rules decide "continues":
 
 Each old cell is continued by at most one new cell (the one sharing most with it); a new cell
 that continues several old cells (a cell across a crop corner) joins them all.
+
+Memory and time follow the crops, not the image, beyond the canvas itself: joined cells are
+recorded in a small table of ids (each id's cell), not rewritten on the canvas, and the final
+renumbering reads the canvas a band of rows at a time.
 """
 
 from __future__ import annotations
@@ -68,23 +72,70 @@ def stitch(shape: tuple[int, int], pieces: Iterable[Piece]) -> Stitched:
     """One label image of `shape` (height, width) from crop pieces given oldest first."""
     canvas = np.zeros(shape, dtype=np.uint32)
     covered = np.zeros(shape, dtype=bool)
-    next_id, joined = 1, 0
+    cells = _Cells()
+    joined = 0
     for piece in pieces:
         _check_piece(piece, shape)
-        mapping, next_id, n_joined = _assign_ids(canvas, covered, piece, next_id)
+        mapping, n_joined = _assign_ids(canvas, covered, piece, cells)
         _paste(canvas, covered, piece, mapping)
         joined += n_joined
-    return Stitched(labels=renumber_by_position(canvas), covered=covered, joined=joined)
+    return Stitched(labels=renumber_by_position(canvas, cell_of=cells.table), covered=covered, joined=joined)
 
 
-def renumber_by_position(labels: np.ndarray, dtype: type = np.uint32) -> np.ndarray:
+class _Cells:
+    """Canvas ids and the cell each belongs to: `table[id]` is the id that stands for its cell
+    (itself, unless a later crop joined its cell to another's)."""
+
+    def __init__(self) -> None:
+        self.table = np.arange(1024, dtype=np.uint32)
+        self.next_id = 1
+
+    def new(self) -> int:
+        if self.next_id >= self.table.size:
+            grown = np.arange(self.table.size, 2 * self.table.size, dtype=np.uint32)
+            self.table = np.concatenate([self.table, grown])
+        self.next_id += 1
+        return self.next_id - 1
+
+    def join(self, keep: int, other: int) -> None:
+        """Every id of `other`'s cell now stands for `keep`'s."""
+        self.table[self.table == self.table[other]] = self.table[keep]
+
+    def of(self, ids: np.ndarray) -> np.ndarray:
+        return self.table[ids]
+
+
+# Rows read at once when renumbering: about 4 million pixels, whatever the image's width.
+BAND_PIXELS = 1 << 22
+
+
+def renumber_by_position(labels: np.ndarray, dtype: type = np.uint32, *,
+                         cell_of: np.ndarray | None = None) -> np.ndarray:
     """Cells numbered 1..N in the order they first appear, row by row: one label image per
-    partition into cells, whatever ids it came with."""
-    ids, first, inverse = np.unique(labels.ravel(), return_index=True, return_inverse=True)
-    rank = np.zeros(ids.size, dtype=np.int64)
-    cells = ids != 0
-    rank[cells] = np.argsort(np.argsort(first[cells], kind="stable"), kind="stable") + 1
-    return rank[inverse].reshape(labels.shape).astype(dtype)
+    partition into cells, whatever ids it came with. `cell_of` maps each id to the id of its
+    cell first (ids of one cell become one). Reads `labels` a band of rows at a time."""
+    height, width = labels.shape
+    rows = max(1, BAND_PIXELS // max(width, 1))
+
+    def band(top: int) -> np.ndarray:
+        part = labels[top : top + rows]
+        return part if cell_of is None else cell_of[part]
+
+    size = int(labels.max(initial=0)) + 1 if cell_of is None else int(cell_of.max(initial=0)) + 1
+    unseen = np.iinfo(np.int64).max
+    first = np.full(size, unseen, dtype=np.int64)
+    for top in range(0, height, rows):
+        ids, index = np.unique(band(top).ravel(), return_index=True)
+        new = first[ids] == unseen
+        first[ids[new]] = index[new] + top * width
+    cells = np.flatnonzero(first != unseen)
+    cells = cells[cells != 0]
+    lookup: np.ndarray = np.zeros(size, dtype=dtype)
+    lookup[cells[np.argsort(first[cells], kind="stable")]] = np.arange(1, cells.size + 1, dtype=dtype)
+    out: np.ndarray = np.empty(labels.shape, dtype=dtype)
+    for top in range(0, height, rows):
+        out[top : top + rows] = lookup[band(top)]
+    return out
 
 
 def _check_piece(piece: Piece, shape: tuple[int, int]) -> None:
@@ -100,33 +151,33 @@ def _region(window: Window) -> tuple[slice, slice]:
     return slice(y, y + h), slice(x, x + w)
 
 
-def _assign_ids(canvas: np.ndarray, covered: np.ndarray, piece: Piece, next_id: int) -> tuple[np.ndarray, int, int]:
-    """A lookup local id -> global id for the piece: continuing cells get their old id. A cell
-    that continues two old cells (pasted from different crops) joins them on the canvas."""
+def _assign_ids(canvas: np.ndarray, covered: np.ndarray, piece: Piece, cells: _Cells) -> tuple[np.ndarray, int]:
+    """A lookup local id -> canvas id for the piece: continuing cells get their old cell's id. A
+    cell that continues two old cells (pasted from different crops) joins them."""
     local = piece.mask.astype(np.int64, copy=False)
     ids = np.unique(local)
     ids = ids[ids != 0]
     lookup = np.zeros(int(ids.max()) + 1 if ids.size else 1, dtype=np.uint32)
-    joins = _joins(canvas, covered, piece, local)
+    joins = _joins(canvas, covered, piece, local, cells)
     for cell in ids.tolist():
         olds = joins.get(cell)
         if olds is None:
-            lookup[cell] = next_id
-            next_id += 1
+            lookup[cell] = cells.new()
             continue
         lookup[cell] = olds[0]
         for other in olds[1:]:
-            canvas[canvas == other] = olds[0]
-    return lookup, next_id, len(joins)
+            cells.join(olds[0], other)
+    return lookup, len(joins)
 
 
-def _joins(canvas: np.ndarray, covered: np.ndarray, piece: Piece, local: np.ndarray) -> dict[int, list[int]]:
-    """New cell -> the old cells it continues (largest shared part first). Each old cell is
-    continued by at most one new cell: the one sharing most with it."""
+def _joins(canvas: np.ndarray, covered: np.ndarray, piece: Piece, local: np.ndarray,
+           cells: _Cells) -> dict[int, list[int]]:
+    """New cell -> the old cells it continues (largest shared part first), each named by its
+    cell's id. Each old cell is continued by at most one new cell: the one sharing most with it."""
     region = _region(piece.window)
-    candidates = _overlap_matches(local, canvas[region], covered[region])
+    candidates = _overlap_matches(local, cells.of(canvas[region]), covered[region])
     for inside, outside in _border_pairs(canvas, covered, piece):
-        candidates += _contact_matches(inside, outside)
+        candidates += _contact_matches(inside, cells.of(outside))
     joins: dict[int, list[int]] = {}
     owner: dict[int, int] = {}
     for cell, old, _ in sorted(candidates, key=lambda match: -match[2]):

@@ -1,16 +1,19 @@
 // The training page: start a job and follow it live (epoch, loss), the job history with logs,
 // model versions with their metrics (promote a candidate, roll back to an older version), and
-// the retraining schedule.
+// the retraining schedule, and the live workers with the device each computes on.
 
 import { h, notify, pill, fixed, when, projectId } from "./dom.js";
 import { api } from "./http.js";
+import { deviceText, queuesText } from "./workers.js";
 
 const POLL_MS = 2000;
+const WORKERS_POLL_MS = 5 * POLL_MS;  // each look waits a second for the workers' answers
 const project = projectId();
 const message = /** @type {HTMLElement} */ (document.getElementById("training-message"));
 const current = /** @type {HTMLElement} */ (document.getElementById("current-job"));
 const jobsBody = /** @type {HTMLElement} */ (document.querySelector("#jobs tbody"));
 const versionsBody = /** @type {HTMLElement} */ (document.querySelector("#versions tbody"));
+const workersBody = /** @type {HTMLElement} */ (document.querySelector("#workers tbody"));
 const jobForm = /** @type {HTMLFormElement} */ (document.getElementById("job-form"));
 const retrainForm = /** @type {HTMLFormElement} */ (document.getElementById("retraining-form"));
 const ACTIVE = ["queued", "running"];
@@ -141,6 +144,9 @@ function versionRow(v, hasActive) {
     actions.append(h("button", { type: "button", onclick: () => promote(v, word) }, word), " ");
   }
   actions.append(v.weights_url ? h("a", { href: v.weights_url }, "weights") : h("span", { class: "muted" }, "no weights"));
+  if (m.ap50 !== undefined && m.ap50 !== null) {
+    actions.append(" ", h("a", { href: `/projects/${project}/versions/${v.id}/report/`, class: "report" }, "report"));
+  }
   return h("tr", { dataset: { version: String(v.number) } },
     h("td", {}, h("b", {}, `v${v.number}`), v.parent_number ? h("span", { class: "muted" }, ` from v${v.parent_number}`) : null),
     h("td", {}, pill(v.status)), h("td", {}, v.origin),
@@ -158,6 +164,24 @@ async function promote(version, word) {
   } catch (error) {
     notify(message, `Not changed. ${error.message}`, "error");
   }
+}
+
+// ---- workers ------------------------------------------------------------------------------------------
+
+async function loadWorkers() {
+  let workers;
+  try {
+    workers = await api("/api/workers/");
+  } catch (error) {
+    workersBody.replaceChildren(h("tr", {}, h("td", { colspan: 3, class: "empty" }, `Could not ask the workers. ${error.message}`)));
+    return;
+  } finally {
+    window.setTimeout(loadWorkers, WORKERS_POLL_MS);
+  }
+  workersBody.replaceChildren(...(workers.length
+    ? workers.map((w) => h("tr", { dataset: { worker: w.name } },
+      h("td", {}, w.name), h("td", {}, deviceText(w.device)), h("td", {}, queuesText(w.queues))))
+    : [h("tr", {}, h("td", { colspan: 3, class: "empty" }, "No worker answered: jobs wait in the queue until one runs."))]));
 }
 
 // ---- retraining schedule ------------------------------------------------------------------------------
@@ -184,5 +208,6 @@ async function saveRetraining() {
 
 jobForm.addEventListener("submit", (event) => { event.preventDefault(); startJob(); });
 retrainForm.addEventListener("submit", (event) => { event.preventDefault(); saveRetraining(); });
+loadWorkers();
 Promise.all([loadJobs(), loadVersions(), loadRetraining()])
   .catch((error) => notify(message, `Could not load this page's data. ${error.message}`, "error"));

@@ -228,6 +228,9 @@ export function isTyping(target) {
 export function loadImageElement(url) {
   return new Promise((resolve, reject) => {
     const image = new Image();
+    // With an object store the crop's URL redirects to the store (docs/deploy.md): fetched without
+    // CORS, the image would taint the canvas the editor reads its pixels back from.
+    image.crossOrigin = "anonymous";
     image.onload = () => resolve(image);
     image.onerror = () => reject(new Error(`the crop image ${url} did not load`));
     image.src = url;
