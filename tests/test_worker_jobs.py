@@ -15,6 +15,7 @@ from active_learning.models import CropScore, Job, JobKind, JobStatus, ModelVers
 from active_learning.strategies import DEFAULT_STRATEGY
 from active_learning.versions import active_version
 from annotations.models import Annotation, CropStatus, Split
+from labelserver.errors import Conflict
 from tests.factories import ingest_u2os_corners, make_project
 from tests.worker import start_worker, stop_worker
 
@@ -76,6 +77,33 @@ def test_a_worker_trains_evaluates_promotes_and_repredicts(small_project, tmp_pa
     log = Job.objects.get(pk=predict.pk).log
     assert f"ranked 4 crops with {DEFAULT_STRATEGY} (version 1)" in log and "weights fitted" in log
     assert not (Path(settings.MEDIA_ROOT) / "tmp" / f"job-{train.pk}").exists()
+
+
+def test_two_gpu_workers_train_two_projects_at_once_and_a_project_never_trains_twice(u2os_pairs, tmp_path):
+    projects = []
+    for i in range(2):
+        project = make_project(f"worker-{i}", crop_size=128, backend_settings=FAST_TRAINING)
+        folder = tmp_path / f"images-{i}"
+        folder.mkdir()
+        ingest_u2os_corners(project, u2os_pairs[3 * i : 3 * i + 3], folder, side=SIDE,
+                            splits=(Split.TRAIN, Split.VALIDATION, Split.TRAIN), labelled=(True, True, False))
+        projects.append(project)
+    workers = [start_worker(tmp_path / f"gpu-{i}.log", queues="gpu", name=f"gpu-{i}-{os.getpid()}")
+               for i in range(2)]
+    try:
+        trainings = [jobs.enqueue_job(project, JobKind.TRAIN) for project in projects]
+        with pytest.raises(Conflict):
+            jobs.enqueue_job(projects[0], JobKind.TRAIN)  # one active training per project
+        ended = [workers[0].wait_for(lambda job=job: _job_ended(job.pk), 600, f"training {job.pk}")
+                 for job in trainings]
+    finally:
+        for worker in workers:
+            stop_worker(worker)
+    assert [job.status for job in ended] == [JobStatus.SUCCEEDED] * 2, [job.error for job in ended]
+    # At once: each started before the other finished (a worker runs one job at a time).
+    first, second = ended
+    assert first.started_at < second.finished_at and second.started_at < first.finished_at
+    assert Job.objects.filter(kind=JobKind.TRAIN).count() == 2
 
 
 def test_a_worker_killed_during_training_leaves_the_job_failed_and_nothing_behind(small_project, tmp_path):

@@ -65,10 +65,12 @@ def worker_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_worker(log_path: Path, *, queues: str = "gpu,default", **env: str) -> WorkerProcess:
+def start_worker(log_path: Path, *, queues: str = "gpu,default", name: str = "", **env: str) -> WorkerProcess:
+    """A worker on `queues`; give each of several workers at once its own `name` (a worker that
+    starts under a name fails the jobs left running under it, as after a restart)."""
     cmd = [
         sys.executable, "-m", "celery", "-A", "labelserver", "worker", "-Q", queues, "--concurrency", "1",
-        "--max-tasks-per-child", "1", "--hostname", f"test-{os.getpid()}@%h", "--loglevel", "INFO",
+        "--max-tasks-per-child", "1", "--hostname", f"{name or f'test-{os.getpid()}'}@%h", "--loglevel", "INFO",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]
     handle = open(log_path, "w")  # noqa: SIM115  (closed with the process)
