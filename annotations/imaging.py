@@ -557,7 +557,7 @@ class _BandReader:
 
     def __call__(self, ys: slice, xs: slice) -> np.ndarray:
         if ys.step not in (None, 1) or ys.start is None or ys.stop is None:
-            return self._read(ys, slice(None) if xs == slice(None) else xs)
+            return self._read(ys, xs)
         first, last = self.band_rows
         if not (first <= ys.start and ys.stop <= last):
             top = ys.start // self.chunk_rows * self.chunk_rows
