@@ -27,7 +27,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from active_learning.models import ACTIVE_JOB_STATUSES, Job, JobKind, JobStatus
+from active_learning.models import ACTIVE_JOB_STATUSES, TRANSFER_JOB_KINDS, Job, JobKind, JobStatus
 from annotations.models import Project
 from labelserver.errors import Conflict, DomainError
 
@@ -40,6 +40,9 @@ JOB_RUNNERS: dict[str, str] = {
     JobKind.SCORE: "active_learning.prediction.run_prediction_job",
     JobKind.SWEEP_TRIAL: "active_learning.sweeps.run_sweep_trial",
     JobKind.SWEEP_FINISH: "active_learning.sweeps.run_sweep_finish",
+    JobKind.INGEST: "active_learning.transfers.run_ingest_job",
+    JobKind.IMPORT: "active_learning.transfers.run_import_job",
+    JobKind.EXPORT: "active_learning.transfers.run_export_job",
 }
 
 # What runs once a job of a kind has ended, however it ended (its worker dying included): a plain
@@ -48,6 +51,10 @@ JOB_RUNNERS: dict[str, str] = {
 JOB_ENDED: dict[str, str] = {
     JobKind.SWEEP_TRIAL: "active_learning.sweeps.job_ended",
     JobKind.SWEEP_FINISH: "active_learning.sweeps.job_ended",
+    # The staged upload is deleted, and a failed export's file, whichever way the job ended.
+    JobKind.INGEST: "active_learning.transfers.job_ended",
+    JobKind.IMPORT: "active_learning.transfers.job_ended",
+    JobKind.EXPORT: "active_learning.transfers.job_ended",
 }
 
 HEARTBEAT_SECONDS = 15
@@ -115,7 +122,7 @@ def queue_job(
             f"a {kind} job for project {project.name!r} is already {running.status if running else 'active'}"
             f"{f' (job {running.pk})' if running else ''}; wait for it to finish or cancel it"
         ) from None
-    transaction.on_commit(lambda: _send(job.pk))
+    transaction.on_commit(lambda: _send(job.pk, kind))
     return job, True
 
 
@@ -148,13 +155,14 @@ def dispatch_held() -> bool:
     return getattr(_dispatch, "held", False)
 
 
-def _send(job_id: int) -> None:
+def _send(job_id: int, kind: str) -> None:
     if dispatch_held():
         return
-    from active_learning.tasks import run_gpu_job
+    from active_learning.tasks import run_gpu_job, run_transfer_job
 
+    task = run_transfer_job if kind in TRANSFER_JOB_KINDS else run_gpu_job
     try:
-        run_gpu_job.delay(job_id)
+        task.delay(job_id)
     except OperationalError as exc:
         # The job row is committed but no worker will ever hear of it: failed with the reason,
         # not queued forever (and, for a training, not blocking the project's next one).
@@ -167,6 +175,7 @@ def _fail_unsent(job_id: int, reason: str) -> None:
     ):
         append_log(job_id, f"FAILED: {reason}")
         logger.error("job %s failed: %s", job_id, reason)
+        _job_ended(job_id)
 
 
 def claim_job(job_id: int, worker: str) -> Job | None:
@@ -222,6 +231,7 @@ def request_cancel(job: Job) -> Job:
     if Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
         status=JobStatus.CANCELLED, finished_at=now, cancel_requested=True
     ):
+        _job_ended(job.pk)
         return Job.objects.get(pk=job.pk)
     if not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(cancel_requested=True):
         raise Conflict(f"job {job.pk} has already ended ({job.status})")

@@ -17,6 +17,14 @@ class JobKind(models.TextChoices):
     # One trial of a sweep, and the step that ends a sweep (see active_learning/sweeps.py).
     SWEEP_TRIAL = "sweep_trial", "Sweep trial"
     SWEEP_FINISH = "sweep_finish", "Sweep finish"
+    # Moving files in and out of a project (active_learning/transfers.py), on the default queue.
+    INGEST = "ingest", "Ingest an image"
+    IMPORT = "import", "Import annotations"
+    EXPORT = "export", "Export"
+
+
+# Kinds run by the CPU workers of the `default` queue; the others need the model (the `gpu` queue).
+TRANSFER_JOB_KINDS = (JobKind.INGEST, JobKind.IMPORT, JobKind.EXPORT)
 
 
 class JobStatus(models.TextChoices):
@@ -48,6 +56,8 @@ class Job(models.Model):
     cancel_requested = models.BooleanField(default=False)
     # Live progress for the UI: {"epoch": 3, "n_epochs": 50, "loss": 0.4, "val_loss": 0.5, "done": 3, "total": 50}
     progress = models.JSONField(default=dict, blank=True)
+    # What a finished job made, for its caller: an ingest's image, an import's report, an export's file.
+    result = models.JSONField(default=dict, blank=True)
     log = models.TextField(blank=True)
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)

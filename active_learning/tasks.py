@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from celery.signals import worker_ready
 
-from active_learning import jobs, workers
+from active_learning import jobs, transfers, workers
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, bind=True)
@@ -56,3 +56,14 @@ def check_annotation_trigger(project_id: int) -> int | None:
     project = Project.objects.filter(pk=project_id).first()
     job = retrain_if_enough_new_annotations(project) if project else None
     return job.pk if job else None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, bind=True)
+def run_transfer_job(self, job_id: int) -> str | None:
+    """Ingest, import or export (active_learning.transfers): the `default` queue's CPU workers."""
+    return jobs.run_job(job_id, worker=self.request.hostname or "worker")
+
+
+@shared_task
+def delete_expired_exports() -> int:
+    return transfers.delete_expired_exports()

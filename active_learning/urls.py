@@ -1,6 +1,6 @@
 """The learning side's REST API, mounted under /api/ (labelserver/urls.py): a crop as its labeller
-sees it, the queue, jobs, model versions, reports, retraining, and a project's export and import
-(which carry its model)."""
+sees it, the queue, jobs, model versions, reports, retraining, and the jobs that move files in
+and out of a project (uploads, imports and exports: active_learning/transfers.py)."""
 
 from django.urls import path
 
@@ -21,6 +21,7 @@ urlpatterns = [
     path("projects/<id:project_id>/jobs/", views.ProjectJobsView.as_view(), name="project-jobs"),
     path("jobs/<id:job_id>/", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<id:job_id>/cancel/", views.JobCancelView.as_view(), name="job-cancel"),
+    path("jobs/<id:job_id>/file/", transfer_views.JobFileView.as_view(), name="job-file"),
     path("projects/<id:project_id>/model-versions/", views.ProjectModelVersionsView.as_view(),
          name="project-model-versions"),
     path("model-versions/<id:version_id>/", views.ModelVersionDetailView.as_view(), name="model-version-detail"),
@@ -40,6 +41,7 @@ urlpatterns = [
     path("sweeps/<id:sweep_id>/cancel/", sweeps.SweepCancelView.as_view(), name="sweep-cancel"),
     path("sweeps/<id:sweep_id>/resume/", sweeps.SweepResumeView.as_view(), name="sweep-resume"),
     path("sweeps/<id:sweep_id>/adopt/", sweeps.SweepAdoptView.as_view(), name="sweep-adopt"),
+    path("projects/<id:project_id>/images/", transfer_views.ImagesView.as_view(), name="api-images"),
     path("projects/<id:project_id>/export/", transfer_views.ExportView.as_view(), name="api-project-export"),
     path("projects/<id:project_id>/import/", transfer_views.ImportView.as_view(), name="api-project-import"),
 ]

@@ -33,6 +33,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
+from annotations.exports import ProgressCallback
 from annotations.imaging import (
     DisplayLevels,
     ImageHeader,
@@ -106,9 +107,11 @@ def _ledger() -> Iterator[_Ledger]:
 
 
 def ingest_image(project: Project, source: Source, *, original_name: str, mask_source: Source | None = None,
-                 user: Any = None) -> IngestResult:
+                 user: Any = None, progress: ProgressCallback | None = None) -> IngestResult:
     """Add one image to a project: store it, tile it into crops with display PNGs, and import
-    `mask_source` (a label image of the same size) as the crops' first annotations.
+    `mask_source` (a label image of the same size) as the crops' first annotations. `progress`
+    hears of each crop rendered (done, total, the image's name); an exception it raises (a
+    cancelled job) undoes the ingestion like any other.
 
     Bad input raises a DomainError (ImageReadError, MaskError) and leaves no rows and no files."""
     with _ledger() as ledger:
@@ -117,7 +120,7 @@ def ingest_image(project: Project, source: Source, *, original_name: str, mask_s
         if existing is not None:
             return _already_there(existing)
         try:
-            return _ingest_new(project, staged, original_name, mask_source, user, ledger)
+            return _ingest_new(project, staged, original_name, mask_source, user, ledger, progress)
         except IntegrityError:
             # The same file committed by a concurrent ingestion between our check and insert.
             ledger.discard_written()
@@ -125,6 +128,24 @@ def ingest_image(project: Project, source: Source, *, original_name: str, mask_s
             if existing is None:
                 raise
             return _already_there(existing)
+
+
+def check_upload(source: Source, *, original_name: str, mask_source: Source | None = None) -> ImageHeader:
+    """What a web request checks before it queues an ingestion: both headers (a supported format,
+    within the size limits; a one-channel label image of the image's size). No pixels are decoded
+    and a big upload is read from its temporary file, so an image that can never be ingested is
+    refused at once (a 400) rather than by a failed job."""
+    header = open_source(_readable(source), name=original_name).header
+    if mask_source is not None:
+        open_label_source(_readable(mask_source), header.shape,
+                          name=_source_name(mask_source) or f"label image of {original_name}")
+    return header
+
+
+def _readable(source: Source) -> Source:
+    """An upload Django spooled to disk as its path (reading a header must not load 2 GB)."""
+    temporary = getattr(source, "temporary_file_path", None)
+    return Path(temporary()) if callable(temporary) else source
 
 
 def split_fraction(sha256: str) -> float:
@@ -194,13 +215,13 @@ def _already_there(image: Image) -> IngestResult:
 
 
 def _ingest_new(project: Project, staged: _Staged, original_name: str, mask_source: Source | None, user: Any,
-                ledger: _Ledger) -> IngestResult:
+                ledger: _Ledger, progress: ProgressCallback | None) -> IngestResult:
     source = open_source(staged.path, name=original_name)
     header = source.header
     labels = _open_labels(mask_source, header, original_name, ledger)
     windows = tile_windows(header.width, header.height, project.crop_size, project.crop_overlap)
     levels = display_levels(source, display_channels(header.channels, project.display_channels, name=original_name))
-    displays = _render_displays(project, staged.sha256, source, levels, windows, ledger)
+    displays = _render_displays(project, staged.sha256, source, levels, windows, ledger, progress, original_name)
     masks = [_crop_labels(*labels, window) for window in windows] if labels is not None else None
     stored = _store_original(staged, header, ledger)
     with transaction.atomic():
@@ -223,13 +244,16 @@ def _open_labels(mask_source: Source | None, header: ImageHeader, original_name:
 
 
 def _render_displays(project: Project, sha256: str, source: PixelSource, levels: DisplayLevels,
-                     windows: list[Window], ledger: _Ledger) -> list[str]:
+                     windows: list[Window], ledger: _Ledger, progress: ProgressCallback | None,
+                     original_name: str) -> list[str]:
     names = []
-    for window in windows:
+    for done, window in enumerate(windows, start=1):
         png = render_display_png(source.window(*window), levels)
         name = default_storage.save(display_storage_name(project, sha256, window), ContentFile(png))
         ledger.written.append(name)
         names.append(name)
+        if progress is not None:
+            progress(done, len(windows), original_name)
     return names
 
 

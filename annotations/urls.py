@@ -1,5 +1,6 @@
-"""The labelling REST API under /api/ (see annotations/api/); a crop's detail, the next crop and
-leasing a chosen crop are the learning side's (active_learning/urls.py)."""
+"""The labelling REST API under /api/ (see annotations/api/); a crop's detail, the next crop,
+leasing a chosen crop and a project's image list (whose uploads queue jobs) are the learning
+side's (active_learning/urls.py)."""
 
 from django.urls import path
 
@@ -13,7 +14,6 @@ urlpatterns = [
     path("projects/<id:project_id>/", projects.ProjectDetailView.as_view(), name="api-project"),
     path("projects/<id:project_id>/members/", projects.MemberListView.as_view(), name="api-members"),
     path("projects/<id:project_id>/members/<id:user_id>/", projects.MemberDetailView.as_view(), name="api-member"),
-    path("projects/<id:project_id>/images/", images.ImageListView.as_view(), name="api-images"),
     path("projects/<id:project_id>/crops/", crops.CropListView.as_view(), name="api-crops"),
     path("projects/<id:project_id>/reviews/", reviews.ReviewQueueView.as_view(), name="api-reviews"),
     path("annotations/<id:annotation_id>/review/", reviews.ReviewAnnotationView.as_view(), name="api-review"),

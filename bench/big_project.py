@@ -7,12 +7,15 @@ written as a tiled, deflate-compressed TIFF without ever holding the whole image
 label image is built the same way from the shipped masks, with cell ids made unique per tile.
 
 Each step runs in a fresh Python process (Django set up on a fresh SQLite database in a temporary
-folder, or --database-url), so the peak resident memory it reports is that step's own:
+folder, or --database-url), so the peak resident memory it reports is that step's own. Each is
+what an upload or an export through the API costs: the request's part (check the headers, store
+the upload, queue the job; active_learning.transfers) and the worker's job, run in the same
+process (`jobs.run_by_caller`):
 
-* ingest: `annotations.ingest.ingest_image` of the image alone (crop size 256: ~1,500 crops);
+* ingest: the image alone (crop size 256: ~1,500 crops);
 * ingest with labels: the image and its label image into a project cut at crop size 32 (~100k
   crops, each with its display PNG and first annotation);
-* export: `manage.py export_project` of that project (Cellpose format).
+* export: that project in the Cellpose format, the zip stored for download.
 
 The goal: memory bounded by a few crops, not by the image (the image is 400 MB decoded, its
 label image 200 MB).
@@ -118,29 +121,47 @@ def build_labels(path: Path, side: int) -> int:
 # --- Steps, each in its own process -------------------------------------------------------------
 
 STEP = r"""
-import json, os, sys, time, resource
+import json, os, shutil, sys, time, resource
 import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelserver.settings")
 django.setup()
-from django.core.management import call_command
-from annotations.ingest import ingest_image
+from django.core.files import File
+from active_learning import jobs, transfers
 from annotations.models import Crop, Project
+
+
+class Upload(File):
+    # What Django hands a view for a big upload: a file spooled to disk (the storage moves it).
+    def temporary_file_path(self):
+        return self.file.name
+
+
+def upload(path):
+    copy = shutil.copy(path, path + ".upload")
+    return Upload(open(copy, "rb"), name=os.path.basename(path))
+
+
+def run(job):
+    assert jobs.run_job(job.pk, worker="bench") == "succeeded", type(job).objects.get(pk=job.pk).error
+    return type(job).objects.get(pk=job.pk).result
+
+
 step, image, labels, out = sys.argv[1:5]
 began = time.perf_counter()
 result = {}
-if step == "ingest":
-    project = Project.objects.create(name="big", crop_size=256, validation_fraction=0)
-    done = ingest_image(project, image, original_name="big.tif")
-    result["crops"] = Crop.objects.filter(project=project).count()
-elif step == "ingest-labelled":
-    project = Project.objects.create(name="big-labelled", crop_size=32, validation_fraction=0)
-    done = ingest_image(project, image, original_name="big.tif", mask_source=labels)
-    result["crops"] = Crop.objects.filter(project=project).count()
-    result["annotations"] = done.imported_annotations
-elif step == "export":
-    project = Project.objects.get(name="big-labelled")
-    call_command("export_project", str(project.pk), out, "--format", "cellpose")
-    result["bytes"] = os.path.getsize(out)
+with jobs.run_by_caller():
+    if step == "ingest":
+        project = Project.objects.create(name="big", crop_size=256, validation_fraction=0)
+        run(transfers.queue_ingest(project, upload(image)))
+        result["crops"] = Crop.objects.filter(project=project).count()
+    elif step == "ingest-labelled":
+        project = Project.objects.create(name="big-labelled", crop_size=32, validation_fraction=0)
+        done = run(transfers.queue_ingest(project, upload(image), mask=upload(labels)))
+        result["crops"] = Crop.objects.filter(project=project).count()
+        result["annotations"] = done["imported_annotations"]
+    elif step == "export":
+        project = Project.objects.get(name="big-labelled")
+        result["bytes"] = run(transfers.queue_export(project, {"format": "cellpose"}))["size"]
 result["seconds"] = time.perf_counter() - began
 result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(result))
@@ -193,7 +214,7 @@ def main() -> None:
 
 def run_step_baseline(env: dict[str, str]) -> float:
     code = ("import os, resource, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'labelserver.settings'); "
-            "django.setup(); import annotations.ingest; "
+            "django.setup(); import active_learning.transfers; "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])

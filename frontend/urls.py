@@ -14,6 +14,7 @@ urlpatterns = [
     path("projects/<id:project_id>/training/", views.training, name="project-training"),
     path("projects/<id:project_id>/sweeps/", views.sweeps, name="project-sweeps-page"),
     path("projects/<id:project_id>/upload/", views.upload, name="project-upload"),
+    path("projects/<id:project_id>/export/", views.export, name="project-export"),
     path("projects/<id:project_id>/labellers/", views.labellers, name="project-labellers"),
     path("projects/<id:project_id>/review/", views.review, name="project-review"),
     path("projects/<id:project_id>/settings/", views.project_settings, name="project-settings"),

@@ -30,7 +30,8 @@ from active_learning.project_settings import settings_choices
 from active_learning.versions import active_version
 from annotations import projects, selectors
 from annotations.api.serializers import MemberInput, MemberRoleInput
-from annotations.models import Crop, CropStatus, Membership, Project, ReviewState, Role
+from annotations.formats import EXPORT_FORMATS
+from annotations.models import Crop, CropStatus, Membership, Project, ReviewState, Role, Split
 from annotations.permissions import is_project_admin, is_project_reviewer
 from frontend import forms, report_pages
 from frontend import selectors as pages
@@ -118,6 +119,25 @@ def training(request: HttpRequest, project_id: int) -> HttpResponse:
 def upload(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     return _admin_page(request, project, "upload.html", "upload")
+
+
+# What each export format writes (annotations/exports.py, docs/formats.md), for the Export page.
+EXPORT_FORMAT_WORDS = {
+    "cellpose": "image and label image pairs, per crop and per whole image, as Cellpose trains on them",
+    "tiff": "the original images with a 16- or 32-bit label TIFF each",
+    "coco": "one COCO annotations.json (RLE masks) with the images",
+    "geojson": "cell outlines, one GeoJSON file per image (QuPath)",
+}
+
+
+@login_required
+@ensure_csrf_cookie
+def export(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Start an export job and download the project's recent exports (the page calls the API)."""
+    project = _admin_project(request, project_id)
+    formats = [(name, EXPORT_FORMAT_WORDS.get(name, "")) for name in EXPORT_FORMATS]
+    return _admin_page(request, project, "export.html", "export", formats=formats, splits=Split.choices,
+                       active_version=active_version(project))
 
 
 @login_required

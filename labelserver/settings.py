@@ -302,6 +302,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "CropStatusEnum": "annotations.models.CropStatus",
+        "SplitEnum": "annotations.models.Split",
         "JobStatusEnum": "active_learning.models.JobStatus",
         "JobKindEnum": "active_learning.models.JobKind",
         "SweepKindEnum": "active_learning.models.SweepKind",
@@ -360,6 +361,8 @@ LABELSERVER = {
     "CELLPOSE_MODELS_DIR": Path(envstr("CELLPOSE_LOCAL_MODELS_PATH", str(DATA_DIR / "cellpose-models"))),
     "PRETRAINED_DOWNLOAD_TIMEOUT_SECONDS": envint("PRETRAINED_DOWNLOAD_TIMEOUT_SECONDS", 20, minimum=1),
     "PROJECT_CREATORS": envchoice("PROJECT_CREATORS", "staff", ("staff", "users")),  # who may start one (web)
+    # A finished export's zip is kept this long for download, then deleted (active_learning/transfers.py).
+    "EXPORT_KEEP_HOURS": envint("EXPORT_KEEP_HOURS", 7 * 24, minimum=1),
 }
 
 LOGGING = {
@@ -374,4 +377,5 @@ LOGGING = {
 # Fixed housekeeping; per-project retraining schedules live in django-celery-beat's tables.
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "active_learning.tasks.reap_stale_jobs", "schedule": 60.0},
+    "delete-expired-exports": {"task": "active_learning.tasks.delete_expired_exports", "schedule": 3600.0},
 }

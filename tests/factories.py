@@ -16,7 +16,8 @@ from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
-from active_learning.models import ModelVersion, ModelVersionStatus, Prediction
+from active_learning import jobs
+from active_learning.models import Job, ModelVersion, ModelVersionStatus, Prediction
 from annotations.ingest import ingest_image, set_image_split
 from annotations.masks import count_cells, encode_png
 from annotations.models import Annotation, Crop, CropStatus, Image, Membership, Project, Role, Split
@@ -265,3 +266,12 @@ def maps_of(truth: np.ndarray, faint: int) -> bytes:
     cellprob = np.where(truth > 0, 4.0, -6.0).astype(np.float32)
     cellprob[truth == faint] = -1.5
     return pack_maps(cellprob, flows)
+
+
+def run_queued(answer) -> Job:
+    """Run the job a 202 answer queued, here, the way a worker runs it (inside a test's transaction
+    its on-commit message is never sent), and return it as it ended."""
+    assert answer.status_code == 202, answer.json()
+    job_id = answer.json()["id"]
+    jobs.run_job(job_id, worker="test")
+    return Job.objects.get(pk=job_id)

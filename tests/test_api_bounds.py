@@ -305,7 +305,7 @@ def test_an_upload_under_max_upload_still_works(settings, admin_client, project)
     upload.seek(0)
     upload.name = "ok.tif"
     response = admin_client.post(f"/api/projects/{project.id}/images/", {"file": upload}, format="multipart")
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
 
 
 def test_form_fields_of_a_multipart_upload_keep_the_small_limit(settings, admin_client, project):

@@ -63,8 +63,9 @@ def test_numbers_of_missing_versions_are_nullable(db):
 
 
 def test_an_export_names_a_format_or_leaves_it_out(db):
-    parameters = _schema()["paths"]["/api/projects/{project_id}/export/"]["get"]["parameters"]
-    pattern = next(p for p in parameters if p["name"] == "format")["schema"]["pattern"]
+    body = _schema()["paths"]["/api/projects/{project_id}/export/"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    pattern = _schema()["components"]["schemas"][schema]["properties"]["format"]["pattern"]
     assert re.fullmatch(pattern, "coco, geojson") and not re.fullmatch(pattern, "")
 
 

@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from PIL import Image as PILImage
 from pycocotools.coco import COCO
 
+from active_learning import transfers
 from active_learning.model_transfer import export_zip, import_bundle
-from active_learning.models import ModelVersion, Prediction
+from active_learning.models import Job, JobStatus, ModelVersion, Prediction
 from annotations.api.export_serializers import OptionsError, export_options, import_options
 from annotations.exports import ExportOptions, build_export
 from annotations.formats.stitching import Piece, stitch
@@ -31,7 +33,7 @@ from annotations.masks import decode_png, encode_png
 from annotations.models import Annotation, Crop, CropStatus, Image, Tag
 from labelserver.errors import DomainError
 from tests.conftest import DATA
-from tests.factories import make_project
+from tests.factories import make_project, run_queued
 
 BRIGHTFIELD = DATA / "dsb2018_brightfield"  # 4 RGB images of 256x320: two overlapping 256-px crops each
 U2OS_NAMES = ("0b0d577159f0", "10ba6cbee487")  # 520x696 grey nuclei
@@ -391,28 +393,60 @@ def test_import_options_take_any_case_and_default_the_rest():
 # --- API --------------------------------------------------------------------------------------
 
 
-def test_admins_download_an_export_zip(labelled, admin, admin_client):
+def test_admins_export_in_the_background_and_download_the_zip(labelled, admin, admin_client):
     from annotations.models import Membership
 
     Membership.objects.create(project=labelled, user=admin, role="admin")
-    response = admin_client.get(f"/api/projects/{labelled.pk}/export/?format=coco&split=train")
+    answer = admin_client.post(f"/api/projects/{labelled.pk}/export/", {"format": "coco", "split": "train"},
+                               format="json")
+    assert (answer.json()["kind"], answer.json()["status"]) == ("export", "queued")
+    job = run_queued(answer)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["download"] == f"/api/jobs/{job.pk}/file/" and job.result["size"] > 0
+    assert job.result["counts"]["annotations"] > 0 and job.progress["stage"] == "storing"
+    listed = admin_client.get(f"/api/projects/{labelled.pk}/jobs/?kind=export").json()
+    assert [row["id"] for row in listed] == [job.pk]
+
+    response = admin_client.get(job.result["download"])
     assert response.status_code == 200, response.content
     assert response["Content-Type"] == "application/zip"
     assert response["Content-Disposition"].startswith('attachment; filename="source-export-')
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
-    assert "coco/annotations.json" in archive.namelist()
+    assert archive.testzip() is None and "coco/annotations.json" in archive.namelist()
     assert json.loads(archive.read("manifest.json"))["options"]["filters"]["split"] == "train"
 
 
-def test_export_answers_by_role(project, admin_client, labeller_client, outsider_client, anon_client):
-    url = f"/api/projects/{project.pk}/export/?format=tiff"
-    assert admin_client.get(url).status_code == 200
-    assert labeller_client.get(url).status_code == 403
-    assert outsider_client.get(url).status_code == 404
-    assert anon_client.get(url).status_code in (401, 403)
-    bad = admin_client.get(f"/api/projects/{project.pk}/export/?format=vtk")
+def test_an_export_is_deleted_once_it_expires(labelled, admin, admin_client, settings):
+    from annotations.models import Membership
+
+    Membership.objects.create(project=labelled, user=admin, role="admin")
+    job = run_queued(admin_client.post(f"/api/projects/{labelled.pk}/export/", {"format": "tiff"}, format="json"))
+    assert transfers.delete_expired_exports() == 0  # still within EXPORT_KEEP_HOURS
+    Job.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(hours=7 * 24 + 1))
+    assert transfers.delete_expired_exports() == 1
+    assert not default_storage.exists(job.result["file"])
+    assert admin_client.get(f"/api/jobs/{job.pk}/file/").status_code == 404
+    assert transfers.delete_expired_exports() == 0
+
+
+def test_export_answers_by_role_and_checks_the_options_before_queueing(project, admin_client, labeller_client,
+                                                                     outsider_client, anon_client):
+    url = f"/api/projects/{project.pk}/export/"
+    assert admin_client.post(url, {"format": "tiff"}, format="json").status_code == 202
+    assert labeller_client.post(url, {"format": "tiff"}, format="json").status_code == 403
+    assert outsider_client.post(url, {"format": "tiff"}, format="json").status_code == 404
+    assert anon_client.post(url, {"format": "tiff"}, format="json").status_code in (401, 403)
+    bad = admin_client.post(url, {"format": "vtk"}, format="json")
     assert bad.status_code == 400 and "unknown export format" in bad.json()["detail"]
-    assert bad.json()["code"] == "bad_export"
+    assert bad.json()["code"] == "bad_export" and list(bad.json()["fields"]) == ["format"]
+    assert Job.objects.filter(project=project).count() == 1
+    assert admin_client.get(url).status_code == 405  # an export is a job: POST, then its file
+
+
+def test_an_export_of_a_missing_model_version_fails_with_the_reason(project, admin_client):
+    job = run_queued(admin_client.post(f"/api/projects/{project.pk}/export/", {"model": "7"}, format="json"))
+    assert job.status == JobStatus.FAILED and "no model version 7" in job.error
+    assert admin_client.get(f"/api/jobs/{job.pk}/file/").status_code == 404
 
 
 def test_admins_import_a_bundle_and_labellers_may_not(project, admin_client, labeller_client, tmp_path):
@@ -422,12 +456,15 @@ def test_admins_import_a_bundle_and_labellers_may_not(project, admin_client, lab
     with open(bundle, "rb") as handle:
         assert labeller_client.post(url, {"file": handle, "format": "tiff"}).status_code == 403
     with open(bundle, "rb") as handle:
-        response = admin_client.post(url, {"file": handle, "format": "tiff"})
-    assert response.status_code == 201, response.content
-    assert response.json()["annotations"] == Annotation.objects.filter(crop__project=project).count() > 0
+        job = run_queued(admin_client.post(url, {"file": handle, "format": "tiff"}))
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["annotations"] == Annotation.objects.filter(crop__project=project).count() > 0
     with open(bundle, "rb") as handle:
-        bad = admin_client.post(url, {"file": handle, "format": "coco"})
-    assert bad.status_code == 400 and "exactly one .json file" in bad.json()["detail"]
+        assert admin_client.post(url, {"file": handle, "format": "vtk"}).status_code == 400
+    with open(bundle, "rb") as handle:
+        bad = run_queued(admin_client.post(url, {"file": handle, "format": "coco"}))
+    assert bad.status == JobStatus.FAILED and "exactly one .json file" in bad.error
+    assert not default_storage.exists("uploads")  # each staged bundle went when its job ended
 
 
 # --- commands ---------------------------------------------------------------------------------

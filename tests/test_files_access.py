@@ -26,7 +26,7 @@ from django.utils.http import http_date
 from rest_framework.authtoken.models import Token
 
 from active_learning.models import ModelVersion
-from tests.factories import client_for, make_annotation, make_crops, make_user
+from tests.factories import client_for, make_annotation, make_crops, make_user, run_queued
 
 pytestmark = pytest.mark.django_db
 ANON = (401, 403)
@@ -43,12 +43,27 @@ def version(project):
     return ModelVersion.objects.create(project=project, number=1, weights=name, weights_sha256="a" * 64)
 
 
-def urls(crop, version) -> dict[str, str]:
+def exported(crop, admin_client):
+    """A finished export of the crop's project (its job run here, as a worker runs it)."""
+    make_annotation(crop, crop.image.uploaded_by or make_user("exporter"))
+    answer = admin_client.post(f"/api/projects/{crop.project_id}/export/", {"format": "tiff", "whole_images": "any"},
+                               format="json")
+    job = run_queued(answer)
+    assert job.status == "succeeded", job.error
+    return job
+
+
+@pytest.fixture
+def export(crop, admin_client):
+    return exported(crop, admin_client)
+
+
+def urls(crop, version, export) -> dict[str, str]:
     return {
         "display": f"/api/crops/{crop.pk}/display/",
         "original": f"/api/images/{crop.image_id}/file/",
         "weights": f"/api/model-versions/{version.pk}/weights/",
-        "export": f"/api/projects/{crop.project_id}/export/?format=tiff",
+        "export": f"/api/jobs/{export.pk}/file/",
     }
 
 
@@ -64,9 +79,9 @@ EXPECTED = {"display": (200, 200, 404), "original": (200, 200, 404), "weights": 
 
 
 @pytest.mark.parametrize("kind", EXPECTED)
-def test_each_kind_of_file_answers_only_the_roles_that_may_read_it(kind, crop, version, admin_client,
+def test_each_kind_of_file_answers_only_the_roles_that_may_read_it(kind, crop, version, export, admin_client,
                                                                    labeller_client, outsider_client, anon_client):
-    url = urls(crop, version)[kind]
+    url = urls(crop, version, export)[kind]
     got = tuple(client.get(url).status_code for client in (admin_client, labeller_client, outsider_client))
     assert got == EXPECTED[kind]
     assert anon_client.get(url).status_code in ANON
@@ -117,8 +132,8 @@ def test_the_api_names_files_by_their_checked_urls(crop, labeller_client):
 
 
 @pytest.mark.parametrize("kind", EXPECTED)
-def test_authorised_answers_are_private_to_their_user(kind, crop, version, admin_client):
-    response = admin_client.get(urls(crop, version)[kind])
+def test_authorised_answers_are_private_to_their_user(kind, crop, version, export, admin_client):
+    response = admin_client.get(urls(crop, version, export)[kind])
     assert response.status_code == 200
     assert "private" in response["Cache-Control"] and "public" not in response["Cache-Control"]
     vary = {v.strip().lower() for v in response["Vary"].split(",")}
@@ -149,12 +164,13 @@ def test_a_missing_file_is_404(crop, labeller_client):
 # --- proxy mode ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["display", "original", "weights"])
-def test_behind_nginx_the_view_answers_with_x_accel_redirect_and_an_empty_body(kind, crop, version, admin_client,
-                                                                                 settings):
+@pytest.mark.parametrize("kind", EXPECTED)
+def test_behind_nginx_the_view_answers_with_x_accel_redirect_and_an_empty_body(kind, crop, version, export,
+                                                                                 admin_client, settings):
     settings.SENDFILE_HEADER = "X-Accel-Redirect"
-    response = admin_client.get(urls(crop, version)[kind])
-    name = {"display": crop.display.name, "original": crop.image.file.name, "weights": version.weights.name}[kind]
+    response = admin_client.get(urls(crop, version, export)[kind])
+    name = {"display": crop.display.name, "original": crop.image.file.name, "weights": version.weights.name,
+            "export": export.result["file"]}[kind]
     assert response.status_code == 200 and body_of(response) == b""
     assert response["X-Accel-Redirect"] == f"/internal-media/{name}"
     assert "private" in response["Cache-Control"]
@@ -170,12 +186,13 @@ def test_behind_apache_the_view_answers_with_x_sendfile_and_an_empty_body(crop, 
     assert response["Content-Type"] == "image/png"
 
 
-def test_proxy_mode_refuses_as_django_mode_does(crop, version, outsider_client, anon_client, labeller_client,
-                                                settings):
+def test_proxy_mode_refuses_as_django_mode_does(crop, version, export, outsider_client, anon_client,
+                                                labeller_client, settings):
     settings.SENDFILE_HEADER = "X-Accel-Redirect"
-    for client, url in ((outsider_client, urls(crop, version)["display"]),
-                        (anon_client, urls(crop, version)["original"]),
-                        (labeller_client, urls(crop, version)["weights"])):
+    for client, url in ((outsider_client, urls(crop, version, export)["display"]),
+                        (anon_client, urls(crop, version, export)["original"]),
+                        (labeller_client, urls(crop, version, export)["weights"]),
+                        (labeller_client, urls(crop, version, export)["export"])):
         response = client.get(url)
         assert response.status_code in (*ANON, 404) and not response.has_header("X-Accel-Redirect")
 
@@ -201,16 +218,20 @@ def fetch(url: str) -> tuple[dict[str, str], bytes]:
         return {k.lower(): v for k, v in answer.headers.items()}, answer.read()
 
 
-# kind: (admin, labeller, outsider) with an object store: the files are redirects, the export is
-# built for the request and sent by Django as before.
+# kind: (admin, labeller, outsider) with an object store: every file is a redirect.
 EXPECTED_S3 = {"display": (302, 302, 404), "original": (302, 302, 404), "weights": (302, 403, 404),
-               "export": (200, 403, 404)}
+               "export": (302, 403, 404)}
+
+
+@pytest.fixture
+def s3_export(s3_crop, admin_client):
+    return exported(s3_crop, admin_client)
 
 
 @pytest.mark.parametrize("kind", EXPECTED_S3)
 def test_with_an_object_store_each_kind_answers_only_the_roles_that_may_read_it(
-        kind, s3_crop, s3_version, admin_client, labeller_client, outsider_client, anon_client):
-    url = urls(s3_crop, s3_version)[kind]
+        kind, s3_crop, s3_version, s3_export, admin_client, labeller_client, outsider_client, anon_client):
+    url = urls(s3_crop, s3_version, s3_export)[kind]
     got = tuple(client.get(url).status_code for client in (admin_client, labeller_client, outsider_client))
     assert got == EXPECTED_S3[kind]
     assert anon_client.get(url).status_code in ANON
@@ -257,9 +278,16 @@ def test_with_an_object_store_a_removed_member_gets_no_new_signed_url(s3_crop, a
 
 def test_with_an_object_store_an_export_reads_the_originals_from_the_store(s3_crop, admin_client, labeller):
     make_annotation(s3_crop, labeller)
-    response = admin_client.get(f"/api/projects/{s3_crop.project_id}/export/?format=cellpose&whole_images=any")
-    assert response.status_code == 200
-    with zipfile.ZipFile(io.BytesIO(body_of(response))) as archive:
+    answer = admin_client.post(f"/api/projects/{s3_crop.project_id}/export/",
+                               {"format": "cellpose", "whole_images": "any"}, format="json")
+    job = run_queued(answer)
+    assert job.status == "succeeded", job.error
+    assert default_storage.exists(job.result["file"])  # the zip is in the store, for any web host
+    response = admin_client.get(f"/api/jobs/{job.pk}/file/")
+    assert response.status_code == 302
+    headers, body = fetch(response["Location"])
+    assert headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
         names = archive.namelist()
         originals = [name for name in names if name.startswith("cellpose/images/") and "_img" in name]
         assert [archive.read(name) for name in originals] == [s3_crop.image.file.read()]

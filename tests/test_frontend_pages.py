@@ -11,8 +11,8 @@ from annotations.models import Annotation, CropStatus
 from frontend.charts import learning_curve_chart, nice_step
 from tests.factories import PASSWORD, make_annotation, make_crops, make_model_version, true_mask
 
-ADMIN_PAGES = ["project-overview", "project-queue", "project-training", "project-upload", "project-labellers",
-               "project-settings"]
+ADMIN_PAGES = ["project-overview", "project-queue", "project-training", "project-upload", "project-export",
+               "project-labellers", "project-settings"]
 
 
 def browser_for(user) -> Client:
@@ -147,6 +147,17 @@ def test_it_shows_counts_active_version_and_learning_curve_on_the_overview(proje
 def test_it_says_what_is_missing_on_an_empty_overview(project, admin):
     body = browser_for(admin).get(f"/projects/{project.pk}/overview/").content.decode()
     assert "No crops yet" in body and "No active model yet" in body and "No evaluated model version yet" in body
+
+
+def test_the_export_page_offers_every_format_and_the_active_version_once_there_is_one(project, admin):
+    body = browser_for(admin).get(url("project-export", project)).content.decode()
+    for name in ("cellpose", "tiff", "coco", "geojson"):
+        assert f'name="format" value="{name}"' in body
+    assert 'value="active" disabled' in body and "(none yet)" in body
+    make_model_version(project, 3)
+    body = browser_for(admin).get(url("project-export", project)).content.decode()
+    assert 'value="active">the active version (v3)' in body
+    assert "frontend/admin/export.js" in body
 
 
 def test_it_lists_every_member_on_the_labellers_page(project, admin, labeller, crops):

@@ -2,9 +2,10 @@
 
 The web server (gunicorn) and a Celery worker run as processes of their own, each with its own
 data folder (and so its own MEDIA_ROOT, storage cache and scratch), as on two hosts
-(docs/deploy.md). The labelling side uploads through the web server, the worker trains and
-predicts reading the crops from the store and writing the weights back to it, and the web server
-serves those weights and the crops to a labeller.
+(docs/deploy.md). The web server stores the uploads in the store; the worker ingests them,
+trains and predicts reading the crops from the store and writing the weights back to it, and
+exports the project into the store; the web server serves those weights, the crops and the
+export to their users.
 
 What they share: the test database (PostgreSQL when `make test` runs its second pass with
 LABELSERVER_TEST_POSTGRES_URL, else the test process's SQLite file: these processes run on one
@@ -16,12 +17,15 @@ broker that needs no server); and the S3 API of moto's server on loopback (tests
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -103,8 +107,9 @@ def _session(user) -> requests.Session:
 
 
 def _upload(admin: requests.Session, base: str, project_id: int, pair: tuple[Path, Path], folder: Path,
-            *, split: str, labelled: bool) -> None:
-    """The top-left SIDE x SIDE of a shipped image (and its labels), uploaded through the web server."""
+            worker: WorkerProcess, *, split: str, labelled: bool) -> None:
+    """The top-left SIDE x SIDE of a shipped image (and its labels), uploaded through the web server
+    and ingested by the worker."""
     image, mask = folder / pair[0].name, folder / f"{pair[0].stem}_masks.png"
     PILImage.fromarray(np.array(PILImage.open(pair[0]))[:SIDE, :SIDE]).save(image)
     PILImage.fromarray(np.array(PILImage.open(pair[1]))[:SIDE, :SIDE]).save(mask)
@@ -112,8 +117,10 @@ def _upload(admin: requests.Session, base: str, project_id: int, pair: tuple[Pat
     if labelled:
         files["mask"] = (mask.name, mask.read_bytes())
     answer = admin.post(f"{base}/api/projects/{project_id}/images/", files=files, timeout=60)
-    assert answer.status_code == 201, answer.text
-    image_id = answer.json()["image"]["id"]
+    assert answer.status_code == 202, answer.text
+    job = worker.wait_for(lambda: _ended(answer.json()["id"]), 120, "the ingest job")
+    assert job.status == JobStatus.SUCCEEDED, job.error + job.log
+    image_id = job.result["image"]
     assert admin.patch(f"{base}/api/images/{image_id}/", json={"split": split}, timeout=10).status_code == 200
 
 
@@ -153,7 +160,7 @@ def test_a_worker_on_another_host_trains_and_predicts_through_the_object_store(s
         as_admin, as_labeller = _session(admin), _session(labeller)
         for pair, split, labelled in zip(u2os_pairs[:3], (Split.TRAIN, Split.VALIDATION, Split.TRAIN),
                                          (True, True, False), strict=True):
-            _upload(as_admin, base, project.pk, pair, tmp_path, split=split, labelled=labelled)
+            _upload(as_admin, base, project.pk, pair, tmp_path, worker, split=split, labelled=labelled)
 
         started = as_admin.post(f"{base}/api/projects/{project.pk}/jobs/", json={"kind": JobKind.TRAIN}, timeout=10)
         assert started.status_code == 201, started.text
@@ -175,6 +182,20 @@ def test_a_worker_on_another_host_trains_and_predicts_through_the_object_store(s
         assert crop["prediction"] is not None and crop["prediction"]["model_version"]["number"] == version.number
         display = _fetch_signed(as_labeller.get(f"{base}{crop['display_url']}", allow_redirects=False, timeout=10))
         assert display.startswith(b"\x89PNG")
+
+        # The worker writes the export into the store; the web server hands it to the admin.
+        queued = as_admin.post(f"{base}/api/projects/{project.pk}/export/", json={"format": "coco", "model": "active"},
+                               timeout=10)
+        assert queued.status_code == 202, queued.text
+        export = worker.wait_for(lambda: _ended(queued.json()["id"]), 120, "the export job")
+        assert export.status == JobStatus.SUCCEEDED, export.error + export.log
+        assert export.result["file"] in s3_storage.keys()
+        archive = _fetch_signed(as_admin.get(f"{base}{export.result['download']}", allow_redirects=False, timeout=10))
+        with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
+            assert "coco/annotations.json" in bundle.namelist()
+            manifest = json.loads(bundle.read("manifest.json"))
+            weights = bundle.read(manifest["model_version"]["weights"])
+            assert hashlib.sha256(weights).hexdigest() == version.weights_sha256
     finally:
         if worker is not None:
             stop_worker(worker)

@@ -33,7 +33,7 @@ class JobSerializer(serializers.ModelSerializer):
         fields = [
             "id", "project", "kind", "status", "trigger", "params", "model_version", "model_version_number",
             "created_by", "created_at", "started_at", "finished_at", "heartbeat_at", "cancel_requested",
-            "progress", "error", "worker",
+            "progress", "result", "error", "worker",
         ]
         read_only_fields = fields
 
@@ -42,6 +42,10 @@ class JobDetailSerializer(JobSerializer):
     class Meta(JobSerializer.Meta):
         fields = [*JobSerializer.Meta.fields, "log"]
         read_only_fields = fields
+
+
+class JobFilterInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=JobKind.choices, required=False, help_text="only jobs of this kind")
 
 
 MAX_JOB_PARAMS = 50

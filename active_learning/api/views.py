@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from active_learning import jobs, reports, selectors, services
 from active_learning.api.serializers import (
     JobDetailSerializer,
+    JobFilterInput,
     JobRequestSerializer,
     JobSerializer,
     ModelVersionSerializer,
@@ -22,6 +23,7 @@ from active_learning.api.serializers import (
 )
 from active_learning.performance_report import performance_report
 from annotations import selectors as annotation_selectors
+from annotations.api.common import parse
 from annotations.models import Project
 from annotations.permissions import is_project_admin
 from labelserver.errors import DomainError
@@ -41,10 +43,14 @@ def _require_admin(request: Request, obj: object) -> None:
 
 
 class ProjectJobsView(APIView):
-    @extend_schema(responses=JobSerializer(many=True))
+    @extend_schema(parameters=[JobFilterInput], responses=JobSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project = _admin_project(request, project_id)
-        return Response(JobSerializer(selectors.jobs_of(project.pk)[:200], many=True).data)
+        kind = parse(JobFilterInput, request.query_params).get("kind")
+        found = selectors.jobs_of(project.pk)
+        if kind:
+            found = found.filter(kind=kind)
+        return Response(JobSerializer(found[:200], many=True).data)
 
     @extend_schema(request=JobRequestSerializer, responses={
         201: JobSerializer,

@@ -15,7 +15,11 @@ from labelserver.errors import DomainError
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        return Response({"detail": str(exc), "code": exc.code}, status=exc.http_status)
+        body: dict[str, Any] = {"detail": str(exc), "code": exc.code}
+        fields = getattr(exc, "fields", None)  # refused options name each bad field (OptionsError)
+        if fields:
+            body["fields"] = fields
+        return Response(body, status=exc.http_status)
     if isinstance(exc, RequestDataTooBig):
         return _too_large(exc, context.get("request"))
     return drf_exception_handler(exc, context)

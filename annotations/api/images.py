@@ -1,9 +1,8 @@
-"""Images: list, upload (tiled into crops by annotations.ingest), detail, split."""
+"""Images: list, detail, split (an upload is ingested by a background job: active_learning.transfers)."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -14,32 +13,20 @@ from rest_framework.views import APIView
 from annotations import ingest, selectors
 from annotations.api.common import load, parse
 from annotations.api.parsers import BoundedFormParser, BoundedJSONParser
-from annotations.api.serializers import ImageOutput, ImageSplitInput, ImageUploadInput, ImageUploadOutput
+from annotations.api.serializers import ImageOutput, ImageSplitInput
 from annotations.permissions import IsProjectAdminOrReadOnly
 
 
 class ImageListView(ListAPIView):
-    """A project's images; its admins upload more (multipart `file`, optional `mask`)."""
+    """A project's images. Uploading one queues its ingestion, so POST is the learning side's
+    (active_learning.api.transfer_views.ImagesView), which adds it to this view."""
 
     serializer_class = ImageOutput
     permission_classes = [IsAuthenticated, IsProjectAdminOrReadOnly]
-    parser_classes = [MultiPartParser, BoundedFormParser]
 
     def get_queryset(self):
         project = load(self, self.request, selectors.project_for, self.kwargs["project_id"])
         return selectors.project_images(project)
-
-    @extend_schema(request=ImageUploadInput, responses={201: ImageUploadOutput, 200: ImageUploadOutput})
-    def post(self, request: Request, project_id: int) -> Response:
-        project = load(self, request, selectors.project_for, project_id)
-        data = parse(ImageUploadInput, request.data)
-        file = data["file"]
-        result = ingest.ingest_image(project, file, original_name=file.name, mask_source=data.get("mask"),
-                                     user=request.user)
-        image = selectors.image_with_counts(result.image.pk)
-        body = {"image": image, "crops": image.n_crops, "created": result.created}
-        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-        return Response(ImageUploadOutput(body).data, status=code)
 
 
 class ImageDetailView(APIView):

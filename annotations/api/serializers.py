@@ -243,12 +243,6 @@ class ImageOutput(serializers.ModelSerializer):
         return image_file_url(image.pk)
 
 
-class ImageUploadOutput(serializers.Serializer):
-    image = ImageOutput()
-    crops = serializers.IntegerField(help_text="How many crops the image was tiled into.")
-    created = serializers.BooleanField(help_text="False when the same file was uploaded before.")
-
-
 # --- Crops, predictions and annotations -------------------------------------------------------
 
 

@@ -5,10 +5,14 @@
 export class ApiFailure extends Error {
   name = "ApiFailure";
 
-  /** @param {string} message @param {number} status 0 when the server was not reached */
-  constructor(message, status) {
+  /**
+   * @param {string} message @param {number} status 0 when the server was not reached
+   * @param {any} [body] the server's JSON answer, for its problems by field
+   */
+  constructor(message, status, body = null) {
     super(message);
     this.status = status;
+    this.body = body;
   }
 }
 
@@ -39,7 +43,7 @@ export async function api(path, { method = "GET", body } = {}) {
   }
   const text = await response.text();
   const json = text ? parseJson(text) : null;
-  if (!response.ok) throw new ApiFailure(explain(response.status, json), response.status);
+  if (!response.ok) throw new ApiFailure(explain(response.status, json), response.status, json);
   return json;
 }
 
@@ -58,7 +62,7 @@ export function uploadForm(path, form, onProgress) {
     xhr.addEventListener("load", () => {
       const json = xhr.responseText ? parseJson(xhr.responseText) : null;
       if (xhr.status >= 200 && xhr.status < 300) resolve(json);
-      else reject(new ApiFailure(explain(xhr.status, json), xhr.status));
+      else reject(new ApiFailure(explain(xhr.status, json), xhr.status, json));
     });
     xhr.addEventListener("error", () => reject(new ApiFailure("The upload did not reach the server (network error).", 0)));
     xhr.addEventListener("abort", () => reject(new ApiFailure("Upload cancelled.", 0)));
