@@ -137,6 +137,8 @@ STORAGE_BACKEND = envchoice("STORAGE_BACKEND", "local", ("local", "s3"))
 # Local copies of stored files that must be files (originals to memory-map, weights for Cellpose),
 # under their stored names; with "s3" only. Names are content hashes: a copy never goes stale.
 STORAGE_CACHE_DIR = Path(envstr("STORAGE_CACHE_DIR", str(DATA_DIR / "storage-cache"))).resolve()
+# Its size, kept by evicting the copies used longest ago (labelserver/storage.py); 0: no limit.
+STORAGE_CACHE_MAX_MB = envint("STORAGE_CACHE_MAX_MB", 50 * 1024, minimum=0)
 # A browser follows the redirect at once: 60 s covers a slow start and some clock skew between the
 # web host and the store, yet a signed URL that leaks (history, a log, a shared link) soon stops
 # working, and a member removed from a project loses access within a minute (docs/security.md).

@@ -12,17 +12,20 @@ Two kinds of reader need more than a stream of bytes, and get it here:
 * Readers that need a local file (memory-mapping an original, Cellpose loading weights):
   `local_path(name)` is the file itself on a local disk, else a copy in STORAGE_CACHE_DIR under
   the same name. Stored names are content addressed (images/<sha256>..., models/<project>/<sha256>.pt,
-  crops/.../<sha256>/<window>.png), so a copy never goes stale and needs no revalidation.
+  crops/.../<sha256>/<window>.png), so a copy never goes stale and needs no revalidation. The
+  cache stays within STORAGE_CACHE_MAX_MB by evicting the copies used longest ago.
 * Browsers: with an object store the file views answer a redirect to a short-lived signed URL
   (labelserver/files.py), signed for the endpoint browsers reach (S3_PUBLIC_ENDPOINT_URL).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import posixpath
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +38,11 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
+logger = logging.getLogger(__name__)
+
 _CHUNK = 1 << 20
+# A cached copy used this recently is never evicted: the job that asked for it may not have opened it yet.
+CACHE_IN_USE_SECONDS = 600
 # Under MEDIA_ROOT (on every host a local folder): files on their way into the storage.
 SCRATCH_DIR = ".staging"
 
@@ -112,10 +119,13 @@ def local_path(name: str | None) -> Path:
     if is_local():
         return Path(default_storage.path(name))  # safe_join: a name never leaves MEDIA_ROOT
     target = _cache_path(name)
-    if not target.is_file():
+    try:
+        _mark_used(target)
+    except FileNotFoundError:
         if not default_storage.exists(name):
-            raise FileNotFoundError(f"no stored file {name}")
+            raise FileNotFoundError(f"no stored file {name}") from None
         _download(name, target)
+        _trim_cache(keep=target)
     return target
 
 
@@ -178,6 +188,40 @@ def _cache_path(name: str) -> Path:
     if root not in target.parents:
         raise ValueError(f"stored name {name!r} leaves the storage cache")
     return target
+
+
+def _mark_used(path: Path) -> None:
+    """Record a use of a cached copy in its access time, which eviction goes by. Set explicitly
+    (mounts with noatime never update it), and the modification time is left alone: open image
+    readers are cached by it (annotations.imaging.cached_source)."""
+    stat = path.stat()
+    os.utime(path, ns=(time.time_ns(), stat.st_mtime_ns))
+
+
+def _trim_cache(*, keep: Path) -> None:
+    """Keep the cache under STORAGE_CACHE_MAX_MB: delete the copies used longest ago, never one
+    used within CACHE_IN_USE_SECONDS (a job may be about to open it) nor `keep`. A copy deleted
+    while a reader has it open or mapped stays readable to that reader (POSIX); the next
+    `local_path` downloads it again."""
+    limit = settings.STORAGE_CACHE_MAX_MB * 2**20
+    if not limit:
+        return
+    copies = []
+    for path in Path(settings.STORAGE_CACHE_DIR).rglob("*"):
+        if path.is_file() and path.suffix != ".part":
+            stat = path.stat()
+            copies.append((stat.st_atime, stat.st_size, path))
+    total = sum(size for _, size, _ in copies)
+    in_use_since = time.time() - CACHE_IN_USE_SECONDS
+    for used, size, path in sorted(copies):
+        if total <= limit or used > in_use_since:
+            break
+        if path != keep:
+            path.unlink(missing_ok=True)
+            total -= size
+    if total > limit:
+        logger.warning("the storage cache holds %d MB, over STORAGE_CACHE_MAX_MB (%d): its copies are in use",
+                       total >> 20, limit >> 20)
 
 
 def _download(name: str, target: Path) -> None:
