@@ -2,7 +2,7 @@
 
 The embedded defaults need no other server: SQLite (WAL) and a filesystem Celery broker.
 Two workers mirror production: `gpu` (model jobs; one at a time, a fresh process per job)
-and `default` (light work).
+and `default` (uploads, imports and exports, and light work).
 """
 
 from __future__ import annotations
