@@ -79,7 +79,9 @@ def stitch(shape: tuple[int, int], pieces: Iterable[Piece]) -> Stitched:
         mapping, n_joined = _assign_ids(canvas, covered, piece, cells)
         _paste(canvas, covered, piece, mapping)
         joined += n_joined
-    return Stitched(labels=renumber_by_position(canvas, cell_of=cells.table), covered=covered, joined=joined)
+    # Renumbered in place: the canvas is the image's size (400 MB for 10,000 x 10,000 pixels).
+    labels = renumber_by_position(canvas, cell_of=cells.table, out=canvas)
+    return Stitched(labels=labels, covered=covered, joined=joined)
 
 
 class _Cells:
@@ -110,10 +112,11 @@ BAND_PIXELS = 1 << 22
 
 
 def renumber_by_position(labels: np.ndarray, dtype: type = np.uint32, *,
-                         cell_of: np.ndarray | None = None) -> np.ndarray:
+                         cell_of: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Cells numbered 1..N in the order they first appear, row by row: one label image per
     partition into cells, whatever ids it came with. `cell_of` maps each id to the id of its
-    cell first (ids of one cell become one). Reads `labels` a band of rows at a time."""
+    cell first (ids of one cell become one). Reads `labels` a band of rows at a time; `out` (of
+    `labels`' shape and `dtype`, `labels` itself too) receives the result."""
     height, width = labels.shape
     rows = max(1, BAND_PIXELS // max(width, 1))
 
@@ -132,7 +135,10 @@ def renumber_by_position(labels: np.ndarray, dtype: type = np.uint32, *,
     cells = cells[cells != 0]
     lookup: np.ndarray = np.zeros(size, dtype=dtype)
     lookup[cells[np.argsort(first[cells], kind="stable")]] = np.arange(1, cells.size + 1, dtype=dtype)
-    out: np.ndarray = np.empty(labels.shape, dtype=dtype)
+    if out is None:
+        out = np.empty(labels.shape, dtype=dtype)
+    elif out.shape != labels.shape or out.dtype != dtype:
+        raise ValueError(f"out is {out.dtype} {out.shape}, the result {np.dtype(dtype)} {labels.shape}")
     for top in range(0, height, rows):
         out[top : top + rows] = lookup[band(top)]
     return out
