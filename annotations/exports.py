@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -190,17 +190,23 @@ def _report(progress: ProgressCallback | None, done: int, total: int, what: str)
 # --- One image --------------------------------------------------------------------------------
 
 
-def _export_image(export: _Export, image: Image, annotations: list[Annotation]) -> None:
+def _export_image(export: _Export, image: Image, annotations: Iterable[Annotation]) -> None:
     name = export.names.for_image(image)
-    # One crop at a time: its mask is decoded, its Cellpose pair written, and it is pasted into the
-    # stitched image; no list of the image's masks is held.
-    pieces = (_piece(export, name, annotation) for annotation in annotations)
-    stitched = stitch((image.height, image.width), pieces)
+    first = len(export.annotations)
+
+    # One crop at a time: its row read, its mask decoded, its Cellpose pair written, it is pasted
+    # into the stitched image and its manifest entry kept; neither the image's annotations nor
+    # their masks are held.
+    def pieces() -> Iterator[Piece]:
+        for annotation in annotations:
+            export.annotations.append(_annotation_entry(annotation))
+            yield _piece(export, name, annotation)
+
+    stitched = stitch((image.height, image.width), pieces())
     written = stitched.complete or export.options.whole_images == "any"
     if written:
         _write_whole_image(export, image, name, stitched)
-    export.images.append(_image_entry(image, name, annotations, stitched, written))
-    export.annotations.extend(_annotation_entry(a) for a in annotations)
+    export.images.append(_image_entry(image, name, len(export.annotations) - first, stitched, written))
 
 
 def _piece(export: _Export, name: str, annotation: Annotation) -> Piece:
@@ -252,8 +258,7 @@ def _write_whole_image(export: _Export, image: Image, name: str, stitched: Stitc
 # --- Manifest ---------------------------------------------------------------------------------
 
 
-def _image_entry(image: Image, name: str, annotations: list[Annotation], stitched: Stitched,
-                 written: bool) -> dict[str, Any]:
+def _image_entry(image: Image, name: str, n_crops: int, stitched: Stitched, written: bool) -> dict[str, Any]:
     return {
         "id": image.pk,
         "name": name,
@@ -262,7 +267,7 @@ def _image_entry(image: Image, name: str, annotations: list[Annotation], stitche
         "width": image.width,
         "height": image.height,
         "split": image.split,
-        "crops": len(annotations),
+        "crops": n_crops,
         "coverage": round(stitched.coverage, 6),
         "cells": int(stitched.labels.max()),
         "whole_image_written": written,

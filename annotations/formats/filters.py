@@ -20,9 +20,10 @@ parsed by `annotations.api.export_serializers`):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -84,28 +85,27 @@ def selected_annotations(project: Project, filters: ExportFilters) -> QuerySet[A
 
 
 def annotations_by_image(project: Project, filters: ExportFilters, *, batch: int = 500
-                         ) -> Iterator[tuple[Image, list[Annotation]]]:
+                         ) -> Iterator[tuple[Image, Iterator[Annotation]]]:
     """(image, its selected annotations oldest first) for every image with any, in image order.
 
-    Rows (with their masks) are read in batches, so big projects stream. Each image is read once
-    and shared by its crops (a joined image per row would be one object per annotation)."""
+    Rows (with their masks) are read in batches and each image's annotations come as an iterator
+    to consume before the next image: an image of 100,000 crops never has its annotations in
+    memory at once. Each image is read once and shared by its crops (a joined image per row
+    would be one object per annotation)."""
     rows = (
         selected_annotations(project, filters)
         .select_related("crop", "author", "started_from")
         .order_by("crop__image_id", "created_at", "id")
     )
-    current: Image | None = None
-    group: list[Annotation] = []
-    for annotation in rows.iterator(chunk_size=batch):
-        if current is not None and annotation.crop.image_id != current.id:
-            yield current, group
-            group = []
-        if current is None or current.id != annotation.crop.image_id:
-            current = Image.objects.get(pk=annotation.crop.image_id)
-        annotation.crop.image = current
-        group.append(annotation)
-    if current is not None:
-        yield current, group
+    for image_id, group in groupby(rows.iterator(chunk_size=batch), key=lambda a: a.crop.image_id):
+        image = Image.objects.get(pk=image_id)
+        yield image, _with_image(group, image)
+
+
+def _with_image(annotations: Iterable[Annotation], image: Image) -> Iterator[Annotation]:
+    for annotation in annotations:
+        annotation.crop.image = image
+        yield annotation
 
 
 def count_images(project: Project, filters: ExportFilters) -> int:
