@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from active_learning.models import (
@@ -22,7 +22,7 @@ from active_learning.models import (
 from active_learning.queue.serving import queue_rank
 from annotations import selectors as annotation_selectors
 from annotations.double_labelling import is_blind_for
-from annotations.models import Crop, Tag
+from annotations.models import Annotation, Crop, Tag
 from labelserver.errors import NotFound
 
 
@@ -55,15 +55,32 @@ def version_for(user: AbstractBaseUser, version_id: int) -> ModelVersion:
 def crop_detail(crop_id: int, viewer: AbstractBaseUser, *, rank: int | None = None) -> Crop:
     """A crop with what `viewer` sees: tag names, its current annotation, the prediction to start
     from and its rank in the queue (counted unless the caller knows it: `next` does when it took
-    the open queue's head). Four or five small indexed queries; `next` serves one per request. A
-    crop waiting for a second, blind label that the viewer may give (annotations.double_labelling)
-    is `blind`, and its current annotation is left out, for admins too."""
-    crop = Crop.objects.select_related("image").get(pk=crop_id)
+    the open queue's head). A crop waiting for a second, blind label that the viewer may give
+    (annotations.double_labelling) is `blind`, and its current annotation is left out, for admins
+    too.
+
+    `next` serves one per request, so the crop's row says in the same query whether it has tags,
+    a current annotation and predictions at all: a crop from the open queue usually has none, and
+    then this is one query; each part that exists costs one more small indexed query."""
+    current = Annotation.objects.filter(crop=OuterRef("pk"), is_current=True)
+    row = (
+        Crop.objects.select_related("image")
+        .annotate(
+            has_tags=Exists(Crop.tags.through.objects.filter(crop=OuterRef("pk"))),
+            has_annotation=Exists(current),
+            has_prediction=Exists(Prediction.objects.filter(crop=OuterRef("pk"))),
+        )
+        .get(pk=crop_id)
+    )
+    has_tags, has_annotation, has_prediction = row.has_tags, row.has_annotation, row.has_prediction
+    crop: Crop = row
     crop.rank = queue_rank(crop) if rank is None else rank
-    crop.tag_names = sorted(Tag.objects.filter(crops=crop_id).values_list("name", flat=True))
+    crop.tag_names = (
+        sorted(Tag.objects.filter(crops=crop_id).values_list("name", flat=True)) if has_tags else [])
     crop.blind = is_blind_for(crop, viewer)
-    crop.current_annotation = None if crop.blind else annotation_selectors.current_annotation(crop)
-    crop.prediction = newest_prediction(crop)
+    crop.current_annotation = (
+        annotation_selectors.current_annotation(crop) if has_annotation and not crop.blind else None)
+    crop.prediction = newest_prediction(crop) if has_prediction else None
     return crop
 
 

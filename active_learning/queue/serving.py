@@ -3,11 +3,11 @@ the queue.
 
 `lease_next_crop`, in one transaction, returns expired leases to the queue with one conditional
 UPDATE, serves the crop the labeller already holds if any (and renews it), else claims the first
-free crop with a conditional UPDATE that only one transaction can win. On PostgreSQL that crop is
-read with SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1, so concurrent labellers pass over each
-other's crops instead of queueing (and when every waiting crop is locked, the claim waits for a
-holder rather than report an empty queue); on SQLite the IMMEDIATE transaction serialises the
-claims.
+free crop with a conditional UPDATE that only one transaction can win. On PostgreSQL that UPDATE
+finds its crop with a subquery SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1, so concurrent
+labellers pass over each other's crops instead of queueing (and when every waiting crop is
+locked, the claim waits for a holder rather than report an empty queue); on SQLite the IMMEDIATE
+transaction serialises the claims.
 
 A labeller's crops come in this order: the one they hold, the crops an admin assigned to them
 (returned ones among them), a labelled crop waiting for its second, blind label
@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -128,19 +128,43 @@ def _claim_second_label(project: Project, user: AbstractBaseUser, now: datetime,
     return None
 
 
+def _claim_locked_head(project: Project, user: AbstractBaseUser, split: str, expires: datetime) -> int | None:
+    """PostgreSQL: lock the open queue's first crop no one else is claiming and claim it, in one
+    statement (UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id):
+    `next` serves every labeller's crop, so a round trip less counts. The locked row is checked
+    again against the subquery's conditions (unlabelled, unassigned) before the update, as a
+    SELECT ... FOR UPDATE does; the outer condition on the status only restates the claim's.
+    None when every waiting crop is locked or none is left."""
+    head = open_queue(project=project, split=split).select_for_update(skip_locked=True).values("id")[:1]
+    head_sql, head_params = head.query.sql_with_params()
+    table = connection.ops.quote_name(Crop._meta.db_table)
+    sql = (f"UPDATE {table} SET status = %s, leased_by_id = %s, lease_expires_at = %s "
+           f"WHERE id = ({head_sql}) AND status = %s RETURNING id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [CropStatus.LEASED, user.pk, expires, *head_params, CropStatus.UNLABELLED])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
 def _claim_from_open_queue(project: Project, user: AbstractBaseUser, split: str, expires: datetime) -> int | None:
     """Claim the first crop of the open queue no one else is claiming. When every waiting crop is
     locked (other labellers claiming, or a re-ranking rewriting scores), wait for the first one's
     holder instead of calling the queue empty, then look again (a fresh snapshot: the holder may
     have taken that crop or re-ranked the queue)."""
     for _ in range(CLAIM_ROUNDS):
-        crop_id = open_queue_head(project=project, split=split, skip_locked=True)
-        if crop_id is None:
-            if not open_queue(project=project, split=split).exists():
-                return None
-            open_queue_head(project=project, split=split, skip_locked=False)  # wait
-        elif claim(crop_id, user, expires):
-            return crop_id
+        if connection.vendor == "postgresql":
+            crop_id = _claim_locked_head(project, user, split, expires)
+            if crop_id is not None:
+                return crop_id
+        else:
+            crop_id = open_queue_head(project=project, split=split, skip_locked=True)
+            if crop_id is not None:
+                if claim(crop_id, user, expires):
+                    return crop_id
+                continue
+        if not open_queue(project=project, split=split).exists():
+            return None
+        open_queue_head(project=project, split=split, skip_locked=False)  # wait
     raise Conflict("the queue is very busy; ask again", code="queue_busy")
 
 
