@@ -74,9 +74,13 @@ def queue_export(project: Project, options: dict[str, Any], *, user: Any = None)
 
 @contextmanager
 def _staged(files: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The uploads stored under uploads/<random>/<their name>; deleted again if queueing fails."""
-    params = {key: _stage(file) for key, file in files.items() if file is not None}
+    """The uploads stored under uploads/<random>/<their name>; deleted again if storing the next
+    one or queueing fails."""
+    params: dict[str, Any] = {}
     try:
+        for key, file in files.items():
+            if file is not None:
+                params[key] = _stage(file)
         with transaction.atomic():
             yield params
     except BaseException:
