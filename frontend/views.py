@@ -24,7 +24,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods, require_POST
 
 from active_learning import reports, services
-from active_learning.models import ModelVersion
+from active_learning.models import TRANSFER_JOB_KINDS, JobKind, ModelVersion
 from active_learning.performance_report import performance_report
 from active_learning.project_settings import settings_choices
 from active_learning.versions import active_version
@@ -111,7 +111,9 @@ def queue(request: HttpRequest, project_id: int) -> HttpResponse:
 @ensure_csrf_cookie
 def training(request: HttpRequest, project_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
-    return _admin_page(request, project, "training.html", "training")
+    # Its job list is the model's jobs: uploads and exports have their own pages.
+    model_job_kinds = [kind for kind in JobKind.values if kind not in TRANSFER_JOB_KINDS]
+    return _admin_page(request, project, "training.html", "training", model_job_kinds=",".join(model_job_kinds))
 
 
 @login_required

@@ -141,3 +141,13 @@ def test_an_ingestion_whose_worker_died_is_failed_and_its_upload_deleted(admin_c
                                                      worker="gone@host pid=1")
     assert jobs.reap_stale_jobs() == [answer.json()["id"]]
     assert not staged_uploads() and not Image.objects.exists()
+
+
+def test_jobs_are_listed_by_kind(admin_client, project):
+    job_id = upload(admin_client, project, U2OS_IMAGE).json()["id"]
+    url = f"/api/projects/{project.id}/jobs/"
+    assert [row["id"] for row in admin_client.get(f"{url}?kind=ingest").json()] == [job_id]
+    assert admin_client.get(f"{url}?kind=train&kind=predict").json() == []
+    assert [row["id"] for row in admin_client.get(f"{url}?kind=train&kind=ingest").json()] == [job_id]
+    assert admin_client.get(f"{url}?kind=everything").status_code == 400
+

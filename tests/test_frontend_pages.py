@@ -149,6 +149,12 @@ def test_it_says_what_is_missing_on_an_empty_overview(project, admin):
     assert "No crops yet" in body and "No active model yet" in body and "No evaluated model version yet" in body
 
 
+def test_the_training_page_lists_the_model_jobs_only(project, admin):
+    body = browser_for(admin).get(url("project-training", project)).content.decode()
+    kinds = body.split('id="jobs" data-kinds="')[1].split('"')[0].split(",")
+    assert {"train", "predict"} <= set(kinds) and not {"ingest", "import", "export"} & set(kinds)
+
+
 def test_the_export_page_offers_every_format_and_the_active_version_once_there_is_one(project, admin):
     body = browser_for(admin).get(url("project-export", project)).content.decode()
     for name in ("cellpose", "tiff", "coco", "geojson"):

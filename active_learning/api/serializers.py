@@ -45,7 +45,8 @@ class JobDetailSerializer(JobSerializer):
 
 
 class JobFilterInput(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=JobKind.choices, required=False, help_text="only jobs of this kind")
+    kind = serializers.MultipleChoiceField(choices=JobKind.choices, required=False,
+                                           help_text="only jobs of these kinds (the parameter repeated)")
 
 
 MAX_JOB_PARAMS = 50

@@ -46,10 +46,10 @@ class ProjectJobsView(APIView):
     @extend_schema(parameters=[JobFilterInput], responses=JobSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project = _admin_project(request, project_id)
-        kind = parse(JobFilterInput, request.query_params).get("kind")
+        kinds = parse(JobFilterInput, request.query_params).get("kind")
         found = selectors.jobs_of(project.pk)
-        if kind:
-            found = found.filter(kind=kind)
+        if kinds:
+            found = found.filter(kind__in=kinds)
         return Response(JobSerializer(found[:200], many=True).data)
 
     @extend_schema(request=JobRequestSerializer, responses={

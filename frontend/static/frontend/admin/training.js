@@ -17,13 +17,16 @@ const workersBody = /** @type {HTMLElement} */ (document.querySelector("#workers
 const jobForm = /** @type {HTMLFormElement} */ (document.getElementById("job-form"));
 const retrainForm = /** @type {HTMLFormElement} */ (document.getElementById("retraining-form"));
 const ACTIVE = ["queued", "running"];
+// The model's jobs only (the page says which kinds): uploads and exports are followed on their pages.
+const jobKinds = new URLSearchParams((document.getElementById("jobs")?.dataset.kinds ?? "").split(",")
+  .filter(Boolean).map((kind) => ["kind", kind])).toString();
 let followed = /** @type {number | null} */ (null);
 let timer = 0;
 
 // ---- jobs ---------------------------------------------------------------------------------------
 
 async function loadJobs() {
-  const jobs = await api(`/api/projects/${project}/jobs/`);
+  const jobs = await api(`/api/projects/${project}/jobs/?${jobKinds}`);
   jobsBody.replaceChildren(...(jobs.length ? jobs.map(jobRow) : [h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No jobs yet."))]));
   const running = jobs.find((j) => ACTIVE.includes(j.status));
   if (running && followed === null) follow(running.id);
