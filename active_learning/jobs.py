@@ -51,7 +51,7 @@ JOB_RUNNERS: dict[str, str] = {
 JOB_ENDED: dict[str, str] = {
     JobKind.SWEEP_TRIAL: "active_learning.sweeps.job_ended",
     JobKind.SWEEP_FINISH: "active_learning.sweeps.job_ended",
-    # The staged upload is deleted, and a failed export's file, whichever way the job ended.
+    # The staged upload is deleted, whichever way the job ended (an export's zip is stored only once whole).
     JobKind.INGEST: "active_learning.transfers.job_ended",
     JobKind.IMPORT: "active_learning.transfers.job_ended",
     JobKind.EXPORT: "active_learning.transfers.job_ended",
